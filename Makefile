@@ -1,0 +1,44 @@
+# The commands the README gives. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO := var/demo
+
+.PHONY: install migrate demo test test-fast lint bench serve clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput -v0
+
+# The whole job on the embedded default: SQLite, in-process Celery, the bundled demo network.
+demo: migrate
+	@test -f $(DEMO)/truth.npz || $(PY) manage.py demo_world --out $(DEMO) --count 600
+	$(PY) manage.py dissect --network demo --layers conv3 --images $(DEMO)/images --name demo --rf-images 20
+	$(PY) manage.py export --format json --network demo --output $(DEMO)/units.json
+	$(PY) manage.py export --format csv --network demo --output $(DEMO)/units.csv
+	@echo "Units: $(DEMO)/units.csv; segmentations and RFs under var/media/dissections/"
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) benchmarks/run.py
+
+serve: migrate
+	$(PY) manage.py runserver
+
+clean:
+	rm -rf var db.sqlite3

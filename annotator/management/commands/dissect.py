@@ -1,0 +1,106 @@
+"""`python manage.py dissect --network NET --layers L1,L2 --images DIR ...`: top images, receptive
+fields and segmentations. Re-running the same command resumes; a finished dissection does nothing."""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotator import selectors
+from annotator.services import dissection as service
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise CommandError(f"Expected three numbers R,G,B, got {text!r}") from exc
+    if len(values) != 3:
+        raise CommandError(f"Expected three numbers R,G,B, got {text!r}")
+    return values
+
+
+class Command(BaseCommand):
+    help = "Dissect layers of a network over an image folder (METHOD stages 1-4)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--network", help="demo, alexnet, alexnet-caffe, or package.module:factory")
+        parser.add_argument("--layers", help="Comma-separated: aliases (pool5) or module names (features.12)")
+        parser.add_argument("--images", help="Folder searched recursively for images")
+        parser.add_argument("--weights", default="", help="state_dict or {'state_dict': ...} checkpoint")
+        parser.add_argument("--name", help="Name of this dissection's network record (default: --network)")
+        parser.add_argument("--top-k", type=int, default=60)
+        parser.add_argument("--input-size", type=int)
+        parser.add_argument("--mean", type=_floats, help="R,G,B in [0, 1] pixel units")
+        parser.add_argument("--std", type=_floats, help="R,G,B in [0, 1] pixel units")
+        parser.add_argument("--occluder-size", type=int, default=11)
+        parser.add_argument("--occluder-stride", type=int, default=3)
+        parser.add_argument("--rf-images", type=int, help="Top images per unit used for its RF (default: all)")
+        parser.add_argument("--occluder-at-centre", action="store_true",
+                            help="Put each discrepancy at the occluder's centre instead of spreading it")
+        parser.add_argument("--batch-size", type=int, default=64)
+        parser.add_argument("--chunk-size", type=int, default=500, help="Images per resumable activation step")
+        parser.add_argument("--device", default="cpu")
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the random occluders")
+        parser.add_argument("--queue", action="store_true", help="Enqueue Celery tasks instead of running here")
+        parser.add_argument("--status", action="store_true", help="Show the progress of dissection --name")
+        parser.add_argument("--quiet", action="store_true", help="No progress bars")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        if opts["status"]:
+            return self.show_status(opts["name"] or opts["network"])
+        for required in ("network", "layers", "images"):
+            if not opts[required]:
+                raise CommandError(f"--{required} is required")
+        for positive in ("top_k", "occluder_size", "occluder_stride", "batch_size", "chunk_size"):
+            if opts[positive] < 1:
+                raise CommandError(f"--{positive.replace('_', '-')} must be at least 1")
+        settings = service.DissectionSettings(
+            network=opts["network"], layers=[s.strip() for s in opts["layers"].split(",") if s.strip()],
+            images=opts["images"], weights=opts["weights"], top_k=opts["top_k"], input_size=opts["input_size"],
+            mean=opts["mean"], std=opts["std"], occluder_size=opts["occluder_size"],
+            occluder_stride=opts["occluder_stride"], rf_images=opts["rf_images"],
+            spread=not opts["occluder_at_centre"], seed=opts["seed"], batch_size=opts["batch_size"],
+            device=opts["device"], chunk_size=opts["chunk_size"])
+        try:
+            dissection = service.dissection_start(settings, opts["name"])
+        except service.DissectionError as exc:
+            raise CommandError(str(exc)) from exc
+        name = dissection.network.name
+        if opts["queue"]:
+            from annotator.tasks import enqueue_pending
+
+            count = enqueue_pending(dissection.pk)
+            self.stdout.write(f"Queued {count} step(s) of stage '{dissection.stage}' for {name}. "
+                              f"Follow with: python manage.py dissect --status --name {name}")
+            return
+        if dissection.stage == dissection.Stage.DONE:
+            self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
+            return self.report(dissection)
+        try:
+            dissection = service.dissection_run(dissection.pk, progress=not opts["quiet"])
+        except KeyboardInterrupt:
+            self.stderr.write(f"\nInterrupted. Finished work is kept: run the same command again to continue {name}.")
+            raise SystemExit(130) from None
+        except service.DissectionError as exc:
+            raise CommandError(str(exc)) from exc
+        self.report(dissection)
+
+    def report(self, dissection: service.Dissection) -> None:
+        bad = list(selectors.unreadable_images(dissection).values_list("path", "error"))
+        total = dissection.settings.get("image_count", 0)
+        self.stdout.write(f"{dissection.network.name}: {total - len(bad)} images read, {len(bad)} skipped.")
+        for path, error in bad:
+            self.stdout.write(f"  skipped {path}: {error}")
+        for layer in dissection.network.layers.order_by("order"):
+            self.stdout.write(f"  {layer.name} ({layer.module_name}): {layer.num_units} units, "
+                              f"theoretical RF {layer.rf_theoretical_px} px")
+        self.stdout.write("Export with: python manage.py export --format json --network " + dissection.network.name)
+
+    def show_status(self, name: str | None) -> None:
+        if not name:
+            raise CommandError("--status needs --name (or --network)")
+        dissection = service.Dissection.objects.filter(network__name=name).first()
+        if dissection is None:
+            raise CommandError(f"No dissection named {name!r}")
+        self.stdout.write(f"{name}: stage {dissection.stage}")
+        for stage in selectors.dissection_progress(dissection):
+            self.stdout.write(f"  {stage.name}: {stage.done}/{stage.total} ({stage.percent:.0f}%)")

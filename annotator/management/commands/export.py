@@ -1,0 +1,29 @@
+"""`python manage.py export --format json|csv [--network NAME] [--layer L] [--output FILE]`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotator.services import export
+
+
+class Command(BaseCommand):
+    help = "Export units: network, layer, unit, RFs, top images and annotation results."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=["json", "csv"], default="json")
+        parser.add_argument("--network")
+        parser.add_argument("--layer")
+        parser.add_argument("--output", help="File to write (default: standard output)")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        records = export.unit_records(opts["network"], opts["layer"])
+        if not records and (opts["network"] or opts["layer"]):
+            raise CommandError(f"No units match network={opts['network']!r} layer={opts['layer']!r}")
+        text = export.render(records, opts["format"])
+        if opts["output"]:
+            Path(opts["output"]).write_text(text)
+            self.stderr.write(f"Wrote {len(records)} units to {opts['output']}")
+        else:
+            self.stdout.write(text, ending="")

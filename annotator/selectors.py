@@ -1,0 +1,50 @@
+"""Reads: what views, commands and exports show, each in a bounded number of queries."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from annotator.models import Dissection, Image, TopImage, Unit
+
+
+@dataclass
+class StageProgress:
+    name: str
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 100.0
+
+
+def dissection_progress(dissection: Dissection) -> list[StageProgress]:
+    """Done and total of each stage, for `dissect --status` and the dashboard."""
+    chunks = dissection.chunks.aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
+    images_done = dissection.chunks.filter(done=True).values_list("image_count", flat=True)
+    sweeps = dissection.sweeps.aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
+    units = Unit.objects.filter(layer__network_id=dissection.network_id, top_images__rank=0).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False)))
+    return [
+        StageProgress("images through the network", sum(images_done), dissection.settings.get("image_count", 0)),
+        StageProgress("activation chunks", chunks["done"], chunks["total"]),
+        StageProgress("occlusion sweeps", sweeps["done"], sweeps["total"]),
+        StageProgress("units segmented", units["done"], units["total"]),
+    ]
+
+
+def unreadable_images(dissection: Dissection) -> QuerySet[Image]:
+    return dissection.image_set.images.filter(status=Image.Status.UNREADABLE).order_by("path")
+
+
+def units_for_export(network: str | None = None, layer: str | None = None) -> QuerySet[Unit]:
+    """Units with their layer, network, RF, label and ranked top images, prefetched in a few queries."""
+    units = Unit.objects.select_related("layer__network", "receptive_field", "label").order_by(
+        "layer__network__name", "layer__order", "index")
+    if network:
+        units = units.filter(layer__network__name=network)
+    if layer:
+        units = units.filter(layer__name=layer)
+    return units.prefetch_related(
+        Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")))

@@ -1,0 +1,136 @@
+"""Stage 3: the empirical receptive field of each unit, by occlusion (METHOD section 3).
+
+One sweep of an image serves every unit that has the image among its top images: its cost belongs
+to the image, never to (unit, image) pairs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.activations import model_device, recording, run
+from pipeline.images import pixels_to_input
+from pipeline.networks import Preprocessing
+
+
+@dataclass(frozen=True)
+class OcclusionSettings:
+    size: int = 11
+    stride: int = 3
+    batch_size: int = 128
+    # True: each pixel gets the mean discrepancy of the occluders that cover it; False: the
+    # discrepancy is put at each occluder's centre pixel only.
+    spread: bool = True
+
+
+def occluder_grid(input_size: int, settings: OcclusionSettings) -> tuple[int, int]:
+    """Occluder positions per side and how many copies of the image a sweep makes."""
+    side = (input_size - settings.size) // settings.stride + 1
+    return side, side * side
+
+
+@dataclass
+class Targets:
+    """The units to watch in one layer during a sweep: unit index and argmax (y, x) on its map."""
+
+    units: torch.Tensor  # T
+    ys: torch.Tensor  # T
+    xs: torch.Tensor  # T
+
+
+def occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict[str, Targets], prep: Preprocessing,
+                    settings: OcclusionSettings, seed: int) -> dict[str, np.ndarray]:
+    """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit.
+
+    `discrepancy_to_pixels` turns them into image-pixel maps; the grid is what is worth storing.
+
+    Discrepancy = |activation at the unit's argmax in the original - the same in an occluded copy|.
+    Occluders hold uniform random pixel values, drawn from `seed`, so a sweep is reproducible.
+    """
+    size = image.shape[-1]
+    side, copies = occluder_grid(size, settings)
+    generator = torch.Generator().manual_seed(seed)
+    device = model_device(model)
+    image = image.to(device)
+    targets = {name: Targets(*(v.to(device) for v in (t.units, t.ys, t.xs))) for name, t in targets.items()}
+
+    def gather(name: str, out: torch.Tensor) -> torch.Tensor:
+        t = targets[name]
+        return out[:, t.units, t.ys, t.xs].float().cpu()  # N x T (advanced indexing copies)
+
+    found: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
+    with recording(model, list(targets), gather) as records, torch.inference_mode():
+        original = {name: value.clone() for name, value in run(model, image[None], records).items()}
+        positions = torch.arange(copies)
+        for start in range(0, copies, settings.batch_size):
+            batch = positions[start:start + settings.batch_size]
+            x = image.repeat(len(batch), 1, 1, 1)
+            noise = pixels_to_input(torch.rand(len(batch), 3, settings.size, settings.size, generator=generator), prep)
+            noise = noise.to(device)
+            for j, pos in enumerate(batch.tolist()):
+                y0, x0 = (pos // side) * settings.stride, (pos % side) * settings.stride
+                x[j, :, y0:y0 + settings.size, x0:x0 + settings.size] = noise[j]
+            for name, value in run(model, x, records).items():
+                found[name].append((value - original[name]).abs())
+    return {name: torch.cat(found[name]).T.reshape(-1, side, side).numpy() for name in targets}
+
+
+def discrepancy_to_pixels(grid: np.ndarray, size: int, settings: OcclusionSettings) -> np.ndarray:
+    """Occluder-grid discrepancies (T x G x G) to per-pixel maps (T x S x S) of an S-pixel image."""
+    side = grid.shape[-1]
+    grid = torch.from_numpy(np.asarray(grid, dtype=np.float32)).reshape(-1, 1, side, side)  # T x 1 x G x G
+    if settings.spread:
+        ones = torch.ones(1, 1, settings.size, settings.size)
+        total = F.conv_transpose2d(grid, ones, stride=settings.stride)
+        count = F.conv_transpose2d(torch.ones(1, 1, side, side), ones, stride=settings.stride)
+        maps = total / count.clamp(min=1)
+        offset = 0
+    else:
+        maps = torch.zeros(grid.shape[0], 1, (side - 1) * settings.stride + 1, (side - 1) * settings.stride + 1)
+        maps[:, :, :: settings.stride, :: settings.stride] = grid
+        offset = settings.size // 2
+    out = torch.zeros(grid.shape[0], size, size)
+    h = min(size - offset, maps.shape[-1])
+    out[:, offset:offset + h, offset:offset + h] = maps[:, 0, :h, :h]
+    return out.numpy()
+
+
+def recentre(discrepancy: np.ndarray, cy: int, cx: int) -> np.ndarray:
+    """Place an S x S map on a (2S-1) x (2S-1) canvas so that pixel (cy, cx) sits at its centre."""
+    size = discrepancy.shape[0]
+    canvas = np.zeros((2 * size - 1, 2 * size - 1), dtype=np.float32)
+    cy, cx = min(max(cy, 0), size - 1), min(max(cx, 0), size - 1)
+    top, left = size - 1 - cy, size - 1 - cx
+    canvas[top:top + size, left:left + size] = discrepancy
+    return canvas
+
+
+def average_rf(discrepancies: list[np.ndarray], centres: list[tuple[int, int]]) -> np.ndarray:
+    """The unit's empirical RF: its images' discrepancy maps, re-centred on the argmax, averaged."""
+    if not discrepancies:
+        raise ValueError("No discrepancy maps to average.")
+    total = np.zeros_like(recentre(discrepancies[0], 0, 0))
+    for disc, (cy, cx) in zip(discrepancies, centres, strict=True):
+        total += recentre(disc, cy, cx)
+    return total / len(discrepancies)
+
+
+def rf_extent(rf: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The RF's support: pixels at or above `threshold` x its maximum (empty for a flat map)."""
+    top = float(rf.max())
+    if top <= 0:
+        return np.zeros_like(rf, dtype=bool)
+    return rf >= threshold * top
+
+
+def rf_size_px(rf: np.ndarray, threshold: float = 0.5) -> float:
+    """Empirical RF size: the side of the square with the area of the thresholded RF.
+
+    Thresholding at a share of the maximum, rather than a share of the mass, keeps the figure
+    from growing with the small discrepancies that noise leaves far from the centre.
+    """
+    return float(np.sqrt(rf_extent(rf, threshold).sum()))

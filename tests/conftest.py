@@ -1,0 +1,40 @@
+"""Shared fixtures: artifacts go to a temp MEDIA_ROOT, Celery runs eagerly unless a test asks for
+the real broker, and a small demo world is rendered once per session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.celery import app as celery_app
+from pipeline import demo_world
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 demo scenes (8 per class) with their truth."""
+    return demo_world.generate(tmp_path_factory.mktemp("world"), 48, seed=11)
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path, demo_dir: Path) -> Path:
+    """A private copy of the demo images that a test may add bad files to."""
+    import shutil
+
+    target = tmp_path / "images"
+    shutil.copytree(demo_dir / "images", target)
+    return target
