@@ -430,19 +430,23 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
     """Run every remaining step in this process, stage by stage, with a progress bar per stage."""
     from tqdm import tqdm
 
-    labels = {Stage.ACTIVATIONS: "activations (chunks)", Stage.MERGING: "top images",
-              Stage.SWEEPS: "occlusion sweeps (images)", Stage.SEGMENTATION: "segmentation (units)"}
+    labels = {Stage.ACTIVATIONS: "activations", Stage.MERGING: "top images", Stage.SWEEPS: "occlusion sweeps",
+              Stage.SEGMENTATION: "segmentation"}
     while True:
         dissection = Dissection.objects.get(pk=dissection_id)
         if dissection.stage == Stage.DONE:
             return dissection
         steps = pending_steps(dissection)
-        total = _stage_total(dissection)
-        with tqdm(total=total, initial=total - len(steps), desc=labels[dissection.stage], disable=not progress,
-                  unit="step", dynamic_ncols=True) as bar:
+        # Activation chunks count in images, so the bar moves as images go through the network.
+        sizes = dict(dissection.chunks.values_list("index", "image_count")) if dissection.stage == Stage.ACTIVATIONS \
+            else {}
+        total = sum(sizes.values()) if sizes else _stage_total(dissection)
+        left = sum(sizes[i] for _, i in steps) if sizes else len(steps)
+        with tqdm(total=total, initial=total - left, desc=labels[dissection.stage], disable=not progress,
+                  unit="image" if sizes or dissection.stage == Stage.SWEEPS else "unit", dynamic_ncols=True) as bar:
             for name, ident in steps:
                 STEPS[name](dissection_id, ident)
-                bar.update(1)
+                bar.update(sizes.get(ident, 1) if sizes else 1)
         dissection_advance(dissection_id)
 
 

@@ -2,6 +2,8 @@
 fields and segmentations. Re-running the same command resumes; a finished dissection does nothing."""
 from __future__ import annotations
 
+import signal
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
@@ -16,6 +18,10 @@ def _floats(text: str) -> list[float]:
     if len(values) != 3:
         raise CommandError(f"Expected three numbers R,G,B, got {text!r}")
     return values
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -75,6 +81,8 @@ class Command(BaseCommand):
         if dissection.stage == dissection.Stage.DONE:
             self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
             return self.report(dissection)
+        # `kill` (SIGTERM) stops like Ctrl-C: the step in progress is dropped, finished steps are kept.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             dissection = service.dissection_run(dissection.pk, progress=not opts["quiet"])
         except KeyboardInterrupt:
@@ -82,6 +90,8 @@ class Command(BaseCommand):
             raise SystemExit(130) from None
         except service.DissectionError as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         self.report(dissection)
 
     def report(self, dissection: service.Dissection) -> None:

@@ -1,0 +1,168 @@
+"""Dissection benchmarks, each a ratio against a baseline run in the same process.
+
+1. Activation pass: images/s of `top_k_pass` (hooks on five AlexNet layers + streaming top-60)
+   against a bare `model(x)` over the same batches. Target: at least 0.85.
+2. Memory: peak RSS of the streaming top-K pass over 1,000 and 10,000 images (each in a fresh
+   subprocess). Target: flat.
+3. Occlusion: one sweep of an AlexNet pool5 image at paper settings (227 px, 11 x 11, stride 3:
+   5,329 copies) watching all 256 units against the same sweep watching one unit, and the cost of a
+   whole layer (256 units x 60 images) with one sweep per unique image against one per (unit, image).
+
+Run: `make bench` (or `python benchmarks/run.py [--quick]`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.activations import top_k_pass  # noqa: E402
+from pipeline.networks import Preprocessing, build_network  # noqa: E402
+from pipeline.receptive_field import OcclusionSettings, Targets, occluder_grid, occlusion_sweep  # noqa: E402
+
+# pool1, pool2, conv3, conv4, pool5: the layers the paper annotated
+ALEXNET_LAYERS = ["features.2", "features.5", "features.6", "features.8", "features.12"]
+
+
+def activation_pass(batches: int, batch_size: int, repeats: int = 3) -> dict:
+    """Best of `repeats` interleaved runs of each, so neither side gains from running second."""
+    torch.manual_seed(0)
+    model = build_network("alexnet").model
+    data = [torch.randn(batch_size, 3, 224, 224) for _ in range(batches)]
+
+    def bare() -> None:
+        with torch.inference_mode():
+            for x in data:
+                model(x)
+
+    def features_only() -> None:  # the same layers our pass runs: it stops after pool5
+        with torch.inference_mode():
+            for x in data:
+                model.features(x)
+
+    def ours() -> None:
+        top_k_pass(model, ALEXNET_LAYERS, ((torch.arange(i * batch_size, (i + 1) * batch_size), x)
+                                           for i, x in enumerate(data)), k=60)
+
+    bare()  # warm-up
+    best = {"bare": float("inf"), "features": float("inf"), "ours": float("inf")}
+    for _ in range(repeats):
+        for name, fn in (("bare", bare), ("features", features_only), ("ours", ours)):
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    n = batches * batch_size
+    return {"images": n, "bare_images_per_s": n / best["bare"], "features_images_per_s": n / best["features"],
+            "top_k_images_per_s": n / best["ours"], "ratio": best["bare"] / best["ours"],
+            "ratio_same_layers": best["features"] / best["ours"]}
+
+
+def memory_child(images: int) -> None:
+    """Stream `images` demo-size images through the demo network's top-K pass; print peak RSS (MiB)."""
+    torch.manual_seed(0)
+    model = build_network("demo").model
+    batches = ((torch.arange(s, min(s + 100, images)), torch.randn(min(100, images - s), 3, 64, 64))
+               for s in range(0, images, 100))
+    top_k_pass(model, ["features.2", "features.5", "features.6"], batches, k=60)
+    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def memory(counts: list[int]) -> dict:
+    result = {}
+    for count in counts:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(count)], capture_output=True,
+                             text=True, check=True).stdout
+        result[count] = json.loads(out.strip().splitlines()[-1])["peak_rss_mib"]
+    return result
+
+
+def occlusion(quick: bool) -> dict:
+    torch.manual_seed(0)
+    net = build_network("alexnet-caffe")
+    model, prep = net.model, net.preprocessing
+    image = torch.randn(3, 227, 227)
+    settings = OcclusionSettings(size=11, stride=3, batch_size=128)
+    side, copies = occluder_grid(227, settings)
+    if quick:  # a band of positions only, for a smoke run
+        settings = OcclusionSettings(size=11, stride=3 * 6, batch_size=128)
+    with torch.inference_mode():
+        pool5 = model.features(image[None])[0]  # 256 x 6 x 6
+    flat = pool5.flatten(1).argmax(1)
+    every = {"features.14": Targets(torch.arange(256), flat // 6, flat % 6)}
+    one = {"features.14": Targets(torch.arange(1), flat[:1] // 6, flat[:1] % 6)}
+    start = time.perf_counter()
+    occlusion_sweep(model, image, every, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
+    shared = time.perf_counter() - start
+    start = time.perf_counter()
+    occlusion_sweep(model, image, one, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
+    single = time.perf_counter() - start
+    return {"copies_per_image": copies if not quick else occluder_grid(227, settings)[1],
+            "sweep_s_all_256_units": shared, "sweep_s_one_unit": single, "ratio_one_vs_all": single / shared}
+
+
+def layer_cost(per_image_s: float, unique_images: int, units: int = 256, k: int = 60) -> dict:
+    naive = units * k * per_image_s
+    shared = unique_images * per_image_s
+    return {"pairs": units * k, "unique_images": unique_images, "naive_hours": naive / 3600,
+            "shared_hours": shared / 3600, "saving": naive / shared}
+
+
+def unique_top_images(images: int) -> int:
+    """Unique images among pool5's top-60 lists over demo-world scenes (random AlexNet weights)."""
+    import numpy as np
+
+    from pipeline.demo_world import make_scene
+    from pipeline.images import crop_square, to_tensor
+
+    torch.manual_seed(0)
+    net = build_network("alexnet-caffe")
+    rng = np.random.default_rng(0)
+    prep = net.preprocessing
+
+    def batches():
+        for start in range(0, images, 32):
+            xs = [to_tensor(crop_square(make_scene(rng).image, 227), prep) for _ in range(min(32, images - start))]
+            yield torch.arange(start, start + len(xs)), torch.stack(xs)
+
+    top = top_k_pass(net.model, ["features.14"], batches(), k=60)["features.14"]
+    return int(torch.unique(top.images).numel())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="Small sizes, to check the benchmark runs")
+    parser.add_argument("--memory-child", type=int)
+    args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    act = activation_pass(4 if args.quick else 12, 16, 1 if args.quick else 3)
+    print(f"activation pass ({act['images']} images, AlexNet, 5 layers recorded, top-60 streamed): "
+          f"{act['top_k_images_per_s']:.1f} images/s vs bare forward {act['bare_images_per_s']:.1f} images/s "
+          f"-> ratio {act['ratio']:.2f} (target >= 0.85); vs bare `features` only "
+          f"{act['features_images_per_s']:.1f} images/s -> ratio {act['ratio_same_layers']:.2f}")
+    mem = memory([1000, 2000] if args.quick else [1000, 10000])
+    (small, big), (ms, mb) = list(mem), list(mem.values())
+    print(f"peak memory, streaming top-K (demo net, 3 layers): {small} images {ms:.0f} MiB, {big} images "
+          f"{mb:.0f} MiB -> ratio {mb / ms:.2f} (target: flat, 1.00)")
+    occ = occlusion(args.quick)
+    print(f"occlusion sweep, AlexNet (Caffe shape) pool5, {occ['copies_per_image']} copies/image: "
+          f"{occ['sweep_s_all_256_units']:.1f} s watching all 256 units vs {occ['sweep_s_one_unit']:.1f} s "
+          f"watching one -> ratio {occ['ratio_one_vs_all']:.2f} (one sweep serves every unit)")
+    unique = unique_top_images(200 if args.quick else 1000)
+    cost = layer_cost(occ["sweep_s_all_256_units"], unique)
+    print(f"whole layer (256 units x 60 top images = {cost['pairs']} pairs, {unique} unique images over "
+          f"{200 if args.quick else 1000} scenes): shared sweeps {cost['shared_hours']:.1f} h vs naive "
+          f"per-(unit, image) sweeps {cost['naive_hours']:.1f} h -> {cost['saving']:.1f}x less work")
+
+
+if __name__ == "__main__":
+    main()
