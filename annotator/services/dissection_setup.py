@@ -1,0 +1,173 @@
+"""Setting up a dissection: its settings, its records, and the network it runs (cached per process)."""
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from django.db import transaction
+from django.utils.text import slugify
+
+from annotator.models import ActivationChunk, Dissection, Image, ImageSet, Layer, Network, Unit
+from pipeline import images
+from pipeline.networks import (
+    BUILTINS,
+    LayerGeometry,
+    LoadedNetwork,
+    NetworkError,
+    Preprocessing,
+    build_network,
+    layer_geometry,
+    resolve_layers,
+)
+
+
+class DissectionError(ValueError):
+    """A dissection that cannot start or go on; the message says what to change."""
+
+
+@dataclass
+class DissectionSettings:
+    """Everything that defines a dissection's result (plus how fast it runs: batch, device, chunk)."""
+
+    network: str
+    layers: list[str]
+    images: str
+    weights: str = ""
+    top_k: int = 60
+    input_size: int | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    occluder_size: int = 11
+    occluder_stride: int = 3
+    rf_images: int | None = None  # top images per unit used for the RF; None: all top_k
+    spread: bool = True
+    activation_threshold: float = 0.5
+    rf_threshold: float = 0.5
+    dim: float = 0.2
+    seed: int = 0
+    batch_size: int = 64
+    device: str = "cpu"
+    chunk_size: int = 500
+    speed_only: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
+
+    def result_defining(self) -> dict:
+        data = asdict(self)
+        for key in (*self.speed_only, "speed_only"):
+            data.pop(key)
+        return data
+
+
+def dissection_start(settings: DissectionSettings, name: str | None = None) -> Dissection:
+    """Create the records of a new dissection, or return the existing one with the same settings.
+
+    A name already used with other settings is refused with the differences listed, so a re-run
+    resumes only the work it describes.
+    """
+    root = Path(settings.images).expanduser().resolve()
+    if not root.is_dir():
+        raise DissectionError(f"Image folder not found: {settings.images}")
+    settings.images = str(root)
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DissectionError("--device cuda was asked for, but this machine's torch sees no CUDA device.")
+    name = name or settings.network
+    if settings.weights:
+        settings.weights = str(Path(settings.weights).expanduser().resolve())
+    wanted = settings.result_defining()
+    existing = Dissection.objects.filter(network__name=name).select_related("network").first()
+    if existing is not None:
+        stored = dict(existing.settings)
+        if {k: stored.get(k) for k in wanted} != wanted:
+            diffs = [f"{k}: stored {stored.get(k)!r}, now {v!r}" for k, v in wanted.items() if stored.get(k) != v]
+            raise DissectionError(f"A dissection named {name!r} exists with other settings ({'; '.join(diffs)}). "
+                                  "Re-run with the same settings to resume it, or give another --name.")
+        return existing
+
+    loaded = network_for(settings)
+    prep = loaded.preprocessing
+    try:
+        modules = resolve_layers(loaded.model, settings.layers, loaded.aliases)
+    except NetworkError as exc:
+        raise DissectionError(str(exc)) from exc
+    geometries = {layer: layer_geometry(loaded.model, module, prep.input_size) for layer, module in modules.items()}
+    paths = images.find_images(root)
+    if not paths:
+        raise DissectionError(f"No files under {root}.")
+
+    with transaction.atomic():
+        network = Network.objects.create(
+            name=name, architecture=settings.network, weights=settings.weights,
+            weights_sha256=file_sha256(settings.weights) if settings.weights else "",
+            input_size=prep.input_size, mean=list(prep.mean), std=list(prep.std), bgr=prep.bgr)
+        for order, (layer_name, module) in enumerate(modules.items()):
+            geo = geometries[layer_name]
+            layer = Layer.objects.create(
+                network=network, name=layer_name, module_name=module, order=order, num_units=geo.channels,
+                rf_theoretical_px=geo.rf, rf_jump=geo.jump, rf_start=geo.start,
+                map_height=geo.height, map_width=geo.width)
+            Unit.objects.bulk_create([Unit(layer=layer, index=i) for i in range(geo.channels)])
+        image_set, _ = ImageSet.objects.get_or_create(root=str(root))
+        Image.objects.bulk_create([Image(image_set=image_set, path=p) for p in paths], ignore_conflicts=True,
+                                  batch_size=2000)
+        count = image_set.images.count()
+        dissection = Dissection.objects.create(
+            network=network, image_set=image_set, settings={**wanted, "image_count": count})
+        ActivationChunk.objects.bulk_create([
+            ActivationChunk(dissection=dissection, index=i, first_image=start,
+                            image_count=min(settings.chunk_size, count - start))
+            for i, start in enumerate(range(0, count, settings.chunk_size))])
+    return dissection
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings_of(dissection: Dissection) -> DissectionSettings:
+    stored = {k: v for k, v in dissection.settings.items() if k in DissectionSettings.__dataclass_fields__}
+    return DissectionSettings(**stored)
+
+
+def network_for(settings: DissectionSettings) -> LoadedNetwork:
+    try:
+        return _cached_network(settings.network, settings.weights, settings.input_size,
+                               tuple(settings.mean or ()), tuple(settings.std or ()), settings.device)
+    except NetworkError as exc:
+        raise DissectionError(str(exc)) from exc
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_network(architecture: str, weights: str, input_size: int | None, mean: tuple, std: tuple,
+                    device: str) -> LoadedNetwork:
+    """One loaded model per worker process: tasks of one dissection reuse it instead of re-reading weights."""
+    base = BUILTINS[architecture].preprocessing if architecture in BUILTINS else Preprocessing()
+    prep = Preprocessing(input_size or base.input_size, mean or base.mean, std or base.std, base.bgr)
+    loaded = build_network(architecture, weights or None, prep)
+    loaded.model.to(device)
+    return loaded
+
+
+def layers_of(dissection: Dissection) -> list[Layer]:
+    return list(dissection.network.layers.order_by("order"))
+
+
+def geometry_of(layer: Layer) -> LayerGeometry:
+    return LayerGeometry(layer.rf_theoretical_px, layer.rf_jump, layer.rf_start, layer.num_units,
+                         layer.map_height, layer.map_width)
+
+
+def artifact_root(dissection: Dissection) -> str:
+    return f"dissections/{dissection.network_id}-{slugify(dissection.network.name)}"
+
+
+def dissection_images(dissection: Dissection, start: int = 0, count: int | None = None) -> list[tuple[int, str]]:
+    """The dissection's images in their fixed order (by id, as many as existed when it started)."""
+    total = dissection.settings["image_count"]
+    stop = total if count is None else min(total, start + count)
+    return list(dissection.image_set.images.order_by("id").values_list("id", "path")[start:stop])
