@@ -19,12 +19,17 @@ class StageProgress:
         return 100.0 * self.done / self.total if self.total else 100.0
 
 
+def units_with_top_images(dissection: Dissection) -> QuerySet[Unit]:
+    """The units a dissection segments: those with at least one readable top image."""
+    return Unit.objects.filter(layer__network_id=dissection.network_id, top_images__rank=0)
+
+
 def dissection_progress(dissection: Dissection) -> list[StageProgress]:
     """Done and total of each stage, for `dissect --status` and the dashboard."""
     chunks = dissection.chunks.aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
     images_done = dissection.chunks.filter(done=True).values_list("image_count", flat=True)
     sweeps = dissection.sweeps.aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
-    units = Unit.objects.filter(layer__network_id=dissection.network_id, top_images__rank=0).aggregate(
+    units = units_with_top_images(dissection).aggregate(
         total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False)))
     return [
         StageProgress("images through the network", sum(images_done), dissection.settings.get("image_count", 0)),

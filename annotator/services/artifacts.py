@@ -36,9 +36,10 @@ def write_arrays(relative: str, arrays: dict[str, np.ndarray]) -> str:
     return write_bytes(relative, buffer.getvalue())
 
 
-def read_arrays(relative: str) -> dict[str, np.ndarray]:
+def read_arrays(relative: str, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+    """All arrays of an .npz, or only `keys`: members load lazily, so the others are never read."""
     with np.load(media_path(relative)) as data:
-        return {key: data[key] for key in data.files}
+        return {key: data[key] for key in (data.files if keys is None else keys)}
 
 
 def write_npy(relative: str, array: np.ndarray) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from annotator.models import Dissection, Unit
+from annotator.models import Dissection
+from annotator.selectors import units_with_top_images
 from annotator.services.dissection_setup import DissectionError, DissectionSettings, dissection_start
 from annotator.services.dissection_stages import activation_chunk_run, image_sweep_run, top_images_merge, unit_segment
 
@@ -32,9 +33,8 @@ def pending_steps(dissection: Dissection) -> list[tuple[str, int]]:
 
 
 def units_to_segment(dissection: Dissection) -> list[int]:
-    units = Unit.objects.filter(layer__network_id=dissection.network_id, top_images__isnull=False,
-                                receptive_field__isnull=True)
-    return list(units.distinct().order_by("id").values_list("id", flat=True))
+    units = units_with_top_images(dissection).filter(receptive_field__isnull=True)
+    return list(units.order_by("id").values_list("id", flat=True))
 
 
 def dissection_advance(dissection_id: int) -> bool:
@@ -54,11 +54,11 @@ def dissection_advance(dissection_id: int) -> bool:
     return bool(Dissection.objects.filter(pk=dissection_id, stage=dissection.stage).update(**update))
 
 
-STEPS = {
-    "activation_chunk": lambda d, i: activation_chunk_run(d, i),
-    "top_images_merge": lambda d, _i: top_images_merge(d),
-    "image_sweep": lambda d, i: image_sweep_run(d, i),
-    "unit_segment": lambda d, i: unit_segment(d, i),
+STEPS = {  # step name -> callable(dissection_id, ident)
+    "activation_chunk": activation_chunk_run,
+    "top_images_merge": lambda dissection_id, _ident: top_images_merge(dissection_id),
+    "image_sweep": image_sweep_run,
+    "unit_segment": unit_segment,
 }
 
 
@@ -87,10 +87,9 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
 
 
 def _stage_total(dissection: Dissection) -> int:
-    if dissection.stage == Stage.ACTIVATIONS:
-        return dissection.chunks.count()
+    """Steps in the current stage (activation chunks are counted in images by the caller)."""
     if dissection.stage == Stage.SWEEPS:
         return dissection.sweeps.count()
     if dissection.stage == Stage.SEGMENTATION:
-        return Unit.objects.filter(layer__network_id=dissection.network_id, top_images__isnull=False).distinct().count()
+        return units_with_top_images(dissection).count()
     return 1

@@ -188,7 +188,9 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
     per_image = []
     discs, centres = [], []
     for top in tops:
-        arrays = artifacts.read_arrays(_sweep_path(dissection, top.image_id))
+        # Only this layer's members of the image's sweep file: it also holds every other unit's data.
+        wanted = [f"{key}.units", f"{key}.maps"] + ([f"{key}.rf_units", f"{key}.disc"] if top.rank < rf_images else [])
+        arrays = artifacts.read_arrays(_sweep_path(dissection, top.image_id), wanted)
         row = int(np.flatnonzero(arrays[f"{key}.units"] == unit.index)[0])
         per_image.append(arrays[f"{key}.maps"][row])
         if top.rank < rf_images:
