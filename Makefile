@@ -34,8 +34,9 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench: install
+bench: migrate
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/hit_page.py
 
 serve: migrate
 	$(PY) manage.py runserver

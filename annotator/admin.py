@@ -1,6 +1,15 @@
+from django import forms
 from django.contrib import admin
 
-from annotator import models
+from annotator import models, selectors
+from annotator.services.assignments import assignments_expire
+from annotator.services.campaigns import (
+    CampaignError,
+    CampaignSettings,
+    campaign_create,
+    campaign_plan,
+    campaign_publish,
+)
 
 
 @admin.register(models.Network)
@@ -73,3 +82,113 @@ class SegmentationAdmin(admin.ModelAdmin):
 class UnitLabelAdmin(admin.ModelAdmin):
     list_display = ("unit", "label", "category", "precision", "status")
     list_filter = ("status", "category")
+
+
+# Annotation ---------------------------------------------------------------------------------------
+
+class CampaignCreateForm(forms.ModelForm):
+    """The dashboard's "add campaign": the same checks and the same service as `create_campaign`."""
+
+    class Meta:
+        model = models.Campaign
+        fields = ["name", "network", "layers", "answers_per_unit", "images_per_hit", "gold_per_hit", "reward",
+                  "assignment_minutes", "instructions"]
+
+    def settings(self) -> CampaignSettings:
+        data = self.cleaned_data
+        return CampaignSettings(
+            answers_per_unit=data["answers_per_unit"], images_per_hit=data["images_per_hit"],
+            gold_per_hit=data["gold_per_hit"], reward=data["reward"],
+            assignment_minutes=data["assignment_minutes"], instructions=data.get("instructions", ""))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            campaign_plan(name=data["name"], network=data["network"].name,
+                          layers=[layer.name for layer in data["layers"]], settings=self.settings())
+        except CampaignError as error:
+            raise forms.ValidationError(str(error)) from error
+        return data
+
+
+@admin.register(models.Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "network", "backend", "status", "answers_per_unit", "reward", "progress", "created_at")
+    list_filter = ("status", "backend")
+    readonly_fields = ("backend", "status", "published_at", "progress")
+    actions = ["publish_local"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CampaignCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (*self.readonly_fields, "name", "network", "layers", "answers_per_unit", "images_per_hit",
+                "gold_per_hit")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = campaign_create(name=obj.name, network=obj.network.name,
+                                  layers=[layer.name for layer in form.cleaned_data["layers"]],
+                                  settings=form.settings())
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    @admin.display(description="progress")
+    def progress(self, obj: models.Campaign) -> str:
+        counts = selectors.campaign_counts(obj)
+        return (f"{counts['complete']}/{counts['hits']} HITs done, {counts['answers']}/{counts['needed']} answers, "
+                f"{counts['open']} open")
+
+    @admin.action(description="Publish to local annotators")
+    def publish_local(self, request, queryset) -> None:
+        for campaign in queryset:
+            try:
+                campaign_publish(campaign=campaign, backend=models.Campaign.Backend.LOCAL)
+                self.message_user(request, f"Published {campaign.name} to local annotators.")
+            except CampaignError as error:
+                self.message_user(request, str(error), level="error")
+
+
+@admin.register(models.Hit)
+class HitAdmin(admin.ModelAdmin):
+    list_display = ("campaign", "unit", "unit_images", "mturk_hit_id", "key")
+    list_filter = ("campaign",)
+    list_select_related = ("campaign", "unit__layer__network")
+    raw_id_fields = ("unit",)
+
+
+@admin.register(models.Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "kind", "user", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("external_id",)
+
+
+@admin.register(models.Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "hit", "worker", "status", "slot", "opened_at", "expires_at", "gold_warnings")
+    list_filter = ("status", "hit__campaign")
+    list_select_related = ("hit__campaign", "worker")
+    raw_id_fields = ("hit", "worker")
+    actions = ["expire_abandoned"]
+
+    @admin.action(description="Return expired open assignments to the pool")
+    def expire_abandoned(self, request, queryset) -> None:
+        self.message_user(request, f"{assignments_expire()} assignment(s) returned to the pool.")
+
+
+@admin.register(models.Answer)
+class AnswerAdmin(admin.ModelAdmin):
+    list_display = ("unit", "worker", "description", "category", "precision", "gold_passed", "source",
+                    "submitted_at")
+    list_filter = ("source", "category", "hit__campaign")
+    list_select_related = ("unit__layer__network", "worker")
+    raw_id_fields = ("unit", "hit", "assignment", "worker")
+    search_fields = ("description",)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
 
-from annotator.models import Dissection, Image, TopImage, Unit
+from annotator.models import Answer, Assignment, Campaign, Dissection, Hit, HitImage, Image, TopImage, Unit, Worker
 
 
 @dataclass
@@ -53,3 +54,35 @@ def units_for_export(network: str | None = None, layer: str | None = None) -> Qu
         units = units.filter(layer__name=layer)
     return units.prefetch_related(
         Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")))
+
+
+# Annotation reads ---------------------------------------------------------------------------------
+
+def hit_by_key(key) -> Hit | None:
+    return Hit.objects.select_related("campaign").filter(key=key).first()
+
+
+def hit_slots(hit: Hit) -> list[HitImage]:
+    """The HIT's image slots in order; the page needs only their positions (images load by position)."""
+    return list(HitImage.objects.filter(hit=hit).only("id", "position", "gold").order_by("position"))
+
+
+def hit_slot_file(key, position: int) -> str | None:
+    """MEDIA_ROOT-relative path of the rendered image in one slot (the URL never names the unit)."""
+    return (HitImage.objects.filter(hit__key=key, position=position)
+            .values_list("top_image__segmentation__rendered_path", flat=True).first())
+
+
+def worker_answer_count(worker: Worker) -> int:
+    return Answer.objects.filter(worker=worker).count()
+
+
+def campaign_counts(campaign: Campaign) -> dict[str, int]:
+    """HITs, complete HITs, answers in and needed, open assignments: a campaign's progress line."""
+    answered = Answer.objects.filter(hit=OuterRef("pk")).order_by().values("hit").annotate(n=Count("id")).values("n")
+    hits = campaign.hits.annotate(n=Subquery(answered)).aggregate(
+        hits=Count("id"), complete=Count("id", filter=Q(n__gte=campaign.answers_per_unit)), answers=Sum("n"))
+    open_now = Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN).filter(
+        Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()
+    return {"hits": hits["hits"], "complete": hits["complete"], "answers": hits["answers"] or 0,
+            "needed": hits["hits"] * campaign.answers_per_unit, "open": open_now}

@@ -44,7 +44,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotator.middleware.FrameAncestorsMiddleware",
 ]
+# No page may be framed, except the HIT page by Mechanical Turk's worker sites (it sets its own policy).
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -103,6 +106,28 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "annotate-home"
+# The address people reach this site at, for links printed by commands (lab links, invitations).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip().rstrip("/") for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+# Mechanical Turk's worker sites: the only pages allowed to frame the HIT page, and the only places the
+# HIT page posts answers to (turkSubmitTo). The *_EXTRA variables add origins (a proxy, a test endpoint).
+MTURK_SUBMIT_ORIGINS = {
+    "production": "https://www.mturk.com",
+    "sandbox": "https://workersandbox.mturk.com",
+}
+MTURK_EXTRA_SUBMIT_ORIGINS = env_list("MTURK_EXTRA_SUBMIT_ORIGINS")
+MTURK_FRAME_ANCESTORS = [
+    "https://worker.mturk.com", "https://www.mturk.com", "https://workersandbox.mturk.com",
+    *env_list("MTURK_EXTRA_FRAME_ANCESTORS"),
+]
 
 LOGGING = {
     "version": 1,

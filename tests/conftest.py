@@ -38,3 +38,9 @@ def image_dir(tmp_path: Path, demo_dir: Path) -> Path:
     target = tmp_path / "images"
     shutil.copytree(demo_dir / "images", target)
     return target
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 demo scenes: enough for 57 top images per concept unit (see tests/factories.py)."""
+    return demo_world.generate(tmp_path_factory.mktemp("hit-world"), 240, seed=5)

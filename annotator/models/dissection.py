@@ -1,9 +1,10 @@
-"""The data model of the whole flow: network -> layers -> units; images -> top images -> receptive
-fields and segmentations; and the labels that annotation gives units (campaigns, HITs, assignments
-and answers join later, each pointing at these rows)."""
+"""The dissection half of the data model: network -> layers -> units; images -> top images ->
+receptive fields and segmentations; and the label that aggregation gives each unit."""
 from __future__ import annotations
 
 from django.db import models
+
+from annotator.models.choices import Category
 
 
 class Network(models.Model):
@@ -181,13 +182,7 @@ class Segmentation(models.Model):
 class UnitLabel(models.Model):
     """What annotation concluded about a unit (filled by aggregation)."""
 
-    class Category(models.TextChoices):
-        SCENE = "scene"
-        OBJECT = "object"
-        REGION = "region"
-        PART = "part"
-        TEXTURE = "texture"
-        COLOR = "color"
+    Category = Category
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -1,0 +1,174 @@
+"""The annotation half of the data model: campaign -> HITs (one a unit) -> image slots; workers take
+assignments of HITs and each assignment yields at most one answer.
+
+Local annotators and Mechanical Turk share these rows: a backend only decides how HITs reach workers
+and how assignments are created (claimed here, or opened from MTurk's assignmentId)."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotator.models.choices import Category
+from annotator.models.dissection import Layer, Network, TopImage, Unit
+
+
+class Campaign(models.Model):
+    class Backend(models.TextChoices):
+        LOCAL = "local", "Local annotators"
+        SANDBOX = "sandbox", "Mechanical Turk sandbox"
+        PRODUCTION = "production", "Mechanical Turk"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+        FINISHED = "finished"
+
+    name = models.CharField(max_length=200, unique=True)
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="campaigns")
+    layers = models.ManyToManyField(Layer, related_name="campaigns")
+    answers_per_unit = models.PositiveIntegerField(default=3)
+    images_per_hit = models.PositiveIntegerField(default=60, help_text="Image slots, gold included")
+    gold_per_hit = models.PositiveIntegerField(default=3)
+    reward = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0.10"))
+    assignment_minutes = models.PositiveIntegerField(
+        default=30, help_text="An opened HIT not answered in this time returns to the pool")
+    instructions = models.TextField(blank=True, help_text="Shown above the standard instructions")
+    backend = models.CharField(max_length=16, choices=Backend.choices, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def on_mturk(self) -> bool:
+        return self.backend in (self.Backend.SANDBOX, self.Backend.PRODUCTION)
+
+
+class Hit(models.Model):
+    """One unit's task. `key` is the public, unguessable name used in URLs (also MTurk's ExternalURL)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="hits")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="hits")
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    unit_images = models.PositiveIntegerField(help_text="Slots holding the unit's own images (precision's divisor)")
+    mturk_hit_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "unit"], name="hit_unique_unit")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.name}: unit {self.unit_id}"
+
+
+class HitImage(models.Model):
+    """An image slot of a HIT: one of the unit's segmented top images, or a gold image of another unit
+    (known not to match, so a careful worker marks it)."""
+
+    hit = models.ForeignKey(Hit, on_delete=models.CASCADE, related_name="slots")
+    position = models.PositiveIntegerField()
+    top_image = models.ForeignKey(TopImage, on_delete=models.PROTECT, related_name="+")
+    gold = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["hit", "position"]
+        constraints = [models.UniqueConstraint(fields=["hit", "position"], name="hitimage_unique_position")]
+
+    def __str__(self) -> str:
+        return f"slot {self.position} of HIT {self.hit_id}{' (gold)' if self.gold else ''}"
+
+
+class Worker(models.Model):
+    """Whoever answers: a local account, a lab-session link, a Mechanical Turk worker, or an imported id."""
+
+    class Kind(models.TextChoices):
+        ACCOUNT = "account"
+        LINK = "link", "Lab link"
+        MTURK = "mturk", "Mechanical Turk"
+        IMPORTED = "imported"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    external_id = models.CharField(max_length=200, help_text="Username, link label, MTurk WorkerId or import id")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="worker")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "external_id"], name="worker_unique_id")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.kind})"
+
+
+class Assignment(models.Model):
+    """A worker's turn at a HIT. Local assignments hold one of the HIT's answer slots (a unique
+    (hit, slot) pair is what stops two workers claiming the last one); MTurk's carry its AssignmentId."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        SUBMITTED = "submitted"
+        ABANDONED = "abandoned"
+
+    hit = models.ForeignKey(Hit, on_delete=models.CASCADE, related_name="assignments")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="assignments")
+    external_id = models.CharField(max_length=64, unique=True, help_text="MTurk's AssignmentId, or ours")
+    slot = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    gold_warnings = models.PositiveIntegerField(default=0, help_text="Tries refused for unmarked gold images")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hit", "slot"], name="assignment_unique_slot"),
+            models.UniqueConstraint(fields=["hit", "worker"], condition=~Q(status="abandoned"),
+                                    name="assignment_unique_worker"),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Answer(models.Model):
+    """One worker's three tasks for one unit. Answers from HITs point at their assignment (stored once
+    per assignment); imported answers have only the unit and the worker."""
+
+    class Source(models.TextChoices):
+        LOCAL = "local"
+        MTURK = "mturk"
+        IMPORTED = "imported"
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
+    hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="answer")
+    worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.PROTECT, related_name="answers")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    description = models.CharField(max_length=200)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    marked = models.JSONField(default=list, blank=True, help_text="Slot positions marked 'does not match'")
+    precision = models.FloatField(help_text="Share of the unit's images not marked")
+    gold_total = models.PositiveIntegerField(default=0)
+    gold_marked = models.PositiveIntegerField(default=0)
+    gold_warnings = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["unit", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.description}"
+
+    @property
+    def gold_passed(self) -> bool | None:
+        return None if not self.gold_total else self.gold_marked == self.gold_total

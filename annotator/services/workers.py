@@ -1,0 +1,60 @@
+"""Who annotates: local accounts, lab-session links, and the worker behind a request.
+
+A lab link is a signed token naming a Worker, for sessions where people annotate without accounts;
+anyone holding the link answers as that worker, so give each person their own."""
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from annotator.models import Worker
+
+LAB_LINK_SALT = "annotator.lab-link"
+
+
+class WorkerError(Exception):
+    pass
+
+
+def worker_for_user(user) -> Worker:
+    worker = Worker.objects.filter(user=user).first()
+    if worker is None:
+        worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.ACCOUNT, external_id=user.get_username(),
+                                                 defaults={"user": user})
+    return worker
+
+
+def lab_link_create(*, label: str) -> tuple[Worker, str]:
+    """A worker for one person of a lab session and the path that signs them in as that worker."""
+    label = label.strip()
+    if not label or len(label) > 200:
+        raise WorkerError("Give the lab link a label of 1 to 200 characters (a participant number, say).")
+    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.LINK, external_id=label)
+    token = signing.dumps({"worker": worker.pk}, salt=LAB_LINK_SALT, compress=True)
+    return worker, reverse("annotate-lab", args=[token])
+
+
+def lab_link_worker(token: str) -> Worker:
+    try:
+        data = signing.loads(token, salt=LAB_LINK_SALT)
+    except signing.BadSignature as error:
+        raise WorkerError("This lab link is not valid; ask the researcher for a new one.") from error
+    worker = Worker.objects.filter(pk=data.get("worker"), kind=Worker.Kind.LINK).first()
+    if worker is None:
+        raise WorkerError("This lab link's worker no longer exists; ask the researcher for a new one.")
+    return worker
+
+
+def annotator_invite(*, username: str, email: str = "") -> str:
+    """Create an annotator account without a password and return the path where they choose one."""
+    users = get_user_model()
+    if users.objects.filter(username=username).exists():
+        raise WorkerError(f"A user named {username!r} exists already.")
+    user = users.objects.create_user(username=username, email=email)  # unusable password until they set one
+    worker_for_user(user)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return reverse("password_reset_confirm", args=[uid, default_token_generator.make_token(user)])

@@ -1,0 +1,105 @@
+"""Local annotators: signed in with an account or a lab link, they take "next HIT" until none is left."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotator import selectors
+from annotator.models import Answer, Assignment, Worker
+from annotator.services.assignments import assignment_claim, available_hits
+from annotator.services.workers import WorkerError, lab_link_worker, worker_for_user
+from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
+
+SESSION_WORKER = "annotator_lab_worker"
+
+
+def _request_worker(request: HttpRequest) -> Worker | None:
+    worker_id = request.session.get(SESSION_WORKER)
+    if worker_id:
+        worker = Worker.objects.filter(pk=worker_id, kind=Worker.Kind.LINK).first()
+        if worker is not None:
+            return worker
+    if request.user.is_authenticated:
+        return worker_for_user(request.user)
+    return None
+
+
+def worker_required(view):
+    """Security behavior: pages for a signed-in annotator (account or lab link); others go to login."""
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        worker = _request_worker(request)
+        if worker is None:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        request.worker = worker
+        return view(request, *args, **kwargs)
+    return wrapped
+
+
+@require_GET
+def lab_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Security behavior: whoever holds the signed link answers as its worker, until they close the
+    browser session; the link can't name another worker without our secret key."""
+    try:
+        worker = lab_link_worker(token)
+    except WorkerError as error:
+        return message(request, "Lab link not valid", str(error), status=400)
+    request.session.cycle_key()
+    request.session[SESSION_WORKER] = worker.pk
+    return redirect("annotate-home")
+
+
+@require_GET
+@worker_required
+def home(request: HttpRequest) -> HttpResponse:
+    worker = request.worker
+    current = Assignment.objects.filter(worker=worker, status=Assignment.Status.OPEN).exclude(
+        hit__campaign__backend__in=["sandbox", "production"]).order_by("opened_at").first()
+    return render(request, "annotator/annotate_home.html", {
+        "worker": worker, "done": selectors.worker_answer_count(worker), "current": current,
+        "available": available_hits(worker=worker).count()})
+
+
+@require_POST
+@worker_required
+def next_hit(request: HttpRequest) -> HttpResponse:
+    assignment = assignment_claim(worker=request.worker)
+    if assignment is None:
+        messages.info(request, "Nothing is left to annotate right now. Thank you!")
+        return redirect("annotate-home")
+    return redirect("annotate-assignment", external_id=assignment.external_id)
+
+
+@require_http_methods(["GET", "POST"])
+@worker_required
+def assignment_page(request: HttpRequest, external_id: str) -> HttpResponse:
+    """Security behavior: an annotator sees and answers only their own assignments (CSRF-protected,
+    session-based: this page is never framed)."""
+    assignment = (Assignment.objects.select_related("hit__campaign")
+                  .filter(external_id=external_id, worker=request.worker).first())
+    if assignment is None:
+        return message(request, "No such HIT", "This HIT is not one of yours; take the next one from the start page.",
+                       status=404, home=True)
+    hit = assignment.hit
+    if Answer.objects.filter(assignment=assignment).exists():
+        messages.info(request, "Your answer to that HIT was stored already.")
+        return redirect("annotate-home")
+    done = selectors.worker_answer_count(request.worker)
+    form, positions = bind_form(hit, request.POST if request.method == "POST" else None)
+    page = FormPage(hit, "local", form, request.path, done_count=done)
+    if request.method == "GET":
+        return render_form(request, page, positions)
+    result, response = submit(request, assignment, page, positions)
+    if response is not None:
+        return response
+    messages.success(request, f"Saved. You have answered {done + 1} HIT{'s' if done else ''}.")
+    following = assignment_claim(worker=request.worker)
+    if following is None:
+        messages.info(request, "Nothing is left to annotate right now. Thank you!")
+        return redirect("annotate-home")
+    return redirect("annotate-assignment", external_id=following.external_id)

@@ -1,0 +1,90 @@
+"""What the MTurk page and the local annotator page share: reading the form, showing it, and the
+images (served by slot position, so nothing in the page tells a unit image from a gold one)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from annotator import selectors
+from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
+from annotator.models import Assignment, Category, Hit
+from annotator.services.assignments import AssignmentError, Submission, answer_submit
+
+GOLD_WARNING = ("Some images that clearly do not show your description are not marked yet. Look at every "
+                "image again and mark each one that does not match, then submit.")
+
+
+@dataclass
+class FormPage:
+    """Everything the template needs besides the request."""
+
+    hit: Hit
+    mode: str  # "mturk", "preview" or "local"
+    form: HitAnswerForm
+    action: str
+    hidden: dict[str, str] = field(default_factory=dict)
+    notice: str = ""
+    done_count: int | None = None
+
+
+def bind_form(hit: Hit, data=None) -> tuple[HitAnswerForm, list[int]]:
+    positions = [slot.position for slot in selectors.hit_slots(hit)]
+    return HitAnswerForm(data, positions=positions), positions
+
+
+def render_form(request: HttpRequest, page: FormPage, positions: list[int], status: int = 200) -> HttpResponse:
+    marked = page.form.marked() if page.form.is_bound else set()
+    slots = [{"position": p, "url": reverse("hit-image", args=[page.hit.key, p]), "marked": p in marked}
+             for p in positions]
+    chosen = page.form.data.get("category", "") if page.form.is_bound else ""
+    categories = [{"value": value, "label": label, "examples": CATEGORY_EXAMPLES[value], "checked": value == chosen}
+                  for value, label in Category.choices]
+    context = {"page": page, "hit": page.hit, "campaign": page.hit.campaign, "slots": slots,
+               "categories": categories, "description_max": DESCRIPTION_MAX,
+               "description": page.form.data.get("description", "") if page.form.is_bound else "",
+               "disabled": page.mode == "preview", "marked_count": len(marked)}
+    return render(request, "annotator/hit.html", context, status=status)
+
+
+def submit(request: HttpRequest, assignment: Assignment, page: FormPage, positions: list[int]
+           ) -> tuple[Submission | None, HttpResponse | None]:
+    """Validate and store; returns the stored submission, or the response that re-shows the form."""
+    if not page.form.is_valid():
+        return None, render_form(request, page, positions, status=400)
+    try:
+        result = answer_submit(
+            assignment_pk=assignment.pk, description=page.form.cleaned_data["description"],
+            category=page.form.cleaned_data["category"], marked=sorted(page.form.cleaned_data["mismatch"]),
+            user_agent=request.headers.get("User-Agent", ""))
+    except AssignmentError as error:
+        return None, message(request, "This HIT cannot take answers", str(error), status=400)
+    if result.gold_retry:
+        page.notice = GOLD_WARNING
+        return None, render_form(request, page, positions)
+    return result, None
+
+
+def message(request: HttpRequest, title: str, text: str, status: int = 200, **extra) -> HttpResponse:
+    return render(request, "annotator/message.html", {"title": title, "text": text, **extra}, status=status)
+
+
+@require_GET
+def hit_image(request: HttpRequest, key, position: int) -> FileResponse:
+    """One slot's rendered image. Security behavior: anyone with the HIT's unguessable key may fetch
+    its images (MTurk previews need no login); the response never names the unit. A slot's picture
+    never changes, so browsers and proxies may keep it for a year."""
+    relative = selectors.hit_slot_file(key, position)
+    if not relative:
+        raise Http404("No such image in this HIT.")
+    path = Path(settings.MEDIA_ROOT) / relative
+    if not path.is_file():
+        raise Http404("The image file is missing from the artifact store.")
+    response = FileResponse(path.open("rb"), content_type="image/jpeg" if path.suffix == ".jpg" else "image/png")
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -1,0 +1,109 @@
+"""The HIT page as Mechanical Turk's ExternalQuestion shows it, inside a frame on MTurk's worker site."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from annotator import selectors
+from annotator.models import Answer, Assignment, Campaign, Hit
+from annotator.services.assignments import AssignmentError, assignment_open_mturk
+from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
+
+PREVIEW_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
+TOKEN_SALT = "annotator.mturk-assignment"  # noqa: S105 - a signing salt, not a secret
+
+
+def submit_url(turk_submit_to: str, backend: str) -> str:
+    """Where the browser posts the answer for MTurk: turkSubmitTo when it is one of Mechanical Turk's
+    origins (or an origin the deployment added), otherwise the backend's own; never anywhere else."""
+    allowed = {*settings.MTURK_SUBMIT_ORIGINS.values(), *settings.MTURK_EXTRA_SUBMIT_ORIGINS}
+    parts = urlsplit(turk_submit_to.strip()) if turk_submit_to else None
+    origin = f"{parts.scheme}://{parts.netloc}" if parts and parts.scheme and parts.netloc else ""
+    if origin not in allowed:
+        origin = settings.MTURK_SUBMIT_ORIGINS.get(backend, settings.MTURK_SUBMIT_ORIGINS["sandbox"])
+    return f"{origin}/mturk/externalSubmit"
+
+
+def _frame_policy(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = "frame-ancestors " + " ".join(settings.MTURK_FRAME_ANCESTORS)
+    return response
+
+
+def _finish(request: HttpRequest, hit: Hit, answer: Answer, turk_submit_to: str, again: bool) -> HttpResponse:
+    """The page that hands the stored answer to MTurk (posted by script, or by the worker's click)."""
+    fields = {"assignmentId": answer.assignment.external_id, "description": answer.description,
+              "category": answer.category, "mismatch": ",".join(map(str, answer.marked))}
+    return message(request, "Your answer is stored" if again else "Thank you",
+                   "We had this answer already; press the button to finish the HIT at Mechanical Turk."
+                   if again else "Your answer is saved. Finishing the HIT at Mechanical Turk…",
+                   submit_to=submit_url(turk_submit_to, hit.campaign.backend), submit_fields=fields,
+                   auto_submit=not again)
+
+
+@csrf_exempt
+@xframe_options_exempt
+@require_http_methods(["GET", "POST"])
+def mturk_hit(request: HttpRequest, key) -> HttpResponse:
+    """Security behavior: MTurk frames this page from its worker sites, where third-party cookies may
+    be blocked, so there is no session and no CSRF cookie. The form carries instead a token signed
+    with our secret key that names the assignment, and a submission is accepted only for that
+    assignment, once. Only MTurk's worker sites may frame the page (CSP frame-ancestors), and
+    answers are posted on only to MTurk's own externalSubmit (see `submit_url`)."""
+    return _frame_policy(_mturk_hit(request, key))
+
+
+def _mturk_hit(request: HttpRequest, key) -> HttpResponse:
+    hit = selectors.hit_by_key(key)
+    if hit is None or not hit.campaign.on_mturk:
+        return message(request, "No such HIT", "This HIT does not exist or is not on Mechanical Turk.", status=404)
+    if request.method == "POST":
+        return _post(request, hit)
+    params = request.GET
+    assignment_id = params.get("assignmentId", "")
+    form, positions = bind_form(hit)
+    if not assignment_id or assignment_id == PREVIEW_ID:
+        return render_form(request, FormPage(hit, "preview", form, action=""), positions)
+    if hit.campaign.status == Campaign.Status.FINISHED:
+        return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
+    if hit.mturk_hit_id and params.get("hitId") and params["hitId"] != hit.mturk_hit_id:
+        return message(request, "Wrong HIT", "This page belongs to another HIT; open it again from MTurk.", status=400)
+    try:
+        assignment = assignment_open_mturk(hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""))
+    except AssignmentError as error:
+        return message(request, "This HIT cannot be opened", str(error), status=400)
+    turk_submit_to = params.get("turkSubmitTo", "")
+    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
+    if answered is not None:
+        return _finish(request, hit, answered, turk_submit_to, again=True)
+    hidden = {"token": signing.dumps(assignment.pk, salt=TOKEN_SALT), "turkSubmitTo": turk_submit_to}
+    return render_form(request, FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden), positions)
+
+
+def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
+    try:
+        assignment_pk = signing.loads(request.POST.get("token", ""), salt=TOKEN_SALT)
+    except signing.BadSignature:
+        return message(request, "This form cannot be sent", "Its assignment token is missing or not valid; "
+                       "open the HIT again from Mechanical Turk.", status=400)
+    assignment = Assignment.objects.filter(pk=assignment_pk, hit=hit).first()
+    if assignment is None:
+        return message(request, "No such assignment", "This assignment does not belong to this HIT.", status=400)
+    turk_submit_to = request.POST.get("turkSubmitTo", "")
+    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
+    if answered is not None:
+        return _finish(request, hit, answered, turk_submit_to, again=True)
+    form, positions = bind_form(hit, request.POST)
+    hidden = {"token": request.POST["token"], "turkSubmitTo": turk_submit_to}
+    page = FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden)
+    result, response = submit(request, assignment, page, positions)
+    if response is not None:
+        return response
+    result.answer.assignment = assignment
+    return _finish(request, hit, result.answer, turk_submit_to, again=not result.created)

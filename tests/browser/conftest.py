@@ -1,0 +1,93 @@
+"""Real Chromium (Debian's package, headless) driven by Playwright against pytest-django's live server,
+plus a local stand-in for Mechanical Turk: it receives externalSubmit posts and serves parent pages
+that frame our HIT page from an allowed and from a foreign origin."""
+from __future__ import annotations
+
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests make there are
+# ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install -y chromium chromium-driver")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+class FakeTurk:
+    """What the tests need of MTurk's worker site: its externalSubmit endpoint and a framing page."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, list[str]]] = []
+        turk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, body: str) -> None:
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length", 0))
+                if urlsplit(self.path).path == "/mturk/externalSubmit":
+                    turk.posts.append(parse_qs(self.rfile.read(length).decode()))
+                self._send("<h1 id='turk-done'>HIT submitted to the fake MTurk</h1>")
+
+            def do_GET(self) -> None:  # noqa: N802
+                src = parse_qs(urlsplit(self.path).query).get("src", [""])[0]
+                self._send(f"<h1>worker site</h1><iframe id='task' src='{src}' width='1200' height='800'></iframe>")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def foreign_origin(self) -> str:
+        """The same server under another host name: another origin, which may not frame the HIT."""
+        return f"http://localhost:{self.port}"
+
+
+@pytest.fixture
+def fake_turk(settings):
+    turk = FakeTurk()
+    settings.MTURK_EXTRA_SUBMIT_ORIGINS = [turk.origin]
+    settings.MTURK_FRAME_ANCESTORS = [*settings.MTURK_FRAME_ANCESTORS, turk.origin]
+    yield turk
+    turk.server.shutdown()

@@ -1,0 +1,201 @@
+"""The HIT form in real Chromium: preview, a full answer by mouse and keyboard, the browser's and the
+server's validation with answers kept, double submits, the hand-over to MTurk, and framing."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.core.management import call_command
+
+from annotator.models import Answer, Campaign, Hit
+from tests.factories import concept_network
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+@pytest.fixture
+def hit(world_dir) -> Hit:
+    concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
+    Campaign.objects.filter(name="c").update(backend="sandbox", status="published")
+    return Hit.objects.filter(campaign__name="c", unit__index=0).select_related("campaign").get()
+
+
+def positions(hit: Hit, gold: bool) -> list[int]:
+    return list(hit.slots.filter(gold=gold).values_list("position", flat=True))
+
+
+def hit_url(live_server, hit: Hit, assignment: str = "A1", turk: str = "", worker: str = "W1") -> str:
+    params = {"assignmentId": assignment, "hitId": "H1", "workerId": worker, "turkSubmitTo": turk}
+    return f"{live_server.url}/hit/{hit.key}/?{urlencode(params)}"
+
+
+def tile(page, position: int):
+    return page.locator(f'label.tile[data-position="{position}"]')
+
+
+def checked(page, position: int) -> bool:
+    return tile(page, position).locator("input").is_checked()
+
+
+def screenshot(page, name: str, tmp_path: Path, full_page: bool = False) -> None:
+    """Kept with the test's files; also written to $SCREENSHOT_DIR (the README's pictures) when set."""
+    shot = page.screenshot(full_page=full_page)
+    assert len(shot) > 10_000
+    for folder in (tmp_path, os.environ.get("SCREENSHOT_DIR")):
+        if folder:
+            Path(folder, name).write_bytes(shot)
+
+
+def test_preview_is_visible_but_locked(page, live_server, hit, tmp_path) -> None:
+    page.goto(hit_url(live_server, hit, assignment="ASSIGNMENT_ID_NOT_AVAILABLE"))
+    assert page.locator("#preview-banner").is_visible()
+    assert page.locator("label.tile").count() == 60
+    page.wait_for_function("Array.from(document.images).slice(0, 10).every(i => i.complete && i.naturalWidth > 0)")
+    tile(page, 0).click(force=True)
+    assert not checked(page, 0)
+    assert page.locator("#description").is_disabled() and page.locator("#submit").is_disabled()
+    assert page.locator('input[name="category"]').first.is_disabled()
+    screenshot(page, "hit-preview.png", tmp_path)
+    assert not Answer.objects.exists()
+
+
+def test_full_answer_by_mouse_and_keyboard_reaches_mturk(page, live_server, hit, fake_turk, tmp_path) -> None:
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    page.locator("#description").fill("car")
+    gold, own = positions(hit, True), positions(hit, False)
+    for p in gold[:2]:
+        tile(page, p).click()
+    tile(page, own[0]).click()
+    tile(page, own[0]).click()  # click again to undo
+    assert not checked(page, own[0])
+    # Keyboard: Space on one tile, Enter on another, arrows to move.
+    tile(page, gold[2]).locator("input").focus()
+    page.keyboard.press("Space")
+    tile(page, own[1]).locator("input").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    following = int(page.evaluate("document.activeElement.value"))
+    assert all(checked(page, p) for p in [*gold, own[1], following])
+    marked = sorted({*gold, own[1], following})
+    badge = tile(page, gold[0]).locator(".badge")
+    assert badge.is_visible() and "does not match" in badge.inner_text()
+    assert not tile(page, own[0]).locator(".badge").is_visible()
+    assert page.locator("#marked-count").inner_text() == str(len(marked))
+    page.get_by_text("Object", exact=True).click()
+    screenshot(page, "hit-filled.png", tmp_path, full_page=True)
+    page.locator("#submit").click()
+    page.wait_for_selector("#turk-done")
+    assert len(fake_turk.posts) == 1
+    posted = fake_turk.posts[0]
+    assert posted["assignmentId"] == ["A1"] and posted["description"] == ["car"] and posted["category"] == ["object"]
+    answer = Answer.objects.get()
+    assert answer.marked == marked and answer.category == "object" and answer.gold_passed
+    assert "Chrome" in answer.user_agent
+
+
+def test_the_browser_checks_what_it_can_before_sending(page, live_server, hit) -> None:
+    page.goto(hit_url(live_server, hit))
+    page.locator("#submit").click()
+    assert page.evaluate("document.getElementById('description').validity.valueMissing")
+    page.locator("#description").fill("   ")
+    page.locator("#submit").click()
+    assert not page.evaluate("document.getElementById('description').validity.valid")
+    page.locator("#description").fill("x" * 80)
+    assert len(page.locator("#description").input_value()) == 64
+    page.locator("#description").fill("car")
+    page.locator("#submit").click()
+    assert page.evaluate("document.querySelector('input[name=category]').validity.valueMissing")
+    assert "/hit/" in page.url and not Answer.objects.exists()
+
+
+def _without_browser_checks(page) -> None:
+    """As an old browser, or a hand-made request, would send it: only the server's rules apply."""
+    page.evaluate("""document.querySelectorAll('[required],[maxlength]').forEach(e => {
+        e.removeAttribute('required'); e.removeAttribute('maxlength'); e.setCustomValidity(''); });""")
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ("document.getElementById('description').value = '   '", "Write one or two words"),
+    ("document.getElementById('description').value = 'a'.repeat(65)", "64 characters or fewer"),
+    ("document.querySelectorAll('input[name=category]').forEach(e => e.checked = false)", "Choose the category"),
+    ("""(() => { const b = document.querySelector('input[name=mismatch]').cloneNode();
+        b.value = '999'; b.checked = true; document.getElementById('hit-form').appendChild(b); })()""",
+     "Image 999 is not part of this HIT"),
+])
+def test_server_errors_reshow_the_form_with_every_answer_kept(page, live_server, hit, change, error) -> None:
+    page.goto(hit_url(live_server, hit))
+    own = positions(hit, False)[:2]
+    page.locator("#description").fill("wheel")
+    for p in own:
+        tile(page, p).click()
+    page.get_by_text("Object part", exact=True).click()
+    _without_browser_checks(page)
+    page.evaluate(change)
+    page.locator("#submit").click()
+    page.wait_for_selector("#error-summary")
+    assert error in page.locator("#error-summary").inner_text()
+    assert page.locator("section.invalid").count() == 1
+    assert all(checked(page, p) for p in own)
+    if "description" not in change:
+        assert page.locator("#description").input_value() == "wheel"
+    if "category" not in change:
+        assert page.locator('input[name="category"][value="part"]').is_checked()
+    assert not Answer.objects.exists()
+
+
+def test_gold_warning_then_another_try(page, live_server, hit, fake_turk) -> None:
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    page.locator("#description").fill("car")
+    page.get_by_text("Object", exact=True).click()
+    page.locator("#submit").click()
+    page.wait_for_selector("#gold-warning")
+    assert page.locator("#description").input_value() == "car"
+    for p in positions(hit, True):
+        tile(page, p).click()
+    page.locator("#submit").click()
+    page.wait_for_selector("#turk-done")
+    answer = Answer.objects.get()
+    assert answer.gold_passed and answer.gold_warnings == 1
+
+
+def test_double_submit_and_replay_store_once(page, live_server, hit, fake_turk) -> None:
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    page.locator("#description").fill("car")
+    for p in positions(hit, True):
+        tile(page, p).click()
+    page.get_by_text("Object", exact=True).click()
+    page.locator("#submit").dblclick()
+    page.wait_for_selector("#turk-done")
+    assert Answer.objects.count() == 1 and len(fake_turk.posts) == 1
+    # The worker opens the HIT again: stored once, answered politely, and MTurk can still be reached.
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    assert "We had this answer already" in page.content()
+    page.get_by_role("button", name="Finish the HIT at Mechanical Turk").click()
+    page.wait_for_selector("#turk-done")
+    assert Answer.objects.count() == 1
+    # Another worker's form posted twice at once (a replay racing the original) from the page itself.
+    page.goto(hit_url(live_server, hit, assignment="A2", worker="W2"))
+    token = page.locator('input[name="token"]').get_attribute("value")
+    statuses = page.evaluate("""async ([url, token, gold]) => {
+        const body = new URLSearchParams({token, description: 'house', category: 'object'});
+        gold.forEach(p => body.append('mismatch', p));
+        const rs = await Promise.all([fetch(url, {method: 'POST', body}), fetch(url, {method: 'POST', body})]);
+        return rs.map(r => r.status); }""", [f"{live_server.url}/hit/{hit.key}/", token, positions(hit, True)])
+    assert statuses == [200, 200]
+    assert Answer.objects.filter(assignment__external_id="A2").count() == 1 and Answer.objects.count() == 2
+
+
+def test_only_mturk_may_frame_the_hit_page(page, live_server, hit, fake_turk) -> None:
+    target = hit_url(live_server, hit, assignment="ASSIGNMENT_ID_NOT_AVAILABLE")
+    page.goto(f"{fake_turk.origin}/?{urlencode({'src': target})}")
+    frame = page.frame_locator("#task")
+    assert frame.locator("#preview-banner").is_visible()
+    for parent, src in ((fake_turk.foreign_origin, target), (fake_turk.origin, f"{live_server.url}/accounts/login/")):
+        page.goto(f"{parent}/?{urlencode({'src': src})}")
+        page.wait_for_timeout(500)
+        child = page.frames[1]
+        assert child.locator("#hit-form, form").count() == 0, f"{src} was framed by {parent}"

@@ -1,0 +1,61 @@
+"""Rows for annotation tests without running a dissection: each unit "detects" one demo-world concept,
+its top images are the images where the concept covers most pixels (then some where it is absent, so
+workers have images to mark), and its segmentations are the concept's true masks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from annotator.models import Image, ImageSet, Layer, Network, ReceptiveField, Segmentation, TopImage, Unit
+from annotator.services import artifacts
+from pipeline import demo_world, segmentation
+
+CONCEPTS = ("car", "house", "tree", "boat", "sky", "wheel")
+
+
+def concept_mask(truth: np.ndarray, concept: str) -> np.ndarray:
+    """N x H x W booleans: where `concept` is in each image."""
+    entry = demo_world.VOCAB[concept]
+    return truth[:, demo_world.TRUTH_LAYERS.index(entry["layer"])] == entry["id"]
+
+
+def concept_network(world: Path, *, name: str = "world", layer: str = "conv3",
+                    concepts: tuple[str, ...] = CONCEPTS, per_unit: int = 57, matching: float = 0.85) -> Network:
+    """A network whose unit i detects concepts[i] in `matching` of its top images."""
+    truth = demo_world.load_truth(world)
+    network = Network.objects.create(name=name, architecture="demo", input_size=demo_world.SIZE)
+    lay = Layer.objects.create(network=network, name=layer, num_units=len(concepts), order=0)
+    image_set, _ = ImageSet.objects.get_or_create(root=str(world / "images"))
+    rows = {path: Image.objects.get_or_create(image_set=image_set, path=path, defaults={"status": "ok"})[0]
+            for path in truth["names"].tolist()}
+    rng = np.random.default_rng(0)
+    for index, concept in enumerate(concepts):
+        unit = Unit.objects.create(layer=lay, index=index)
+        masks = concept_mask(truth["truth"], concept)
+        cover = masks.mean(axis=(1, 2))
+        present = [int(i) for i in np.argsort(-cover) if cover[i] > 0][: round(per_unit * matching)]
+        absent = [int(i) for i in rng.permutation(np.flatnonzero(cover == 0))][: per_unit - len(present)]
+        chosen = present + absent
+        order = rng.permutation(len(chosen))
+        for rank, k in enumerate(order):
+            i = chosen[k]
+            path = truth["names"][i]
+            top = TopImage.objects.create(unit=unit, image=rows[path], rank=rank, score=float(cover[i]),
+                                          argmax_y=0, argmax_x=0)
+            mask = masks[i] if cover[i] > 0 else _blob(rng)
+            picture = np.asarray(PILImage.open(world / "images" / path).convert("RGB"))
+            shown = artifacts.write_picture(f"test/{name}/{index}/{rank:03d}.jpg",
+                                            segmentation.render(picture, mask), quality=90)
+            Segmentation.objects.create(top_image=top, mask_path=shown, rendered_path=shown,
+                                        coverage=float(mask.mean()))
+        ReceptiveField.objects.create(unit=unit, empirical_px=20.0, images_used=5, map_path="", picture_path="")
+    return network
+
+
+def _blob(rng: np.random.Generator) -> np.ndarray:
+    size = demo_world.SIZE
+    y, x = rng.integers(10, size - 10, 2)
+    yy, xx = np.mgrid[:size, :size]
+    return (yy - y) ** 2 + (xx - x) ** 2 < 81
