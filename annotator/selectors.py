@@ -53,7 +53,8 @@ def units_for_export(network: str | None = None, layer: str | None = None) -> Qu
     if layer:
         units = units.filter(layer__name=layer)
     return units.prefetch_related(
-        Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")))
+        Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")),
+        Prefetch("answers", queryset=Answer.objects.select_related("worker").order_by("id")))
 
 
 # Annotation reads ---------------------------------------------------------------------------------
@@ -86,3 +87,73 @@ def campaign_counts(campaign: Campaign) -> dict[str, int]:
         Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()
     return {"hits": hits["hits"], "complete": hits["complete"], "answers": hits["answers"] or 0,
             "needed": hits["hits"] * campaign.answers_per_unit, "open": open_now}
+
+
+@dataclass
+class LayerSummary:
+    """The paper's per-layer figures: type shares of all answers, detectors, agreement."""
+
+    network: str
+    layer: str
+    units: int
+    answers: int
+    type_shares: dict[str, float]
+    detectors: int
+    object_detectors: int
+    pending: int
+    needs_review: int
+    alpha: float | None
+
+    @property
+    def alpha_text(self) -> str:
+        return "n/a" if self.alpha is None else f"{self.alpha:.3f}"
+
+
+def layer_summaries(network: str | None = None, threshold: float = 0.75) -> list[LayerSummary]:
+    """One row per layer with answers. Detectors: units with all their answers and a mean precision
+    of at least `threshold`; object detectors: those whose category is `object` by a majority."""
+    from annotator.models import Category, Layer, UnitLabel
+
+    layers = Layer.objects.select_related("network").filter(units__answers__isnull=False).distinct()
+    if network:
+        layers = layers.filter(network__name=network)
+    rows = []
+    for layer in layers.order_by("network__name", "order", "id"):
+        answers = list(Answer.objects.filter(unit__layer=layer).values_list("unit_id", "category"))
+        counts = {value: 0 for value in Category.values}
+        for _, category in answers:
+            counts[category] += 1
+        labels = list(UnitLabel.objects.filter(unit__layer=layer))
+        complete = [label for label in labels if label.status != UnitLabel.Status.PENDING]
+        detectors = [label for label in complete if (label.precision or 0) >= threshold]
+        objects = [label for label in detectors if label.final_category == Category.OBJECT
+                   and (label.review_category or (label.category_agreement or 0) > 0.5)]
+        rows.append(LayerSummary(
+            network=layer.network.name, layer=layer.name, units=len(labels), answers=len(answers),
+            type_shares={name: counts[name] / len(answers) for name in Category.values} if answers else {},
+            detectors=len(detectors), object_detectors=len(objects),
+            pending=sum(label.status == UnitLabel.Status.PENDING for label in labels),
+            needs_review=sum(label.final_status == UnitLabel.Status.NEEDS_REVIEW for label in labels),
+            alpha=category_alpha(answers)))
+    return rows
+
+
+def category_alpha(answers: list[tuple[int, str]]) -> float | None:
+    """Krippendorff's alpha (nominal) of the category answers, units as items: how far annotators
+    agree beyond chance. None when there is nothing to compare."""
+    import krippendorff
+    import numpy as np
+
+    per_unit: dict[int, list[str]] = {}
+    for unit_id, category in answers:
+        per_unit.setdefault(unit_id, []).append(category)
+    per_unit = {u: c for u, c in per_unit.items() if len(c) > 1}
+    values = sorted({c for cats in per_unit.values() for c in cats})
+    if len(values) < 2 or not per_unit:
+        return None
+    width = max(len(c) for c in per_unit.values())
+    data = np.full((width, len(per_unit)), np.nan)
+    for column, cats in enumerate(per_unit.values()):
+        for row, category in enumerate(cats):
+            data[row, column] = values.index(category)
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from annotator.models import Dissection
 from annotator.services import dissection as service
+from annotator.services.aggregation import units_aggregate
 
 QUEUES = {"activation_chunk": "activations", "top_images_merge": "activations", "image_sweep": "sweeps",
           "unit_segment": "segmentation"}
@@ -32,3 +33,13 @@ def enqueue_pending(dissection_id: int) -> int:
 
     transaction.on_commit(send)
     return len(steps)
+
+
+@shared_task(name="annotator.unit_aggregate", acks_late=True)
+def unit_aggregate(unit_id: int) -> None:
+    """Re-aggregate one unit after an answer arrived (recomputed from all its answers: idempotent)."""
+    units_aggregate(unit_ids=[unit_id])
+
+
+def enqueue_aggregation(unit_id: int) -> None:
+    transaction.on_commit(lambda: unit_aggregate.delay(unit_id))

@@ -107,6 +107,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 
+# Aggregation: a unit is a detector when its answers' mean precision reaches this (0.75 in the paper);
+# the category is the plain majority, or "dawid-skene" (crowd-kit's worker-weighted model).
+UNIT_DETECTOR_THRESHOLD = float(os.environ.get("UNIT_DETECTOR_THRESHOLD", "0.75"))
+AGGREGATION_METHOD = os.environ.get("AGGREGATION_METHOD", "majority")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate-home"
 # The address people reach this site at, for links printed by commands (lab links, invitations).

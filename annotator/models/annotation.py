@@ -162,6 +162,8 @@ class Answer(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
+    import_key = models.CharField(max_length=300, null=True, blank=True, unique=True,
+                                  help_text="File, row and answer of an imported answer: re-imports add nothing")
 
     class Meta:
         ordering = ["unit", "id"]

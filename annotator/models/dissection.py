@@ -195,7 +195,31 @@ class UnitLabel(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices, blank=True)
     precision = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    answers = models.PositiveIntegerField(default=0)
+    answers_needed = models.PositiveIntegerField(default=0)
+    label_agreement = models.FloatField(null=True, blank=True, help_text="Share of answers giving the label")
+    category_agreement = models.FloatField(null=True, blank=True, help_text="Share of answers giving the category")
+    flags = models.JSONField(default=list, blank=True, help_text="Why the unit needs review")
+    # A reviewer's decision, kept beside the crowd's (which aggregation keeps recomputing).
+    review_label = models.CharField(max_length=200, blank=True)
+    review_category = models.CharField(max_length=16, choices=Category.choices, blank=True)
+    review_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.unit_id}: {self.label or self.status}"
+
+    @property
+    def final_label(self) -> str:
+        return self.review_label or self.label
+
+    @property
+    def final_category(self) -> str:
+        return self.review_category or self.category
+
+    @property
+    def final_status(self) -> str:
+        return self.review_status or self.status
+

@@ -1,4 +1,5 @@
-"""Unit records for papers and other tools: JSON (with lists) or CSV (one row a unit)."""
+"""Unit records for papers and other tools: JSON (with lists), CSV (one row a unit) or a Network
+Dissection style tally.csv (labelled units, best first)."""
 from __future__ import annotations
 
 import csv
@@ -31,11 +32,14 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
             "rf_theoretical_px": unit.layer.rf_theoretical_px,
             "rf_empirical_px": round(rf.empirical_px, 2) if rf else None,
             "top_images": [{"image": t.image.path, "score": t.score} for t in unit.top_images.all()],
-            "label": label.label if label and label.label else None,
-            "category": label.category if label and label.category else None,
-            "precision": label.precision if label else None,
-            "status": label.status if label else "pending",
-            "answers": [],
+            "label": (label.final_label or None) if label else None,
+            "category": (label.final_category or None) if label else None,
+            "precision": round(label.precision, 4) if label and label.precision is not None else None,
+            "status": label.final_status if label else "pending",
+            "label_agreement": label.label_agreement if label else None,
+            "category_agreement": label.category_agreement if label else None,
+            "answers": [{"worker": a.worker.external_id if a.worker else None, "description": a.description,
+                         "category": a.category, "precision": round(a.precision, 4)} for a in unit.answers.all()],
         })
     return records
 
@@ -51,4 +55,23 @@ def render(records: list[dict], fmt: str) -> str:
             top = record["top_images"][0] if record["top_images"] else {"image": "", "score": ""}
             writer.writerow({**record, "top_image": top["image"], "top_score": top["score"]})
         return out.getvalue()
-    raise ValueError(f"Unknown export format {fmt!r}: use json or csv.")
+    if fmt == "tally":
+        return _tally(records)
+    raise ValueError(f"Unknown export format {fmt!r}: use json, csv or tally.")
+
+
+TALLY_FIELDS = ["unit", "category", "label", "score", "layer", "status", "answers", "category_agreement"]
+
+
+def _tally(records: list[dict]) -> str:
+    """Network Dissection's tally.csv: `unit` 1-based, `score` our precision, best units first;
+    the extra columns follow NetDissect's four."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=TALLY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    labelled = [r for r in records if r["label"]]
+    for r in sorted(labelled, key=lambda r: (-(r["precision"] or 0), r["layer"], r["unit"])):
+        writer.writerow({"unit": r["unit"] + 1, "category": r["category"] or "", "label": r["label"],
+                         "score": r["precision"], "layer": r["layer"], "status": r["status"],
+                         "answers": len(r["answers"]), "category_agreement": r["category_agreement"]})
+    return out.getvalue()

@@ -15,6 +15,7 @@ from annotator import selectors
 from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
 from annotator.models import Assignment, Category, Hit
 from annotator.services.assignments import AssignmentError, Submission, answer_submit
+from annotator.tasks import enqueue_aggregation
 
 GOLD_WARNING = ("Some images that clearly do not show your description are not marked yet. Look at every "
                 "image again and mark each one that does not match, then submit.")
@@ -67,6 +68,8 @@ def submit(request: HttpRequest, assignment: Assignment, page: FormPage, positio
     if result.gold_retry:
         page.notice = GOLD_WARNING
         return None, render_form(request, page, positions)
+    if result.created:
+        enqueue_aggregation(result.answer.unit_id)
     return result, None
 
 

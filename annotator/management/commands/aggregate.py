@@ -1,0 +1,35 @@
+"""`python manage.py aggregate [--network NAME] [--layer L] [--threshold 0.75] [--method majority|dawid-skene]`."""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotator import selectors
+from annotator.services.aggregation import METHODS, AggregationError, AggregationSettings, units_aggregate
+
+
+class Command(BaseCommand):
+    help = "Turn answers into unit labels (label, category, precision, agreement, status) and print a summary."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--network")
+        parser.add_argument("--layer")
+        parser.add_argument("--threshold", type=float, default=0.75, help="Mean precision that makes a detector")
+        parser.add_argument("--method", choices=METHODS, default="majority",
+                            help="How the category is chosen: plain majority or Dawid-Skene worker weighting")
+
+    def handle(self, *args: object, **opts) -> None:
+        settings = AggregationSettings(threshold=opts["threshold"], method=opts["method"])
+        try:
+            count = units_aggregate(network=opts["network"], layer=opts["layer"], settings=settings)
+        except AggregationError as error:
+            raise CommandError(str(error)) from error
+        if not count:
+            raise CommandError("No units with answers or HITs match; import or collect answers first.")
+        self.stdout.write(f"Aggregated {count} units.")
+        for row in selectors.layer_summaries(network=opts["network"], threshold=opts["threshold"]):
+            if opts["layer"] and row.layer != opts["layer"]:
+                continue
+            shares = " ".join(f"{name} {share:.4f}" for name, share in row.type_shares.items())
+            self.stdout.write(f"{row.network}/{row.layer}: {row.units} units, {row.answers} answers; types {shares}; "
+                              f"{row.detectors} detectors ({row.object_detectors} objects), "
+                              f"{row.pending} pending, {row.needs_review} to review; alpha {row.alpha_text}")
