@@ -21,9 +21,20 @@ migrate: install
 demo: migrate
 	@test -f $(DEMO)/truth.npz || $(PY) manage.py demo_world --out $(DEMO) --count 600
 	$(PY) manage.py dissect --network demo --layers conv3 --images $(DEMO)/images --name demo --rf-images 20
+	$(PY) manage.py create_campaign demo --network demo --layers conv3 --exist-ok
+	$(PY) manage.py publish demo --backend local
+	$(PY) manage.py simulate_crowd demo --workers 10 --spammers 0.2 --noise 0.1
+	$(PY) manage.py aggregate --network demo
+	$(PY) manage.py export --format table --network demo
 	$(PY) manage.py export --format json --network demo --output $(DEMO)/units.json
 	$(PY) manage.py export --format csv --network demo --output $(DEMO)/units.csv
-	@echo "Units: $(DEMO)/units.csv; segmentations and RFs under var/media/dissections/"
+	$(PY) manage.py export --format tally --network demo --output $(DEMO)/tally.csv
+	$(PY) manage.py figures --network demo --out $(DEMO)/figures
+	@echo "Units: $(DEMO)/units.csv, $(DEMO)/units.json, $(DEMO)/tally.csv; figures above."
+	@echo "Segmentations and RFs are under var/media/dissections/."
+	@echo "Annotate yourself: make serve, then open the link that"
+	@echo "  $(PY) manage.py annotators link me"
+	@echo "prints. Dashboard: $(PY) manage.py createsuperuser, then http://127.0.0.1:8000/admin/"
 
 test: install
 	$(PY) -m pytest

@@ -9,7 +9,7 @@ from django import forms
 from annotator.models import Category
 
 DESCRIPTION_MAX = 64
-_ALLOWED = re.compile(r"^[\w\s\-',./&()]+$")
+_FORBIDDEN = re.compile(r"[<>{}\\`\x00-\x1f\x7f]")  # markup, template and control characters
 
 CATEGORY_EXAMPLES = {
     Category.SCENE: "kitchen, corridor, street, beach",
@@ -46,8 +46,8 @@ class HitAnswerForm(forms.Form):
         text = " ".join(self.cleaned_data["description"].split())
         if not text:
             raise forms.ValidationError(self.fields["description"].error_messages["required"])
-        if not _ALLOWED.match(text):
-            raise forms.ValidationError("Use letters, digits, spaces and - ' , . / & ( ) only.")
+        if _FORBIDDEN.search(text):
+            raise forms.ValidationError("Use words only: no < > { } \\ ` or control characters.")
         return text
 
     def marked(self) -> set[int]:

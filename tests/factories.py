@@ -48,7 +48,8 @@ def concept_network(world: Path, *, name: str = "world", layer: str = "conv3",
             picture = np.asarray(PILImage.open(world / "images" / path).convert("RGB"))
             shown = artifacts.write_picture(f"test/{name}/{index}/{rank:03d}.jpg",
                                             segmentation.render(picture, mask), quality=90)
-            Segmentation.objects.create(top_image=top, mask_path=shown, rendered_path=shown,
+            mask_path = artifacts.write_picture(f"test/{name}/{index}/{rank:03d}.png", mask.astype(np.uint8) * 255)
+            Segmentation.objects.create(top_image=top, mask_path=mask_path, rendered_path=shown,
                                         coverage=float(mask.mean()))
         ReceptiveField.objects.create(unit=unit, empirical_px=20.0, images_used=5, map_path="", picture_path="")
     return network

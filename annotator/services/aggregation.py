@@ -5,6 +5,7 @@ its answers, and leaves a reviewer's decisions alone."""
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -89,4 +90,6 @@ def _dawid_skene(table: list[tuple]) -> dict[int, str]:
 
     frame = pd.DataFrame({"task": [row[1] for row in table], "worker": [row[2] for row in table],
                           "label": [row[4] for row in table]})
-    return DawidSkene(n_iter=100).fit_predict(frame).to_dict()
+    with warnings.catch_warnings():  # crowd-kit 1.4 uses pandas keywords that pandas 3 deprecates
+        warnings.simplefilter("ignore")
+        return DawidSkene(n_iter=100).fit_predict(frame).to_dict()

@@ -57,7 +57,9 @@ def render(records: list[dict], fmt: str) -> str:
         return out.getvalue()
     if fmt == "tally":
         return _tally(records)
-    raise ValueError(f"Unknown export format {fmt!r}: use json, csv or tally.")
+    if fmt == "table":
+        return _table(records)
+    raise ValueError(f"Unknown export format {fmt!r}: use json, csv, tally or table.")
 
 
 TALLY_FIELDS = ["unit", "category", "label", "score", "layer", "status", "answers", "category_agreement"]
@@ -75,3 +77,14 @@ def _tally(records: list[dict]) -> str:
                          "score": r["precision"], "layer": r["layer"], "status": r["status"],
                          "answers": len(r["answers"]), "category_agreement": r["category_agreement"]})
     return out.getvalue()
+
+
+def _table(records: list[dict]) -> str:
+    """A plain-text table for the terminal: one line a unit."""
+    lines = [f"{'layer':8s} {'unit':>4s}  {'label':24s} {'category':9s} {'precision':>9s}  {'agree':>5s}  status"]
+    for r in records:
+        precision = "" if r["precision"] is None else f"{r['precision']:.2f}"
+        agree = "" if r["category_agreement"] is None else f"{r['category_agreement']:.2f}"
+        lines.append(f"{r['layer'][:8]:8s} {r['unit']:4d}  {(r['label'] or '-')[:24]:24s} {(r['category'] or '-'):9s} "
+                     f"{precision:>9s}  {agree:>5s}  {r['status']}")
+    return "\n".join(lines) + "\n"

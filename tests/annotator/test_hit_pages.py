@@ -114,7 +114,7 @@ def test_production_fallback(hit, client) -> None:
     ({"description": ""}, "Write one or two words"),
     ({"description": "   "}, "Write one or two words"),
     ({"description": "x" * 65}, "Keep the description to 64 characters or fewer"),
-    ({"description": "<script>alert(1)</script>"}, "Use letters, digits, spaces"),
+    ({"description": "<script>alert(1)</script>"}, "Use words only"),
     ({"category": ""}, "Choose the category of your description"),
     ({"category": "animal"}, "Choose one of the six categories"),
     ({"mismatch": ["60"]}, "Image 60 is not part of this HIT"),

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
+from annotator.models import Campaign
 from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_create
 
 
@@ -32,6 +33,8 @@ class Command(BaseCommand):
                             help="An opened, unanswered local HIT returns to the pool after this time")
         parser.add_argument("--instructions", default="", help="Shown above the standard instructions")
         parser.add_argument("--seed", type=int, default=0, help="Seed of gold choice and image order")
+        parser.add_argument("--exist-ok", action="store_true",
+                            help="Keep a campaign of this name over the same network and layers instead of failing")
 
     def handle(self, *args: object, **opts) -> None:
         settings = CampaignSettings(
@@ -39,6 +42,13 @@ class Command(BaseCommand):
             gold_per_hit=opts["gold_per_hit"], reward=opts["reward"], assignment_minutes=opts["assignment_minutes"],
             instructions=opts["instructions"], seed=opts["seed"])
         layers = [name.strip() for name in opts["layers"].split(",") if name.strip()]
+        existing = Campaign.objects.filter(name=opts["name"]).first()
+        if existing and opts["exist_ok"]:
+            if existing.network.name != opts["network"] or sorted(existing.layers.values_list("name", flat=True)) \
+                    != sorted(layers):
+                raise CommandError(f"Campaign {existing.name!r} exists over other layers or another network.")
+            self.stdout.write(f"Campaign {existing.name!r} exists already; kept as it is.")
+            return
         try:
             campaign = campaign_create(name=opts["name"], network=opts["network"], layers=layers, settings=settings)
         except CampaignError as error:

@@ -1,4 +1,4 @@
-"""`python manage.py export --format json|csv|tally [--network NAME] [--layer L] [--output FILE]`."""
+"""`python manage.py export --format json|csv|tally|table [--network NAME] [--layer L] [--output FILE]`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "Export units: network, layer, unit, RFs, top images and annotation results."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--format", choices=["json", "csv", "tally"], default="json")
+        parser.add_argument("--format", choices=["json", "csv", "tally", "table"], default="json")
         parser.add_argument("--network")
         parser.add_argument("--layer")
         parser.add_argument("--output", help="File to write (default: standard output)")
