@@ -73,8 +73,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (a worker, the server) share the file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Several processes and threads (a worker, the server) share the file: wait for locks instead of
+    # failing. IMMEDIATE takes the write lock when a transaction begins; a deferred transaction that
+    # reads and then writes (storing an answer) would otherwise fail at once with "database is locked"
+    # when another one writes meanwhile, since SQLite cannot wait there without risking a deadlock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
     # Tests that serve pages from a thread (the simulated crowd) need a test database every
     # connection sees: a file, not SQLite's per-connection memory.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
