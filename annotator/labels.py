@@ -65,6 +65,7 @@ class UnitResult:
     precision: float | None = None
     status: str = "pending"
     answers: int = 0
+    answers_needed: int = 0
     label_agreement: float | None = None
     category_agreement: float | None = None
     flags: list[str] = field(default_factory=list)
@@ -78,7 +79,7 @@ def aggregate(votes: Sequence[Vote], needed: int, threshold: float = 0.75, categ
     A unit is a detector when its mean precision reaches `threshold` (0.75 in the paper). With fewer
     answers than `needed` it stays pending; a detector whose category has no majority is flagged
     for review (status needs_review: still a detector, its type unsettled)."""
-    result = UnitResult(answers=len(votes))
+    result = UnitResult(answers=len(votes), answers_needed=needed)
     if not votes:
         return result
     keys = [normalise(v.description) for v in votes]

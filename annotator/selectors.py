@@ -2,11 +2,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator.models import Answer, Assignment, Campaign, Dissection, Hit, HitImage, Image, TopImage, Unit, Worker
+from annotator.models import (
+    Answer,
+    Assignment,
+    Campaign,
+    Category,
+    Dissection,
+    Hit,
+    HitImage,
+    Image,
+    Layer,
+    TopImage,
+    Unit,
+    UnitLabel,
+    Worker,
+)
 
 
 @dataclass
@@ -74,6 +90,29 @@ def hit_slot_file(key, position: int) -> str | None:
             .values_list("top_image__segmentation__rendered_path", flat=True).first())
 
 
+def worker_open_assignment(worker: Worker, now: datetime | None = None) -> Assignment | None:
+    """The worker's oldest unexpired open local assignment: what "next HIT" hands back first."""
+    now = now or timezone.now()
+    return (Assignment.objects.filter(worker=worker, status=Assignment.Status.OPEN,
+                                      hit__campaign__backend=Campaign.Backend.LOCAL)
+            .filter(Q(expires_at=None) | Q(expires_at__gte=now))
+            .select_related("hit").order_by("opened_at").first())
+
+
+def hits_available(*, worker: Worker | None = None) -> QuerySet[Hit]:
+    """Published local HITs with a free answer slot (and, for a worker, of units they never had)."""
+    taken = (Assignment.objects.filter(hit=OuterRef("pk")).exclude(slot=None).order_by()
+             .values("hit").annotate(n=Count("id")).values("n"))
+    hits = (Hit.objects.filter(campaign__backend=Campaign.Backend.LOCAL, campaign__status=Campaign.Status.PUBLISHED)
+            .annotate(taken=Coalesce(Subquery(taken), 0))
+            .filter(taken__lt=F("campaign__answers_per_unit")))
+    if worker is not None:
+        had = (Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker)
+               .exclude(status=Assignment.Status.ABANDONED))
+        hits = hits.filter(~Exists(had))
+    return hits.select_related("campaign").order_by("-taken", "id")
+
+
 def worker_answer_count(worker: Worker) -> int:
     return Answer.objects.filter(worker=worker).count()
 
@@ -109,33 +148,49 @@ class LayerSummary:
         return "n/a" if self.alpha is None else f"{self.alpha:.3f}"
 
 
-def layer_summaries(network: str | None = None, threshold: float = 0.75) -> list[LayerSummary]:
-    """One row per layer with answers. Detectors: units with all their answers and a mean precision
-    of at least `threshold`; object detectors: those whose category is `object` by a majority."""
-    from annotator.models import Category, Layer, UnitLabel
+def is_detector(label: UnitLabel, threshold: float) -> bool:
+    """A unit with all its answers whose mean precision reaches the threshold (METHOD stage 6)."""
+    return label.status != UnitLabel.Status.PENDING and (label.precision or 0) >= threshold
 
+
+def is_object_detector(label: UnitLabel, threshold: float) -> bool:
+    """A detector whose category is `object` by a reviewer's word or by a majority of its answers."""
+    return (is_detector(label, threshold) and label.final_category == Category.OBJECT
+            and bool(label.review_category or (label.category_agreement or 0) > 0.5))
+
+
+def layer_summaries(network: str | None = None, threshold: float = 0.75, layer: str | None = None
+                    ) -> list[LayerSummary]:
+    """One row per layer with answers: type shares of all answers, detectors, object detectors."""
     layers = Layer.objects.select_related("network").filter(units__answers__isnull=False).distinct()
     if network:
         layers = layers.filter(network__name=network)
+    if layer:
+        layers = layers.filter(name=layer)
     rows = []
-    for layer in layers.order_by("network__name", "order", "id"):
-        answers = list(Answer.objects.filter(unit__layer=layer).values_list("unit_id", "category"))
+    for row in layers.order_by("network__name", "order", "id"):
+        answers = list(Answer.objects.filter(unit__layer=row).values_list("unit_id", "category"))
         counts = {value: 0 for value in Category.values}
         for _, category in answers:
             counts[category] += 1
-        labels = list(UnitLabel.objects.filter(unit__layer=layer))
-        complete = [label for label in labels if label.status != UnitLabel.Status.PENDING]
-        detectors = [label for label in complete if (label.precision or 0) >= threshold]
-        objects = [label for label in detectors if label.final_category == Category.OBJECT
-                   and (label.review_category or (label.category_agreement or 0) > 0.5)]
+        labels = list(UnitLabel.objects.filter(unit__layer=row))
         rows.append(LayerSummary(
-            network=layer.network.name, layer=layer.name, units=len(labels), answers=len(answers),
+            network=row.network.name, layer=row.name, units=len(labels), answers=len(answers),
             type_shares={name: counts[name] / len(answers) for name in Category.values} if answers else {},
-            detectors=len(detectors), object_detectors=len(objects),
+            detectors=sum(is_detector(label, threshold) for label in labels),
+            object_detectors=sum(is_object_detector(label, threshold) for label in labels),
             pending=sum(label.status == UnitLabel.Status.PENDING for label in labels),
             needs_review=sum(label.final_status == UnitLabel.Status.NEEDS_REVIEW for label in labels),
             alpha=category_alpha(answers)))
     return rows
+
+
+def object_detector_labels(network: str, threshold: float = 0.75, layer: str | None = None) -> list[str]:
+    """The label of every object detector: the histogram of the paper's second figure."""
+    labels = UnitLabel.objects.filter(unit__layer__network__name=network, precision__gte=threshold)
+    if layer:
+        labels = labels.filter(unit__layer__name=layer)
+    return [label.final_label for label in labels if is_object_detector(label, threshold)]
 
 
 def category_alpha(answers: list[tuple[int, str]]) -> float | None:

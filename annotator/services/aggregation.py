@@ -65,11 +65,11 @@ def units_aggregate(*, network: str | None = None, layer: str | None = None, uni
     new, changed = [], []
     for unit_id in ids:
         unit_votes = votes.get(unit_id, [])
-        want = needed.get(unit_id, len(unit_votes))
-        result = aggregate(unit_votes, want, settings.threshold, category=chosen.get(unit_id))
+        result = aggregate(unit_votes, needed.get(unit_id, len(unit_votes)), settings.threshold,
+                           category=chosen.get(unit_id))
         label = existing.get(unit_id) or UnitLabel(unit_id=unit_id)
         for name in CROWD_FIELDS:
-            setattr(label, name, getattr(result, name) if name != "answers_needed" else want)
+            setattr(label, name, getattr(result, name))
         (changed if label.pk else new).append(label)
     with transaction.atomic():
         UnitLabel.objects.bulk_create(new, batch_size=1000)

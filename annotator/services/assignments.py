@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator.models import Answer, Assignment, Campaign, Hit, HitImage, Worker
+from annotator import selectors
+from annotator.models import Answer, Assignment, Hit, HitImage, Worker
 
 GOLD_TRIES = 3  # as in the authors' form: two warnings, and the third try is stored whatever it marks
 
@@ -30,20 +29,15 @@ def assignments_expire(now: datetime | None = None) -> int:
         status=Assignment.Status.ABANDONED, slot=None)
 
 
-def assignment_claim(*, worker: Worker, campaign: Campaign | None = None, now: datetime | None = None
-                     ) -> Assignment | None:
+def assignment_claim(*, worker: Worker, now: datetime | None = None) -> Assignment | None:
     """The worker's next local HIT: their own open one if any, else a HIT of a unit they never had
     whose answer slots are not all taken; units closest to done first. None when nothing is left."""
     now = now or timezone.now()
     assignments_expire(now)
-    live = Assignment.objects.filter(worker=worker, status=Assignment.Status.OPEN,
-                                     hit__campaign__backend=Campaign.Backend.LOCAL)
-    if campaign is not None:
-        live = live.filter(hit__campaign=campaign)
-    current = live.select_related("hit").order_by("opened_at").first()
+    current = selectors.worker_open_assignment(worker, now)
     if current is not None:
         return current
-    for hit in available_hits(worker=worker, campaign=campaign)[:25]:
+    for hit in selectors.hits_available(worker=worker)[:25]:
         taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
         free = [s for s in range(hit.campaign.answers_per_unit) if s not in taken]
         if not free:
@@ -56,22 +50,6 @@ def assignment_claim(*, worker: Worker, campaign: Campaign | None = None, now: d
         except IntegrityError:  # another worker took that slot, or this worker got the HIT meanwhile
             continue
     return None
-
-
-def available_hits(*, worker: Worker | None = None, campaign: Campaign | None = None):
-    """Published local HITs with a free answer slot (and, for a worker, of units they never had)."""
-    taken = (Assignment.objects.filter(hit=OuterRef("pk")).exclude(slot=None).order_by()
-             .values("hit").annotate(n=Count("id")).values("n"))
-    hits = (Hit.objects.filter(campaign__backend=Campaign.Backend.LOCAL, campaign__status=Campaign.Status.PUBLISHED)
-            .annotate(taken=Coalesce(Subquery(taken), 0))
-            .filter(taken__lt=F("campaign__answers_per_unit")))
-    if campaign is not None:
-        hits = hits.filter(campaign=campaign)
-    if worker is not None:
-        had = (Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker)
-               .exclude(status=Assignment.Status.ABANDONED))
-        hits = hits.filter(~Exists(had))
-    return hits.select_related("campaign").order_by("-taken", "id")
 
 
 def assignment_open_mturk(*, hit: Hit, assignment_id: str, worker_id: str, now: datetime | None = None

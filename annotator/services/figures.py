@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from annotator import selectors
-from annotator.models import Category, UnitLabel
+from annotator.models import Category
 
 COLOURS = {"scene": "#4c72b0", "object": "#dd8452", "region": "#55a868", "part": "#c44e52", "texture": "#8172b3",
            "color": "#937860"}
@@ -41,11 +41,7 @@ def types_figure(network: str, threshold: float = 0.75, fmt: str = "png") -> byt
 
 def objects_figure(network: str, threshold: float = 0.75, fmt: str = "png", layer: str | None = None) -> bytes:
     plt = _pyplot()
-    labels = UnitLabel.objects.filter(unit__layer__network__name=network, precision__gte=threshold).exclude(
-        status=UnitLabel.Status.PENDING)
-    if layer:
-        labels = labels.filter(unit__layer__name=layer)
-    counts = Counter(label.final_label for label in labels if label.final_category == Category.OBJECT)
+    counts = Counter(selectors.object_detector_labels(network, threshold, layer))
     top = counts.most_common(30)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * len(top) + 1.5), 3.6), dpi=120)
     ax.bar([name for name, _ in top], [n for _, n in top], color=COLOURS["object"])

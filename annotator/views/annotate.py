@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotator import selectors
 from annotator.models import Answer, Assignment, Worker
-from annotator.services.assignments import assignment_claim, available_hits
+from annotator.services.assignments import assignment_claim
 from annotator.services.workers import WorkerError, lab_link_worker, worker_for_user
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 
@@ -58,11 +58,10 @@ def lab_link(request: HttpRequest, token: str) -> HttpResponse:
 @worker_required
 def home(request: HttpRequest) -> HttpResponse:
     worker = request.worker
-    current = Assignment.objects.filter(worker=worker, status=Assignment.Status.OPEN).exclude(
-        hit__campaign__backend__in=["sandbox", "production"]).order_by("opened_at").first()
     return render(request, "annotator/annotate_home.html", {
-        "worker": worker, "done": selectors.worker_answer_count(worker), "current": current,
-        "available": available_hits(worker=worker).count()})
+        "worker": worker, "done": selectors.worker_answer_count(worker),
+        "current": selectors.worker_open_assignment(worker),
+        "available": selectors.hits_available(worker=worker).count()})
 
 
 @require_POST

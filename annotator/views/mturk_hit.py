@@ -36,9 +36,10 @@ def _frame_policy(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _finish(request: HttpRequest, hit: Hit, answer: Answer, turk_submit_to: str, again: bool) -> HttpResponse:
+def _finish(request: HttpRequest, hit: Hit, assignment: Assignment, answer: Answer, turk_submit_to: str,
+            again: bool) -> HttpResponse:
     """The page that hands the stored answer to MTurk (posted by script, or by the worker's click)."""
-    fields = {"assignmentId": answer.assignment.external_id, "description": answer.description,
+    fields = {"assignmentId": assignment.external_id, "description": answer.description,
               "category": answer.category, "mismatch": ",".join(map(str, answer.marked))}
     return message(request, "Your answer is stored" if again else "Thank you",
                    "We had this answer already; press the button to finish the HIT at Mechanical Turk."
@@ -79,9 +80,9 @@ def _mturk_hit(request: HttpRequest, key) -> HttpResponse:
     except AssignmentError as error:
         return message(request, "This HIT cannot be opened", str(error), status=400)
     turk_submit_to = params.get("turkSubmitTo", "")
-    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
+    answered = Answer.objects.filter(assignment=assignment).first()
     if answered is not None:
-        return _finish(request, hit, answered, turk_submit_to, again=True)
+        return _finish(request, hit, assignment, answered, turk_submit_to, again=True)
     hidden = {"token": signing.dumps(assignment.pk, salt=TOKEN_SALT), "turkSubmitTo": turk_submit_to}
     return render_form(request, FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden), positions)
 
@@ -96,14 +97,13 @@ def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
     if assignment is None:
         return message(request, "No such assignment", "This assignment does not belong to this HIT.", status=400)
     turk_submit_to = request.POST.get("turkSubmitTo", "")
-    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
+    answered = Answer.objects.filter(assignment=assignment).first()
     if answered is not None:
-        return _finish(request, hit, answered, turk_submit_to, again=True)
+        return _finish(request, hit, assignment, answered, turk_submit_to, again=True)
     form, positions = bind_form(hit, request.POST)
     hidden = {"token": request.POST["token"], "turkSubmitTo": turk_submit_to}
     page = FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden)
     result, response = submit(request, assignment, page, positions)
     if response is not None:
         return response
-    result.answer.assignment = assignment
-    return _finish(request, hit, result.answer, turk_submit_to, again=not result.created)
+    return _finish(request, hit, assignment, result.answer, turk_submit_to, again=not result.created)

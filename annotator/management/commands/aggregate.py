@@ -26,9 +26,7 @@ class Command(BaseCommand):
         if not count:
             raise CommandError("No units with answers or HITs match; import or collect answers first.")
         self.stdout.write(f"Aggregated {count} units.")
-        for row in selectors.layer_summaries(network=opts["network"], threshold=opts["threshold"]):
-            if opts["layer"] and row.layer != opts["layer"]:
-                continue
+        for row in selectors.layer_summaries(network=opts["network"], threshold=opts["threshold"], layer=opts["layer"]):
             shares = " ".join(f"{name} {share:.4f}" for name, share in row.type_shares.items())
             self.stdout.write(f"{row.network}/{row.layer}: {row.units} units, {row.answers} answers; types {shares}; "
                               f"{row.detectors} detectors ({row.object_detectors} objects), "
