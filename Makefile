@@ -34,7 +34,8 @@ demo: migrate
 	@echo "Segmentations and RFs are under var/media/dissections/."
 	@echo "Annotate yourself: make serve, then open the link that"
 	@echo "  $(PY) manage.py annotators link me"
-	@echo "prints. Dashboard: $(PY) manage.py createsuperuser, then http://127.0.0.1:8000/admin/"
+	@echo "prints. Review dashboard: $(PY) manage.py createsuperuser, make serve, then"
+	@echo "  http://127.0.0.1:8000/dashboard/ (units, reviews, campaign money and workers, figures)"
 
 test: install
 	$(PY) -m pytest

@@ -186,9 +186,40 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(models.Answer)
 class AnswerAdmin(admin.ModelAdmin):
-    list_display = ("unit", "worker", "description", "category", "precision", "gold_passed", "source",
+    list_display = ("unit", "worker", "description", "category", "precision", "gold_passed", "source", "review",
                     "submitted_at")
-    list_filter = ("source", "category", "hit__campaign")
+    list_filter = ("source", "review", "category", "hit__campaign")
     list_select_related = ("unit__layer__network", "worker")
     raw_id_fields = ("unit", "hit", "assignment", "worker")
     search_fields = ("description",)
+
+
+@admin.register(models.AutoLabel)
+class AutoLabelAdmin(admin.ModelAdmin):
+    list_display = ("unit", "source", "label", "source_category", "score", "detector")
+    list_filter = ("source", "detector", "category")
+    list_select_related = ("unit__layer__network",)
+    raw_id_fields = ("unit",)
+
+
+@admin.register(models.ReviewAction)
+class ReviewActionAdmin(admin.ModelAdmin):
+    """The record of who did what: read only."""
+
+    list_display = ("created_at", "actor", "action", "unit", "answer", "worker")
+    list_filter = ("action", "actor")
+    list_select_related = ("unit__layer__network", "worker")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# "View site" in the admin leads to the review dashboard.
+admin.site.site_url = "/dashboard/"
+admin.site.site_header = "Unit annotator"

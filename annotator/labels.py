@@ -104,3 +104,13 @@ def aggregate(votes: Sequence[Vote], needed: int, threshold: float = 0.75, categ
     # Only a detector's category is reported, so only a detector's split needs a reviewer.
     result.status = ("needs_review" if result.flags else "detector") if detector else "not_detector"
     return result
+
+
+NETDISSECT_CATEGORIES = {"object": "object", "part": "part", "scene": "scene", "texture": "texture",
+                         "material": "texture", "color": "color"}
+
+
+def netdissect_label(label: str) -> str:
+    """Network Dissection's concept name as a person would write it: `street-s` (a scene) and
+    `red-c` (a colour) lose their suffix, `mountain_snowy` its underscore."""
+    return re.sub(r"-[sc]$", "", label.strip()).replace("_", " ")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotator.views import annotate, hit_form, mturk_hit
+from annotator.views import annotate, dashboard, hit_form, mturk_hit
 
 urlpatterns = [
     path("hit/<uuid:key>/", mturk_hit.mturk_hit, name="mturk-hit"),
@@ -9,4 +9,18 @@ urlpatterns = [
     path("annotate/next/", annotate.next_hit, name="annotate-next"),
     path("annotate/a/<str:external_id>/", annotate.assignment_page, name="annotate-assignment"),
     path("annotate/lab/<str:token>/", annotate.lab_link, name="annotate-lab"),
+]
+
+urlpatterns += [
+    path("dashboard/", dashboard.index, name="dashboard"),
+    path("dashboard/layer/<int:layer_id>/", dashboard.layer_grid, name="dashboard-layer"),
+    path("dashboard/layer/<int:layer_id>/netdissect/", dashboard.netdissect, name="dashboard-netdissect"),
+    path("dashboard/unit/<int:unit_id>/", dashboard.unit_detail, name="dashboard-unit"),
+    path("dashboard/unit/<int:unit_id>/review/", dashboard.unit_review, name="dashboard-unit-review"),
+    path("dashboard/answer/<int:answer_id>/reject/", dashboard.answer_reject, name="dashboard-answer-reject"),
+    path("dashboard/campaign/<int:campaign_id>/", dashboard.campaign_detail, name="dashboard-campaign"),
+    path("dashboard/network/<int:network_id>/figures/", dashboard.figure_page, name="dashboard-figures"),
+    path("dashboard/network/<int:network_id>/figures/<str:kind>.<str:fmt>", dashboard.figure_file,
+         name="dashboard-figure"),
+    path("dashboard/media/<path:path>", dashboard.media, name="dashboard-media"),
 ]

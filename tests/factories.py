@@ -60,3 +60,35 @@ def _blob(rng: np.random.Generator) -> np.ndarray:
     y, x = rng.integers(10, size - 10, 2)
     yy, xx = np.mgrid[:size, :size]
     return (yy - y) ** 2 + (xx - x) ** 2 < 81
+
+
+def answer_hit(hit, worker: str, description: str, category: str, *, wrong: int = 0, gold: bool = True,
+               seconds: float = 30.0):
+    """One local worker's answer to `hit` through the real submit service: `wrong` of the unit's own
+    images marked, gold images marked unless `gold` is False (then stored on the third try)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.models import Assignment, Worker
+    from annotator.services.aggregation import units_aggregate
+    from annotator.services.assignments import answer_submit
+
+    person = Worker.objects.get_or_create(kind=Worker.Kind.LINK, external_id=worker)[0]
+    taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
+    slot = next(s for s in range(100) if s not in taken)
+    now = timezone.now()
+    assignment = Assignment.objects.create(hit=hit, worker=person, slot=slot, external_id=uuid.uuid4().hex,
+                                           opened_at=now - timedelta(seconds=seconds),
+                                           expires_at=now + timedelta(minutes=30))
+    own = list(hit.slots.filter(gold=False).values_list("position", flat=True))
+    golds = list(hit.slots.filter(gold=True).values_list("position", flat=True))
+    marked = own[:wrong] + (golds if gold else [])
+    for _ in range(3):
+        result = answer_submit(assignment_pk=assignment.pk, description=description, category=category,
+                               marked=marked, now=now)
+        if result.answer is not None:
+            units_aggregate(unit_ids=[hit.unit_id])  # what the page's on-commit task does
+            return result.answer
+    raise AssertionError("the answer was not stored")

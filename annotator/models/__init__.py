@@ -5,11 +5,13 @@ from annotator.models.annotation import (
     Campaign,
     Hit,
     HitImage,
+    ReviewAction,
     Worker,
 )
 from annotator.models.choices import CATEGORY_CODES, Category
 from annotator.models.dissection import (
     ActivationChunk,
+    AutoLabel,
     Dissection,
     Image,
     ImageSet,
@@ -24,7 +26,7 @@ from annotator.models.dissection import (
 )
 
 __all__ = [
-    "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "Campaign", "Category", "Dissection", "Hit",
-    "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ReceptiveField", "Segmentation",
-    "TopImage", "Unit", "UnitLabel", "Worker",
+    "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "AutoLabel", "Campaign", "Category", "Dissection",
+    "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ReceptiveField", "ReviewAction",
+    "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
 ]

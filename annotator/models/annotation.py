@@ -58,6 +58,8 @@ class Hit(models.Model):
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     unit_images = models.PositiveIntegerField(help_text="Slots holding the unit's own images (precision's divisor)")
     mturk_hit_id = models.CharField(max_length=64, blank=True)
+    extra_answers = models.PositiveIntegerField(
+        default=0, help_text="Answers a reviewer asked for beyond the campaign's (sent back for more)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,6 +68,10 @@ class Hit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign.name}: unit {self.unit_id}"
+
+    @property
+    def answers_wanted(self) -> int:
+        return self.campaign.answers_per_unit + self.extra_answers
 
 
 class HitImage(models.Model):
@@ -146,6 +152,11 @@ class Answer(models.Model):
         MTURK = "mturk"
         IMPORTED = "imported"
 
+    class Review(models.TextChoices):
+        SUBMITTED = "submitted"
+        APPROVED = "approved"
+        REJECTED = "rejected", "Rejected (left out of aggregation)"
+
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
     hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
     assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE,
@@ -164,6 +175,8 @@ class Answer(models.Model):
     user_agent = models.CharField(max_length=500, blank=True)
     import_key = models.CharField(max_length=300, null=True, blank=True, unique=True,
                                   help_text="File, row and answer of an imported answer: re-imports add nothing")
+    review = models.CharField(max_length=16, choices=Review.choices, default=Review.SUBMITTED)
+    feedback = models.CharField(max_length=1024, blank=True, help_text="The reviewer's words to the worker")
 
     class Meta:
         ordering = ["unit", "id"]
@@ -174,3 +187,28 @@ class Answer(models.Model):
     @property
     def gold_passed(self) -> bool | None:
         return None if not self.gold_total else self.gold_marked == self.gold_total
+
+
+class ReviewAction(models.Model):
+    """Who did what, when: every reviewer decision on a unit, an answer or a worker, kept for good."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept"
+        OVERRIDE = "override"
+        SEND_BACK = "send_back", "Send back for more answers"
+        REJECT = "reject"
+        APPROVE = "approve"
+
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.CASCADE, related_name="review_actions")
+    answer = models.ForeignKey(Answer, null=True, blank=True, on_delete=models.CASCADE, related_name="review_actions")
+    worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.CASCADE, related_name="review_actions")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} at {self.created_at:%Y-%m-%d %H:%M}"

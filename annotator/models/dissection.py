@@ -223,3 +223,22 @@ class UnitLabel(models.Model):
     def final_status(self) -> str:
         return self.review_status or self.status
 
+
+
+class AutoLabel(models.Model):
+    """A label from an automatic method (Network Dissection's tally.csv), shown beside the crowd's."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="auto_labels")
+    source = models.CharField(max_length=32, default="netdissect")
+    label = models.CharField(max_length=200)
+    category = models.CharField(max_length=16, choices=Category.choices, blank=True)
+    source_category = models.CharField(max_length=32, blank=True, help_text="As the file names it (material, ...)")
+    score = models.FloatField(help_text="NetDissect's IoU")
+    detector = models.BooleanField(help_text="Score above the import's threshold")
+
+    class Meta:
+        ordering = ["unit", "source"]
+        constraints = [models.UniqueConstraint(fields=["unit", "source"], name="autolabel_unique_source")]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.label} ({self.source})"

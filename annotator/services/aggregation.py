@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 
 from annotator.labels import Vote, aggregate
 from annotator.models import Answer, Hit, Unit, UnitLabel
@@ -53,12 +53,13 @@ def units_aggregate(*, network: str | None = None, layer: str | None = None, uni
         units = units.filter(pk__in=unit_ids)
     ids = list(units.values_list("pk", flat=True))
     votes: dict[int, list[Vote]] = defaultdict(list)
-    rows = Answer.objects.filter(unit_id__in=ids).order_by("id").values_list(
+    rows = Answer.objects.filter(unit_id__in=ids).exclude(review=Answer.Review.REJECTED).order_by("id").values_list(
         "id", "unit_id", "worker_id", "description", "category", "precision")
     table = list(rows)
     for _, unit_id, _, description, category, precision in table:
         votes[unit_id].append(Vote(description, category, precision))
-    needed = dict(Hit.objects.filter(unit_id__in=ids).values("unit_id").annotate(n=Max("campaign__answers_per_unit"))
+    wanted = F("campaign__answers_per_unit") + F("extra_answers")
+    needed = dict(Hit.objects.filter(unit_id__in=ids).values("unit_id").annotate(n=Max(wanted))
                   .values_list("unit_id", "n"))
     chosen = _dawid_skene(table) if settings.method == "dawid-skene" else {}
     existing = {label.unit_id: label for label in UnitLabel.objects.filter(unit_id__in=ids)}

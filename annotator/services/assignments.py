@@ -39,7 +39,7 @@ def assignment_claim(*, worker: Worker, now: datetime | None = None) -> Assignme
         return current
     for hit in selectors.hits_available(worker=worker)[:25]:
         taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
-        free = [s for s in range(hit.campaign.answers_per_unit) if s not in taken]
+        free = [s for s in range(hit.answers_wanted) if s not in taken]
         if not free:
             continue
         try:

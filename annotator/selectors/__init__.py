@@ -105,7 +105,7 @@ def hits_available(*, worker: Worker | None = None) -> QuerySet[Hit]:
              .values("hit").annotate(n=Count("id")).values("n"))
     hits = (Hit.objects.filter(campaign__backend=Campaign.Backend.LOCAL, campaign__status=Campaign.Status.PUBLISHED)
             .annotate(taken=Coalesce(Subquery(taken), 0))
-            .filter(taken__lt=F("campaign__answers_per_unit")))
+            .filter(taken__lt=F("campaign__answers_per_unit") + F("extra_answers")))
     if worker is not None:
         had = (Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker)
                .exclude(status=Assignment.Status.ABANDONED))
@@ -119,13 +119,15 @@ def worker_answer_count(worker: Worker) -> int:
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
     """HITs, complete HITs, answers in and needed, open assignments: a campaign's progress line."""
-    answered = Answer.objects.filter(hit=OuterRef("pk")).order_by().values("hit").annotate(n=Count("id")).values("n")
-    hits = campaign.hits.annotate(n=Subquery(answered)).aggregate(
-        hits=Count("id"), complete=Count("id", filter=Q(n__gte=campaign.answers_per_unit)), answers=Sum("n"))
+    answered = (Answer.objects.filter(hit=OuterRef("pk")).exclude(review=Answer.Review.REJECTED).order_by()
+                .values("hit").annotate(n=Count("id")).values("n"))
+    wanted = F("extra_answers") + campaign.answers_per_unit
+    hits = campaign.hits.annotate(n=Subquery(answered), wanted=wanted).aggregate(
+        hits=Count("id"), complete=Count("id", filter=Q(n__gte=F("wanted"))), answers=Sum("n"), needed=Sum("wanted"))
     open_now = Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN).filter(
         Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()
     return {"hits": hits["hits"], "complete": hits["complete"], "answers": hits["answers"] or 0,
-            "needed": hits["hits"] * campaign.answers_per_unit, "open": open_now}
+            "needed": hits["needed"] or 0, "open": open_now}
 
 
 @dataclass
@@ -169,7 +171,8 @@ def layer_summaries(network: str | None = None, threshold: float = 0.75, layer: 
         layers = layers.filter(name=layer)
     rows = []
     for row in layers.order_by("network__name", "order", "id"):
-        answers = list(Answer.objects.filter(unit__layer=row).values_list("unit_id", "category"))
+        answers = list(Answer.objects.filter(unit__layer=row).exclude(review=Answer.Review.REJECTED)
+                       .values_list("unit_id", "category"))
         counts = {value: 0 for value in Category.values}
         for _, category in answers:
             counts[category] += 1

@@ -1,0 +1,284 @@
+"""Reads for the staff dashboard: the unit grid, a unit's page, campaign money and worker quality,
+and crowd labels beside Network Dissection's. Each page costs a bounded number of queries."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from annotator.labels import normalise
+from annotator.models import (
+    Answer,
+    AutoLabel,
+    Campaign,
+    Dissection,
+    Layer,
+    ReviewAction,
+    TopImage,
+    Unit,
+    UnitLabel,
+)
+from mturk.fees import assignment_cost
+
+THUMBNAILS = 6
+SORTS = ("unit", "label", "category", "precision", "agreement", "status", "rf")
+
+
+def related_or_none(obj, name: str):
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+@dataclass
+class UnitCard:
+    """What the grid shows of a unit; final values are the reviewer's where there is one."""
+
+    unit: Unit
+    label: UnitLabel | None
+    thumbnails: list[str]
+    rf_picture: str
+    rf_px: float | None
+
+    @property
+    def final_label(self) -> str:
+        return self.label.final_label if self.label else ""
+
+    @property
+    def final_category(self) -> str:
+        return self.label.final_category if self.label else ""
+
+    @property
+    def final_status(self) -> str:
+        return self.label.final_status if self.label else UnitLabel.Status.PENDING
+
+    @property
+    def precision(self) -> float | None:
+        return self.label.precision if self.label else None
+
+    @property
+    def agreement(self) -> float | None:
+        return self.label.category_agreement if self.label else None
+
+    @property
+    def reviewed(self) -> bool:
+        return bool(self.label and self.label.reviewed_at and (
+            self.label.review_status or self.label.review_label or self.label.review_category))
+
+
+def _sort_key(name: str):
+    """Missing values sort last whichever the direction; ties go by unit number."""
+    def key(card: UnitCard):
+        value = {"unit": card.unit.index, "label": card.final_label.lower(), "category": card.final_category,
+                 "precision": card.precision, "agreement": card.agreement, "status": card.final_status,
+                 "rf": card.rf_px}[name]
+        return value
+    return key
+
+
+def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, status: str = "",
+                category: str = "", text: str = "") -> list[UnitCard]:
+    """The layer's units as grid cards, filtered (status, category, a word in the label) and sorted."""
+    units = (Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
+             .prefetch_related(Prefetch(
+                 "top_images", to_attr="thumbs",
+                 queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
+                 .select_related("segmentation").order_by("rank"))))
+    cards = []
+    for unit in units:
+        rf = related_or_none(unit, "receptive_field")
+        cards.append(UnitCard(unit=unit, label=related_or_none(unit, "label"),
+                              thumbnails=[t.segmentation.rendered_path for t in unit.thumbs],
+                              rf_picture=rf.picture_path if rf else "", rf_px=rf.empirical_px if rf else None))
+    if status:
+        cards = [c for c in cards if c.final_status == status]
+    if category:
+        cards = [c for c in cards if c.final_category == category]
+    if text:
+        words = normalise(text)
+        cards = [c for c in cards if words and words in normalise(c.final_label)]
+    name = sort if sort in SORTS else "unit"
+    key = _sort_key(name)
+    present = [c for c in cards if key(c) not in (None, "")]
+    missing = [c for c in cards if key(c) in (None, "")]
+    present.sort(key=lambda c: c.unit.index)
+    present.sort(key=key, reverse=descending)
+    return present + missing
+
+
+def unit_page(unit_id: int) -> Unit | None:
+    """A unit with everything its page shows: top images, RF, label, answers, actions, auto labels."""
+    return (Unit.objects.filter(pk=unit_id).select_related("layer__network", "label", "receptive_field")
+            .prefetch_related(
+                Prefetch("top_images", queryset=TopImage.objects.select_related("image", "segmentation")
+                         .order_by("rank")),
+                Prefetch("answers", queryset=Answer.objects.select_related("worker", "assignment", "hit__campaign")
+                         .order_by("id")),
+                Prefetch("review_actions", queryset=ReviewAction.objects.select_related("answer__worker")),
+                "auto_labels", "hits__campaign")
+            .first())
+
+
+def seconds_spent(answer: Answer) -> float | None:
+    if answer.opened_at and answer.submitted_at:
+        return (answer.submitted_at - answer.opened_at).total_seconds()
+    return None
+
+
+@dataclass
+class WorkerQuality:
+    """How far a worker's answers can be trusted: the figures a reviewer rejects or blocks by."""
+
+    worker: str
+    kind: str
+    worker_id: int | None
+    answers: int = 0
+    rejected: int = 0
+    gold_shown: int = 0
+    gold_passed: int = 0
+    agree: int = 0
+    compared: int = 0
+    marks_none: int = 0
+    marks_all: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def gold_rate(self) -> float | None:
+        return self.gold_passed / self.gold_shown if self.gold_shown else None
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agree / self.compared if self.compared else None
+
+    @property
+    def median_seconds(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+
+def worker_quality(*, campaign: Campaign | None = None, network: str | None = None) -> list[WorkerQuality]:
+    """Per worker: answers, rejections, gold pass rate, agreement with the unit's consensus category,
+    answers that mark no image or every image of the unit, and the median time spent."""
+    answers = Answer.objects.select_related("worker", "unit__label", "hit")
+    if campaign is not None:
+        answers = answers.filter(hit__campaign=campaign)
+    if network:
+        answers = answers.filter(unit__layer__network__name=network)
+    rows: dict[int | None, WorkerQuality] = {}
+    for answer in answers.order_by("id"):
+        worker = answer.worker
+        key = worker.pk if worker else None
+        row = rows.setdefault(key, WorkerQuality(worker=worker.external_id if worker else "(no worker id)",
+                                                 kind=worker.kind if worker else "", worker_id=key))
+        row.answers += 1
+        row.rejected += answer.review == Answer.Review.REJECTED
+        if answer.gold_total:
+            row.gold_shown += 1
+            row.gold_passed += answer.gold_marked == answer.gold_total
+        label = related_or_none(answer.unit, "label")
+        if label is not None and label.final_category and label.answers > 1:
+            row.compared += 1
+            row.agree += answer.category == label.final_category
+        own_marked = len(answer.marked) - answer.gold_marked
+        row.marks_none += not answer.marked
+        row.marks_all += bool(answer.hit and answer.hit.unit_images and own_marked >= answer.hit.unit_images)
+        spent = seconds_spent(answer)
+        if spent is not None:
+            row.seconds.append(spent)
+    return sorted(rows.values(), key=lambda r: (-r.answers, r.worker))
+
+
+@dataclass
+class CampaignMoney:
+    paid: bool
+    approved: int
+    submitted: int
+    spent: Decimal
+    owed: Decimal
+
+
+def campaign_money(campaign: Campaign) -> CampaignMoney:
+    """Rewards with MTurk's commission: spent on approved assignments, owed on submitted ones (MTurk
+    approves those by itself after the auto-approval delay). Local annotators are not paid through us."""
+    counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
+        approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
+        submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)))
+    if not campaign.on_mturk:
+        return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
+    each = assignment_cost(campaign.reward, campaign.answers_per_unit)
+    return CampaignMoney(True, counts["approved"], counts["submitted"], each * counts["approved"],
+                         each * counts["submitted"])
+
+
+def campaigns_with_progress() -> QuerySet[Campaign]:
+    return Campaign.objects.select_related("network").order_by("-created_at")
+
+
+def dissections() -> QuerySet[Dissection]:
+    return Dissection.objects.select_related("network").order_by("-created_at")
+
+
+@dataclass
+class ComparisonRow:
+    unit: Unit
+    crowd: UnitLabel | None
+    auto: AutoLabel
+    label_match: bool
+    category_match: bool
+
+    @property
+    def crowd_detector(self) -> bool:
+        return bool(self.crowd and self.crowd.final_status in (UnitLabel.Status.DETECTOR,
+                                                               UnitLabel.Status.NEEDS_REVIEW))
+
+
+@dataclass
+class Comparison:
+    rows: list[ComparisonRow]
+    both: int = 0
+    crowd_only: int = 0
+    auto_only: int = 0
+    neither: int = 0
+    label_agree: int = 0
+    category_agree: int = 0
+
+    @property
+    def label_rate(self) -> float | None:
+        return self.label_agree / self.both if self.both else None
+
+    @property
+    def category_rate(self) -> float | None:
+        return self.category_agree / self.both if self.both else None
+
+
+def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Comparison:
+    """Crowd and automatic labels of the same units. Agreement is counted over units that both call
+    detectors: same label after normalising, same category (NetDissect's material counts as texture)."""
+    autos = AutoLabel.objects.filter(unit__layer=layer, source=source).select_related("unit__label").order_by(
+        "unit__index")
+    result = Comparison(rows=[])
+    for auto in autos:
+        crowd = related_or_none(auto.unit, "label")
+        label_match = bool(crowd and crowd.final_label and normalise(crowd.final_label) == normalise(auto.label))
+        category_match = bool(crowd and crowd.final_category and crowd.final_category == auto.category)
+        row = ComparisonRow(auto.unit, crowd, auto, label_match, category_match)
+        result.rows.append(row)
+        if row.crowd_detector and auto.detector:
+            result.both += 1
+            result.label_agree += label_match
+            result.category_agree += category_match
+        elif row.crowd_detector:
+            result.crowd_only += 1
+        elif auto.detector:
+            result.auto_only += 1
+        else:
+            result.neither += 1
+    return result
+
+
+def layers_with_auto_labels(network_id: int) -> set[int]:
+    return set(AutoLabel.objects.filter(unit__layer__network_id=network_id).values_list("unit__layer_id", flat=True)
+               .distinct())

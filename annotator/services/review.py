@@ -1,0 +1,149 @@
+"""A reviewer's decisions on units and answers. The crowd's values stay as aggregation computes them;
+a decision is kept beside them (review_* fields) and every action is recorded with who and when.
+
+Where a campaign runs on Mechanical Turk the matching MTurk call is made first, so a refused call
+changes nothing here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel
+from annotator.services.aggregation import units_aggregate
+from mturk import client as mturk
+
+LABEL_MAX = 200
+FEEDBACK_MAX = 1024
+
+
+class ReviewError(Exception):
+    """A review action that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Who acts: the name kept with each decision."""
+
+    name: str
+
+
+def _label(unit_id: int) -> UnitLabel:
+    label = UnitLabel.objects.select_for_update().filter(unit_id=unit_id).first()
+    if label is None:
+        raise ReviewError("This unit has no answers yet: there is nothing to review.")
+    return label
+
+
+def _stamp(label: UnitLabel, reviewer: Reviewer) -> None:
+    label.reviewed_by = reviewer.name
+    label.reviewed_at = timezone.now()
+    label.save()
+
+
+def unit_accept(*, unit_id: int, reviewer: Reviewer) -> UnitLabel:
+    """Pin the crowd's label, category and status as the reviewed ones. A detector whose category
+    was split becomes a plain detector of the majority (or most frequent) category."""
+    with transaction.atomic():
+        label = _label(unit_id)
+        if label.status == UnitLabel.Status.PENDING:
+            raise ReviewError(f"Unit {unit_id} still waits for answers ({label.answers} of {label.answers_needed}); "
+                              "accept it once they are in.")
+        label.review_label, label.review_category = label.label, label.category
+        label.review_status = (UnitLabel.Status.DETECTOR if label.status == UnitLabel.Status.NEEDS_REVIEW
+                               else label.status)
+        _stamp(label, reviewer)
+        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.ACCEPT, unit_id=unit_id,
+                                    details={"label": label.label, "category": label.category,
+                                             "status": label.review_status})
+    return label
+
+
+def unit_override(*, unit_id: int, reviewer: Reviewer, label: str = "", category: str = "") -> UnitLabel:
+    """A reviewer's own label and/or category; settling the category of a split detector makes it a
+    detector. An empty value leaves that field as it was."""
+    label_text = " ".join(label.split())
+    if not label_text and not category:
+        raise ReviewError("Give a label, a category or both to override.")
+    if len(label_text) > LABEL_MAX:
+        raise ReviewError(f"A label has at most {LABEL_MAX} characters.")
+    if category and category not in Category.values:
+        raise ReviewError(f"Unknown category {category!r}: use one of {', '.join(Category.values)}.")
+    with transaction.atomic():
+        row = _label(unit_id)
+        if label_text:
+            row.review_label = label_text
+        if category:
+            row.review_category = category
+            if row.status == UnitLabel.Status.NEEDS_REVIEW:
+                row.review_status = UnitLabel.Status.DETECTOR
+        _stamp(row, reviewer)
+        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.OVERRIDE, unit_id=unit_id,
+                                    details={"label": label_text, "category": category,
+                                             "crowd_label": row.label, "crowd_category": row.category})
+    return row
+
+
+def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
+    """Ask for `more` answers: the unit's HIT takes that many more workers (on MTurk, additional
+    assignments), the unit turns pending until they answer, and earlier review decisions are cleared."""
+    if not 1 <= more <= 20:
+        raise ReviewError("Ask for between 1 and 20 more answers.")
+    hit = (Hit.objects.select_related("campaign").filter(unit_id=unit_id).exclude(campaign__status="draft")
+           .order_by("-campaign__published_at", "-id").first())
+    if hit is None:
+        raise ReviewError(f"Unit {unit_id} is in no published campaign (its answers were imported?): create and "
+                          "publish a campaign with its layer to collect more answers.")
+    if hit.campaign.status == hit.campaign.Status.FINISHED:
+        raise ReviewError(f"Campaign {hit.campaign.name} is finished; its HITs take no more answers.")
+    if hit.campaign.on_mturk:
+        if not hit.mturk_hit_id:
+            raise ReviewError(f"The HIT of unit {unit_id} was never created on Mechanical Turk; publish first.")
+        token = f"more-{hit.key.hex}-{hit.extra_answers + more}"
+        try:
+            mturk.create_additional_assignments(mturk.connect(hit.campaign.backend), hit.mturk_hit_id, more, token)
+        except mturk.MTurkError as error:
+            raise ReviewError(str(error)) from error
+    with transaction.atomic():
+        Hit.objects.filter(pk=hit.pk).update(extra_answers=hit.extra_answers + more)
+        UnitLabel.objects.filter(unit_id=unit_id).update(review_label="", review_category="", review_status="",
+                                                         reviewed_by=reviewer.name, reviewed_at=timezone.now())
+        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.SEND_BACK, unit_id=unit_id,
+                                    details={"more": more, "campaign": hit.campaign.name})
+    units_aggregate(unit_ids=[unit_id])
+    hit.refresh_from_db()
+    return hit
+
+
+def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answer:
+    """Leave an answer out of aggregation. A local HIT gets its answer slot back (another worker will
+    answer); an MTurk assignment is rejected on MTurk with the feedback, which the worker sees.
+    Rejecting twice changes nothing."""
+    feedback = " ".join(feedback.split())
+    if not feedback:
+        raise ReviewError("Say why: the feedback is shown to the worker.")
+    if len(feedback) > FEEDBACK_MAX:
+        raise ReviewError(f"Feedback has at most {FEEDBACK_MAX} characters.")
+    answer = Answer.objects.select_related("assignment", "hit__campaign").filter(pk=answer_id).first()
+    if answer is None:
+        raise ReviewError(f"There is no answer {answer_id}.")
+    if answer.review == Answer.Review.REJECTED:
+        return answer
+    if answer.source == Answer.Source.MTURK:
+        if answer.review == Answer.Review.APPROVED:
+            raise ReviewError("This assignment is approved (and paid) on Mechanical Turk already; it can no longer "
+                              "be rejected.")
+        try:
+            mturk.reject_assignment(mturk.connect(answer.hit.campaign.backend), answer.assignment.external_id, feedback)
+        except mturk.MTurkError as error:
+            raise ReviewError(str(error)) from error
+    with transaction.atomic():
+        Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
+        if answer.assignment_id and answer.source == Answer.Source.LOCAL:
+            Assignment.objects.filter(pk=answer.assignment_id).update(slot=None)
+        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.REJECT, unit_id=answer.unit_id,
+                                    answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+    units_aggregate(unit_ids=[answer.unit_id])
+    answer.refresh_from_db()
+    return answer

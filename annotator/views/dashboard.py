@@ -1,0 +1,182 @@
+"""The staff dashboard: what researchers read (unit grids, unit pages, figures, crowd beside NetDissect)
+and where reviewers act (accept, override, send back, reject). Security behavior: every view here is
+for staff only; anyone else is sent to the admin login, which names the missing permission."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+from django.views.static import serve
+
+from annotator import selectors
+from annotator.models import Answer, Campaign, Category, Layer, Network, UnitLabel
+from annotator.selectors import dashboard as reads
+from annotator.services import figures, review
+
+FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
+CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def staff_only(view):
+    return wraps(view)(staff_member_required(view))
+
+
+def _reviewer(request: HttpRequest) -> review.Reviewer:
+    return review.Reviewer(request.user.get_username())
+
+
+@require_safe
+@staff_only
+def index(request: HttpRequest) -> HttpResponse:
+    threshold = settings.UNIT_DETECTOR_THRESHOLD
+    summaries = {(s.network, s.layer): s for s in selectors.layer_summaries(threshold=threshold)}
+    networks = []
+    for network in Network.objects.prefetch_related("layers").order_by("name"):
+        auto = reads.layers_with_auto_labels(network.pk)
+        layers = [{"layer": layer, "summary": summaries.get((network.name, layer.name)), "auto": layer.pk in auto}
+                  for layer in network.layers.all()]
+        networks.append({"network": network, "layers": layers})
+    campaigns = []
+    for campaign in reads.campaigns_with_progress():
+        counts = selectors.campaign_counts(campaign)
+        campaigns.append({"campaign": campaign, "counts": counts,
+                          "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"]
+                          if counts["needed"] else 0.0})
+    dissections = [{"dissection": d, "stages": selectors.dissection_progress(d)} for d in reads.dissections()]
+    return render(request, "dashboard/index.html", {"networks": networks, "campaigns": campaigns,
+                                                    "dissections": dissections, "threshold": threshold})
+
+
+@require_safe
+@staff_only
+def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
+    layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
+    query = {name: request.GET.get(name, "").strip() for name in ("sort", "order", "status", "category", "q")}
+    cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
+                              status=query["status"], category=query["category"], text=query["q"])
+    summary = next(iter(selectors.layer_summaries(layer.network.name, settings.UNIT_DETECTOR_THRESHOLD,
+                                                  layer=layer.name)), None)
+    return render(request, "dashboard/layer.html", {
+        "layer": layer, "cards": cards, "query": query, "summary": summary, "sorts": reads.SORTS,
+        "statuses": UnitLabel.Status.choices, "categories": Category.choices,
+        "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
+
+
+@require_safe
+@staff_only
+def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
+    unit = reads.unit_page(unit_id)
+    if unit is None:
+        raise Http404("No such unit.")
+    answers = [{"answer": a, "seconds": reads.seconds_spent(a)} for a in unit.answers.all()]
+    hits = list(unit.hits.all())
+    return render(request, "dashboard/unit.html", {
+        "unit": unit, "label": reads.related_or_none(unit, "label"),
+        "rf": reads.related_or_none(unit, "receptive_field"), "answers": answers, "hits": hits,
+        "categories": Category.choices, "auto_labels": list(unit.auto_labels.all()),
+        "actions": list(unit.review_actions.all())})
+
+
+@require_POST
+@staff_only
+def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
+    """Accept, override or send back; a refused action comes back as a message, nothing changed."""
+    action = request.POST.get("action", "")
+    reviewer = _reviewer(request)
+    try:
+        if action == "accept":
+            review.unit_accept(unit_id=unit_id, reviewer=reviewer)
+            messages.success(request, f"Unit {unit_id}: the crowd's label is accepted.")
+        elif action == "override":
+            review.unit_override(unit_id=unit_id, reviewer=reviewer, label=request.POST.get("label", ""),
+                                 category=request.POST.get("category", ""))
+            messages.success(request, "Your label and category are kept beside the crowd's.")
+        elif action == "send_back":
+            try:
+                more = int(request.POST.get("more", "1"))
+            except ValueError:
+                raise review.ReviewError("The number of answers must be a whole number.") from None
+            hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
+            messages.success(request, f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
+                                      "answers and is pending until they arrive.")
+        else:
+            raise review.ReviewError(f"Unknown review action {action!r}.")
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("dashboard-unit", unit_id=unit_id)
+
+
+@require_POST
+@staff_only
+def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
+    answer = get_object_or_404(Answer, pk=answer_id)
+    try:
+        review.answer_reject(answer_id=answer_id, reviewer=_reviewer(request),
+                             feedback=request.POST.get("feedback", ""))
+        messages.success(request, f"Answer {answer_id} is rejected and left out of the unit's label.")
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
+
+
+@require_safe
+@staff_only
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("network"), pk=campaign_id)
+    counts = selectors.campaign_counts(campaign)
+    return render(request, "dashboard/campaign.html", {
+        "campaign": campaign, "counts": counts, "money": reads.campaign_money(campaign),
+        "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
+        "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all())})
+
+
+@require_safe
+@staff_only
+def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
+    network = get_object_or_404(Network, pk=network_id)
+    return render(request, "dashboard/figures.html", {
+        "network": network, "kinds": FIGURES, "threshold": settings.UNIT_DETECTOR_THRESHOLD,
+        "summaries": selectors.layer_summaries(network.name, settings.UNIT_DETECTOR_THRESHOLD)})
+
+
+@require_safe
+@staff_only
+def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> HttpResponse:
+    """A figure drawn from the current data; `?download=1` saves it under a file name for papers."""
+    network = get_object_or_404(Network, pk=network_id)
+    if kind not in FIGURES or fmt not in CONTENT_TYPES:
+        raise Http404("Figures are types or objects, as png or svg.")
+    data = FIGURES[kind](network.name, settings.UNIT_DETECTOR_THRESHOLD, fmt)
+    response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
+    response["Cache-Control"] = "no-store"
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{network.name}_{kind}.{fmt}"'
+    return response
+
+
+@require_safe
+@staff_only
+def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
+    layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
+    return render(request, "dashboard/netdissect.html", {"layer": layer,
+                                                         "comparison": reads.netdissect_comparison(layer)})
+
+
+@require_safe
+@staff_only
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    """Dissection artifacts (segmentations, RF pictures) for staff, whatever DEBUG says; the path
+    cannot leave MEDIA_ROOT (django's static serve joins it safely)."""
+    try:
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    except SuspiciousFileOperation:
+        raise Http404("No such artifact.") from None
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,167 @@
+"""The staff dashboard over HTTP (Django's test client): staff only, the unit grid's sorting and
+filtering, a unit's page and its review actions, campaign money and worker quality, figures."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from annotator.models import Answer, Campaign, Hit, Layer, Network, Unit, UnitLabel
+from mturk.fees import assignment_cost
+from tests.factories import answer_hit, concept_network
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(world_dir) -> dict[str, Hit]:
+    """car: a clean detector; house: split categories; tree: a non-detector; boat: pending."""
+    concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
+    call_command("publish", "c", "--backend", "local")
+    hits = {name: Hit.objects.get(campaign__name="c", unit__index=i)
+            for i, name in enumerate(("car", "house", "tree", "boat"))}
+    for worker, seconds in (("w1", 20), ("w2", 40), ("w3", 90)):
+        answer_hit(hits["car"], worker, "car", "object", wrong=1, seconds=seconds)
+    answer_hit(hits["house"], "w1", "house", "object", seconds=30)
+    answer_hit(hits["house"], "w2", "houses", "scene", seconds=30)
+    answer_hit(hits["house"], "w3", "a house", "part", seconds=30)
+    answer_hit(hits["tree"], "w1", "tree", "object", wrong=17, gold=False, seconds=5)   # marks everything
+    answer_hit(hits["tree"], "w2", "green", "color", wrong=8, seconds=30)
+    answer_hit(hits["tree"], "w4", "tree", "object", wrong=0, gold=False, seconds=3)    # marks nothing
+    answer_hit(hits["boat"], "w1", "boat", "object")
+    return hits
+
+
+@pytest.fixture
+def staff() -> Client:
+    user = get_user_model().objects.create_user("reviewer", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def urls(world: dict[str, Hit]) -> list[str]:
+    layer = Layer.objects.get(network__name="world")
+    unit = world["car"].unit_id
+    return [reverse("dashboard"), reverse("dashboard-layer", args=[layer.pk]),
+            reverse("dashboard-netdissect", args=[layer.pk]), reverse("dashboard-unit", args=[unit]),
+            reverse("dashboard-campaign", args=[world["car"].campaign_id]),
+            reverse("dashboard-figures", args=[layer.network_id]),
+            reverse("dashboard-figure", args=[layer.network_id, "types", "png"])]
+
+
+def test_only_staff_see_the_dashboard(world, staff) -> None:
+    outsider = Client()
+    outsider.force_login(get_user_model().objects.create_user("annotator", password="pw"))
+    for url in urls(world):
+        for client in (Client(), outsider):
+            response = client.get(url)
+            assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+        assert staff.get(url).status_code == 200, url
+    # Nor may anyone else act.
+    answer = Answer.objects.filter(unit_id=world["car"].unit_id).first()
+    for client in (Client(), outsider):
+        client.post(reverse("dashboard-unit-review", args=[world["car"].unit_id]), {"action": "accept"})
+        client.post(reverse("dashboard-answer-reject", args=[answer.pk]), {"feedback": "x"})
+    assert UnitLabel.objects.get(unit_id=world["car"].unit_id).review_status == ""
+    assert Answer.objects.get(pk=answer.pk).review == "submitted"
+
+
+def card_units(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'class="unit-card[^"]*"[^>]*data-unit="(\d+)"', html)]
+
+
+def test_the_grid_sorts_and_filters(world, staff) -> None:
+    url = reverse("dashboard-layer", args=[Layer.objects.get(network__name="world").pk])
+    assert card_units(staff.get(url).content.decode()) == [0, 1, 2, 3]
+    # Precision: house 1.0, car 16/17, tree low; boat is pending but has a precision too.
+    by_precision = card_units(staff.get(url, {"sort": "precision", "order": "desc"}).content.decode())
+    labels = {u.unit.index: u.precision for u in UnitLabel.objects.select_related("unit")}
+    assert by_precision == sorted(labels, key=lambda i: -labels[i])
+    assert card_units(staff.get(url, {"status": "needs_review"}).content.decode()) == [1]
+    assert card_units(staff.get(url, {"status": "pending"}).content.decode()) == [3]
+    assert card_units(staff.get(url, {"q": "Cars"}).content.decode()) == [0]
+    assert card_units(staff.get(url, {"category": "object", "sort": "label"}).content.decode()) == [3, 0, 2]
+    page = staff.get(url).content.decode()
+    assert "needs_review" in page and "RF of unit 0" not in page  # the factory's units have no RF picture
+    thumbs = re.findall(r'src="(/dashboard/media/[^"]+)"', page)
+    assert len(thumbs) == 4 * 6
+    image = staff.get(thumbs[0])
+    assert image.status_code == 200 and b"".join(image.streaming_content)[:3] == b"\xff\xd8\xff"
+
+
+def test_media_stays_inside_the_artifact_store(world, staff) -> None:
+    assert staff.get("/dashboard/media/../../etc/passwd").status_code == 404
+    assert staff.get("/dashboard/media/test/world/0/missing.jpg").status_code == 404
+    assert Client().get("/dashboard/media/test/world/0/000.jpg").status_code == 302
+
+
+def test_unit_page_review_actions(world, staff) -> None:
+    house = world["house"]
+    url = reverse("dashboard-unit", args=[house.unit_id])
+    page = staff.get(url).content.decode()
+    assert page.count('class="answer ') == 3 and "category split" in page
+    review_url = reverse("dashboard-unit-review", args=[house.unit_id])
+    response = staff.post(review_url, {"action": "override", "label": "house", "category": "object"}, follow=True)
+    assert "kept beside the crowd" in response.content.decode()
+    label = UnitLabel.objects.get(unit_id=house.unit_id)
+    assert (label.review_label, label.review_category, label.review_status, label.reviewed_by) == (
+        "house", "object", "detector", "reviewer")
+    assert "reviewer</b> override" in staff.get(url).content.decode()
+    # A refused action says why and changes nothing.
+    response = staff.post(review_url, {"action": "send_back", "more": "50"}, follow=True)
+    assert "between 1 and 20" in response.content.decode()
+    response = staff.post(reverse("dashboard-unit-review", args=[world["boat"].unit_id]), {"action": "accept"},
+                          follow=True)
+    assert "still waits for answers" in response.content.decode()
+    # Reject an answer: it leaves the label, and the page shows it rejected with the feedback.
+    answer = Answer.objects.filter(unit_id=house.unit_id, worker__external_id="w2").get()
+    response = staff.post(reverse("dashboard-answer-reject", args=[answer.pk]),
+                          {"feedback": "Scene is not the category of 'houses'."}, follow=True)
+    html = response.content.decode()
+    assert f'id="answer-{answer.pk}" class="answer rejected"' in html and "Scene is not the category" in html
+    assert UnitLabel.objects.get(unit_id=house.unit_id).answers == 2
+    response = staff.post(review_url, {"action": "send_back", "more": "1"}, follow=True)
+    assert "now wants 4 answers" in response.content.decode()
+
+
+def test_campaign_page_shows_progress_money_and_worker_quality(world, staff) -> None:
+    campaign = Campaign.objects.get(name="c")
+    html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
+    assert "HITs done <b>3 / 4</b>" in html and "answers in <b>10 / 12</b>" in html and ">83%<" in html
+    assert "Local annotators: no money spent" in html
+    rows = {cells[0]: cells for cells in (re.findall(r"<td>(.*?)</td>", row) for row in
+                                          re.findall(r'<tr class="worker-row">(.*?)</tr>', html, re.S))}
+    # w1: 4 answers, gold passed in 3 (the tree answer left gold unmarked), marked every image of tree once.
+    assert rows["w1"][2] == "4" and rows["w1"][4].startswith("3/4") and rows["w1"][7] == "1"
+    assert rows["w4"][6] == "1" and rows["w4"][8] == "3 s"   # marked nothing, in 3 seconds
+    # The same campaign on MTurk: what approved and submitted assignments cost with the commission.
+    Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox")
+    Answer.objects.filter(hit__campaign=campaign, worker__external_id="w1").update(review="approved")
+    html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
+    each = assignment_cost(Decimal("0.10"), 3)
+    assert f"Spent ${each * 4} on 4 approved" in html and f"${each * 6} owed on 6" in html
+
+
+def test_index_lists_layers_campaigns_and_progress(world, staff) -> None:
+    html = staff.get(reverse("dashboard")).content.decode()
+    assert 'data-layer="conv3"' in html and ">83%<" in html and "world" in html
+
+
+def test_figures_download_as_png_and_svg(world, staff) -> None:
+    network = Network.objects.get(name="world")
+    png = staff.get(reverse("dashboard-figure", args=[network.pk, "types", "png"]), {"download": "1"})
+    assert png["Content-Type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png["Content-Disposition"] == 'attachment; filename="world_types.png"'
+    svg = staff.get(reverse("dashboard-figure", args=[network.pk, "objects", "svg"]))
+    assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content and "Content-Disposition" not in svg
+    assert staff.get(reverse("dashboard-figure", args=[network.pk, "other", "png"])).status_code == 404
+    page = staff.get(reverse("dashboard-figures", args=[network.pk])).content.decode()
+    assert "objects.png?download=1" in page and "types.svg?download=1" in page
+    assert Unit.objects.filter(layer__network=network).count() == 4

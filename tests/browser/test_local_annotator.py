@@ -1,0 +1,34 @@
+"""A local annotator in real Chromium: a lab link signs them in, "Next HIT" opens a HIT, and the
+answer they submit (a CSRF-protected, same-origin post) is stored and the next HIT follows."""
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from annotator.models import Answer, Hit
+from annotator.services.workers import lab_link_create
+from tests.factories import concept_network
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> None:
+    concept_network(world_dir, concepts=("car", "house"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
+    call_command("publish", "c", "--backend", "local")
+    _, path = lab_link_create(label="seat-01")
+    page.goto(f"{live_server.url}{path}")
+    page.click("text=Next HIT")
+    for number in (1, 2):
+        key = page.url.rstrip("/").rsplit("/", 1)[-1]
+        hit = Hit.objects.get(assignments__external_id=key)
+        assert page.locator("label.tile").count() == hit.slots.count()
+        for position in hit.slots.filter(gold=True).values_list("position", flat=True):
+            page.locator(f'label.tile[data-position="{position}"]').click()
+        page.locator("#description").fill("thing")
+        page.get_by_text("Object", exact=True).click()
+        page.locator("#submit").click()
+        page.wait_for_load_state()
+        assert Answer.objects.count() == number
+    assert page.locator("#nothing-left").is_visible()
+    assert {(a.worker.external_id, a.gold_passed) for a in Answer.objects.all()} == {("seat-01", True)}
