@@ -2,13 +2,16 @@
 move on. Running a task twice (a redelivery after a lost worker) does nothing the second time."""
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import transaction
 
-from annotator.models import Dissection
+from annotator.models import Campaign, Dissection
 from annotator.services import dissection as service
 from annotator.services.aggregation import units_aggregate
 
+log = logging.getLogger(__name__)
 QUEUES = {"activation_chunk": "activations", "top_images_merge": "activations", "image_sweep": "sweeps",
           "unit_segment": "segmentation"}
 
@@ -43,3 +46,27 @@ def unit_aggregate(unit_id: int) -> None:
 
 def enqueue_aggregation(unit_id: int) -> None:
     transaction.on_commit(lambda: unit_aggregate.delay(unit_id))
+
+
+@shared_task(name="annotator.mturk_sync_all", acks_late=True)
+def mturk_sync_all() -> int:
+    """Celery beat runs this every MTURK_SYNC_SECONDS: each published MTurk campaign is synced in its
+    own task, so one campaign's failure (MTurk refusing, say) does not hold up the others."""
+    ids = list(Campaign.objects.filter(backend__in=["sandbox", "production"], status="published")
+               .values_list("pk", flat=True))
+    for campaign_id in ids:
+        mturk_sync_campaign.delay(campaign_id)
+    return len(ids)
+
+
+@shared_task(name="annotator.mturk_sync_campaign", acks_late=True)
+def mturk_sync_campaign(campaign_id: int) -> dict:
+    from annotator.services.mturk_sync import campaign_sync
+    from mturk import client as mturk
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    report = campaign_sync(campaign=campaign, client=mturk.connect(campaign.backend))
+    for line in report.lines():
+        log.info("sync %s: %s", campaign.name, line)
+    return {"assignments": report.assignments, "only_on_mturk": len(report.only_on_mturk),
+            "only_here": len(report.only_here), "changed": dict(report.changed)}

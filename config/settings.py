@@ -113,6 +113,10 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# `celery -A config beat` keeps MTurk campaigns in step (statuses, auto-approvals) every this many seconds.
+CELERY_BEAT_SCHEDULE = {
+    "mturk-sync": {"task": "annotator.mturk_sync_all", "schedule": float(os.environ.get("MTURK_SYNC_SECONDS", "600"))},
+}
 
 # Aggregation: a unit is a detector when its answers' mean precision reaches this (0.75 in the paper);
 # the category is the plain majority, or "dawid-skene" (crowd-kit's worker-weighted model).

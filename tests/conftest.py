@@ -44,3 +44,19 @@ def image_dir(tmp_path: Path, demo_dir: Path) -> Path:
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """240 demo scenes: enough for 57 top images per concept unit (see tests/factories.py)."""
     return demo_world.generate(tmp_path_factory.mktemp("hit-world"), 240, seed=5)
+
+
+@pytest.fixture
+def stubbed_mturk(monkeypatch):
+    """A real boto3 MTurk client, whatever backend the code asks for, whose calls botocore's Stubber
+    checks against MTurk's service model; every queued response must be used."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from mturk import client as mturk
+
+    client = boto3.client("mturk", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    monkeypatch.setattr(mturk, "connect", lambda backend: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()

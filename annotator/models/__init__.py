@@ -2,6 +2,7 @@
 from annotator.models.annotation import (
     Answer,
     Assignment,
+    Bonus,
     Campaign,
     Hit,
     HitImage,
@@ -26,7 +27,7 @@ from annotator.models.dissection import (
 )
 
 __all__ = [
-    "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "AutoLabel", "Campaign", "Category", "Dissection",
-    "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ReceptiveField", "ReviewAction",
-    "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
+    "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "AutoLabel", "Bonus", "Campaign", "Category",
+    "Dissection", "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ReceptiveField",
+    "ReviewAction", "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
 ]

@@ -41,6 +41,8 @@ class Campaign(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    mturk = models.JSONField(default=dict, blank=True, help_text="MTurk publishing settings and the HIT type id")
+    mturk_synced_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -60,6 +62,9 @@ class Hit(models.Model):
     mturk_hit_id = models.CharField(max_length=64, blank=True)
     extra_answers = models.PositiveIntegerField(
         default=0, help_text="Answers a reviewer asked for beyond the campaign's (sent back for more)")
+    mturk_status = models.CharField(max_length=16, blank=True, help_text="HITStatus at the last sync")
+    mturk_expires_at = models.DateTimeField(null=True, blank=True)
+    mturk_counts = models.JSONField(default=dict, blank=True, help_text="Assignments pending/available/completed")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -104,6 +109,8 @@ class Worker(models.Model):
     external_id = models.CharField(max_length=200, help_text="Username, link label, MTurk WorkerId or import id")
     user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                                 related_name="worker")
+    blocked = models.BooleanField(default=False, help_text="Blocked from our HITs (on MTurk: a worker block)")
+    blocked_reason = models.CharField(max_length=1024, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -198,6 +205,13 @@ class ReviewAction(models.Model):
         SEND_BACK = "send_back", "Send back for more answers"
         REJECT = "reject"
         APPROVE = "approve"
+        BONUS = "bonus"
+        BLOCK = "block"
+        UNBLOCK = "unblock"
+        PUBLISH = "publish"
+        EXPIRE = "expire", "Expire HITs"
+        EXTEND = "extend", "Extend HITs"
+        DELETE = "delete", "Delete HITs"
 
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -212,3 +226,19 @@ class ReviewAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Bonus(models.Model):
+    """A bonus paid to a worker for one assignment; the token makes a retried payment happen once."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="bonuses")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="bonuses")
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    reason = models.CharField(max_length=1024)
+    token = models.CharField(max_length=64, unique=True)
+    actor = models.CharField(max_length=150)
+    paid = models.BooleanField(default=False, help_text="MTurk accepted the payment")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"${self.amount} to {self.worker_id} for answer {self.answer_id}"

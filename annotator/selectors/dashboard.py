@@ -13,6 +13,7 @@ from annotator.labels import normalise
 from annotator.models import (
     Answer,
     AutoLabel,
+    Bonus,
     Campaign,
     Dissection,
     Layer,
@@ -21,7 +22,7 @@ from annotator.models import (
     Unit,
     UnitLabel,
 )
-from mturk.fees import assignment_cost
+from mturk.fees import assignment_cost, bonus_cost
 
 THUMBNAILS = 6
 SORTS = ("unit", "label", "category", "precision", "agreement", "status", "rf")
@@ -136,6 +137,7 @@ class WorkerQuality:
     worker: str
     kind: str
     worker_id: int | None
+    blocked: bool = False
     answers: int = 0
     rejected: int = 0
     gold_shown: int = 0
@@ -172,7 +174,8 @@ def worker_quality(*, campaign: Campaign | None = None, network: str | None = No
         worker = answer.worker
         key = worker.pk if worker else None
         row = rows.setdefault(key, WorkerQuality(worker=worker.external_id if worker else "(no worker id)",
-                                                 kind=worker.kind if worker else "", worker_id=key))
+                                                 kind=worker.kind if worker else "", worker_id=key,
+                                                 blocked=bool(worker and worker.blocked)))
         row.answers += 1
         row.rejected += answer.review == Answer.Review.REJECTED
         if answer.gold_total:
@@ -198,6 +201,7 @@ class CampaignMoney:
     submitted: int
     spent: Decimal
     owed: Decimal
+    bonuses: Decimal = Decimal(0)
 
 
 def campaign_money(campaign: Campaign) -> CampaignMoney:
@@ -209,8 +213,16 @@ def campaign_money(campaign: Campaign) -> CampaignMoney:
     if not campaign.on_mturk:
         return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
     each = assignment_cost(campaign.reward, campaign.answers_per_unit)
-    return CampaignMoney(True, counts["approved"], counts["submitted"], each * counts["approved"],
-                         each * counts["submitted"])
+    bonuses = sum((bonus_cost(b) for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True)
+                   .values_list("amount", flat=True)), Decimal(0))
+    return CampaignMoney(True, counts["approved"], counts["submitted"], each * counts["approved"] + bonuses,
+                         each * counts["submitted"], bonuses)
+
+
+def hit_states(campaign: Campaign) -> dict[str, int]:
+    """How many of the campaign's HITs MTurk reported in each state at the last sync."""
+    rows = campaign.hits.exclude(mturk_status="").values("mturk_status").annotate(n=Count("id"))
+    return {row["mturk_status"]: row["n"] for row in rows.order_by("mturk_status")}
 
 
 def campaigns_with_progress() -> QuerySet[Campaign]:

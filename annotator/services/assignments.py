@@ -34,6 +34,8 @@ def assignment_claim(*, worker: Worker, now: datetime | None = None) -> Assignme
     whose answer slots are not all taken; units closest to done first. None when nothing is left."""
     now = now or timezone.now()
     assignments_expire(now)
+    if worker.blocked:
+        return None
     current = selectors.worker_open_assignment(worker, now)
     if current is not None:
         return current

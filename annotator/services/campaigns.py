@@ -138,8 +138,8 @@ def campaign_publish(*, campaign: Campaign, backend: str) -> Campaign:
         raise CampaignError(f"Campaign {campaign.name!r} is published on {campaign.backend} already; "
                             "a campaign runs on one backend (create another campaign for another one).")
     if backend != Campaign.Backend.LOCAL:
-        raise CampaignError("Publishing on Mechanical Turk needs the MTurk backend, which is not installed "
-                            "in this version; use --backend local.")
+        raise CampaignError("Mechanical Turk campaigns are published with their settings and an external URL: "
+                            f"manage.py publish {campaign.name} --backend {backend} --external-url https://HOST.")
     updated = Campaign.objects.filter(pk=campaign.pk, backend__in=["", backend]).update(
         backend=backend, status=Campaign.Status.PUBLISHED, published_at=campaign.published_at or timezone.now())
     if not updated:

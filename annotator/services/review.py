@@ -116,6 +116,21 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
     return hit
 
 
+def _answer(answer_id: int) -> Answer:
+    answer = Answer.objects.select_related("assignment", "hit__campaign").filter(pk=answer_id).first()
+    if answer is None:
+        raise ReviewError(f"There is no answer {answer_id}.")
+    return answer
+
+
+def _on_mturk(answer: Answer, call) -> None:
+    """The MTurk side of an answer decision, made before ours; a refusal changes nothing here."""
+    try:
+        call(mturk.connect(answer.hit.campaign.backend), answer.assignment.external_id)
+    except mturk.MTurkError as error:
+        raise ReviewError(str(error)) from error
+
+
 def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answer:
     """Leave an answer out of aggregation. A local HIT gets its answer slot back (another worker will
     answer); an MTurk assignment is rejected on MTurk with the feedback, which the worker sees.
@@ -125,19 +140,14 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
         raise ReviewError("Say why: the feedback is shown to the worker.")
     if len(feedback) > FEEDBACK_MAX:
         raise ReviewError(f"Feedback has at most {FEEDBACK_MAX} characters.")
-    answer = Answer.objects.select_related("assignment", "hit__campaign").filter(pk=answer_id).first()
-    if answer is None:
-        raise ReviewError(f"There is no answer {answer_id}.")
+    answer = _answer(answer_id)
     if answer.review == Answer.Review.REJECTED:
         return answer
     if answer.source == Answer.Source.MTURK:
         if answer.review == Answer.Review.APPROVED:
             raise ReviewError("This assignment is approved (and paid) on Mechanical Turk already; it can no longer "
                               "be rejected.")
-        try:
-            mturk.reject_assignment(mturk.connect(answer.hit.campaign.backend), answer.assignment.external_id, feedback)
-        except mturk.MTurkError as error:
-            raise ReviewError(str(error)) from error
+        _on_mturk(answer, lambda client, assignment_id: mturk.reject_assignment(client, assignment_id, feedback))
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
         if answer.assignment_id and answer.source == Answer.Source.LOCAL:
@@ -145,5 +155,27 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
         ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.REJECT, unit_id=answer.unit_id,
                                     answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
     units_aggregate(unit_ids=[answer.unit_id])
+    answer.refresh_from_db()
+    return answer
+
+
+def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") -> Answer:
+    """Accept an answer (and, on MTurk, pay it: ApproveAssignment). A rejected MTurk assignment can
+    be approved after all (MTurk's OverrideRejection); approving twice changes nothing."""
+    feedback = " ".join(feedback.split())[:FEEDBACK_MAX]
+    answer = _answer(answer_id)
+    if answer.review == Answer.Review.APPROVED:
+        return answer
+    if answer.source == Answer.Source.MTURK:
+        override = answer.review == Answer.Review.REJECTED
+        _on_mturk(answer, lambda client, assignment_id: mturk.approve_assignment(
+            client, assignment_id, feedback, override_rejection=override))
+    was_rejected = answer.review == Answer.Review.REJECTED
+    with transaction.atomic():
+        Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.APPROVED, feedback=feedback or answer.feedback)
+        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.APPROVE, unit_id=answer.unit_id,
+                                    answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+    if was_rejected:
+        units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()
     return answer

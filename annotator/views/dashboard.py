@@ -6,19 +6,18 @@ from __future__ import annotations
 from functools import wraps
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 from django.views.static import serve
 
 from annotator import selectors
-from annotator.models import Answer, Campaign, Category, Layer, Network, UnitLabel
+from annotator.models import Campaign, Category, Layer, Network, UnitLabel
 from annotator.selectors import dashboard as reads
-from annotator.services import figures, review
+from annotator.services import figures
+from annotator.services.review_rules import RULES
 
 FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -26,10 +25,6 @@ CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 def staff_only(view):
     return wraps(view)(staff_member_required(view))
-
-
-def _reviewer(request: HttpRequest) -> review.Reviewer:
-    return review.Reviewer(request.user.get_username())
 
 
 @require_safe
@@ -84,48 +79,6 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
         "actions": list(unit.review_actions.all())})
 
 
-@require_POST
-@staff_only
-def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
-    """Accept, override or send back; a refused action comes back as a message, nothing changed."""
-    action = request.POST.get("action", "")
-    reviewer = _reviewer(request)
-    try:
-        if action == "accept":
-            review.unit_accept(unit_id=unit_id, reviewer=reviewer)
-            messages.success(request, f"Unit {unit_id}: the crowd's label is accepted.")
-        elif action == "override":
-            review.unit_override(unit_id=unit_id, reviewer=reviewer, label=request.POST.get("label", ""),
-                                 category=request.POST.get("category", ""))
-            messages.success(request, "Your label and category are kept beside the crowd's.")
-        elif action == "send_back":
-            try:
-                more = int(request.POST.get("more", "1"))
-            except ValueError:
-                raise review.ReviewError("The number of answers must be a whole number.") from None
-            hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
-            messages.success(request, f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
-                                      "answers and is pending until they arrive.")
-        else:
-            raise review.ReviewError(f"Unknown review action {action!r}.")
-    except review.ReviewError as error:
-        messages.error(request, str(error))
-    return redirect("dashboard-unit", unit_id=unit_id)
-
-
-@require_POST
-@staff_only
-def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
-    answer = get_object_or_404(Answer, pk=answer_id)
-    try:
-        review.answer_reject(answer_id=answer_id, reviewer=_reviewer(request),
-                             feedback=request.POST.get("feedback", ""))
-        messages.success(request, f"Answer {answer_id} is rejected and left out of the unit's label.")
-    except review.ReviewError as error:
-        messages.error(request, str(error))
-    return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
-
-
 @require_safe
 @staff_only
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -134,7 +87,11 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "dashboard/campaign.html", {
         "campaign": campaign, "counts": counts, "money": reads.campaign_money(campaign),
         "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
-        "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all())})
+        "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all()),
+        "hit_states": reads.hit_states(campaign), "rules": RULES,
+        "rule_form": {"rules": request.GET.getlist("rules"), "feedback": request.GET.get("feedback", ""),
+                      "min_seconds": request.GET.get("min_seconds") or "20",
+                      "approve_passing": bool(request.GET.get("approve_passing"))}})
 
 
 @require_safe

@@ -18,7 +18,7 @@ def campaign(world_dir, answers: int = 2, units: tuple[str, ...] = ("car", "hous
     concept_network(world_dir, concepts=units, per_unit=20)
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
                  "--gold-per-hit", "2", "--answers-per-unit", str(answers))
-    call_command("publish", "c")
+    call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 
 

@@ -165,3 +165,60 @@ def test_figures_download_as_png_and_svg(world, staff) -> None:
     page = staff.get(reverse("dashboard-figures", args=[network.pk])).content.decode()
     assert "objects.png?download=1" in page and "types.svg?download=1" in page
     assert Unit.objects.filter(layer__network=network).count() == 4
+
+
+def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
+    """Approve, bonus, block, review by rule, sync and HIT changes, each a post that calls MTurk."""
+    from botocore.stub import ANY
+
+    from annotator.models import Assignment, Bonus, ReviewAction, Worker
+
+    campaign = Campaign.objects.get(name="c")
+    Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox")
+    for hit in Hit.objects.filter(campaign=campaign):
+        Hit.objects.filter(pk=hit.pk).update(mturk_hit_id=f"3HIT{hit.unit.index:026d}")
+    Answer.objects.update(source="mturk")
+    for assignment in Assignment.objects.all():
+        Assignment.objects.filter(pk=assignment.pk).update(external_id=f"A{assignment.pk}")
+    car = Answer.objects.filter(unit_id=world["car"].unit_id).order_by("id")
+    first, second = car[0], car[1]
+    stubbed_mturk.add_response("approve_assignment", {}, {"AssignmentId": f"A{first.assignment_id}",
+                                                          "OverrideRejection": False})
+    response = staff.post(reverse("dashboard-answer-approve", args=[first.pk]), follow=True)
+    assert "approved and paid" in response.content.decode()
+    stubbed_mturk.add_response("send_bonus", {}, {"WorkerId": second.worker.external_id, "BonusAmount": "0.30",
+                                                  "AssignmentId": f"A{second.assignment_id}", "Reason": "Thorough",
+                                                  "UniqueRequestToken": ANY})
+    staff.post(reverse("dashboard-answer-bonus", args=[second.pk]), {"amount": "0.3", "reason": "Thorough"})
+    assert Bonus.objects.get().paid
+    html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
+    # One approved assignment ($0.12) plus a $0.30 bonus with its 20% ($0.06).
+    assert "Spent $0.48 on 1 approved assignment and $0.36 in bonuses" in html
+
+    w4 = Worker.objects.get(external_id="w4")
+    Worker.objects.filter(pk=w4.pk).update(kind="mturk")
+    stubbed_mturk.add_response("create_worker_block", {}, {"WorkerId": "w4", "Reason": "Marks nothing"})
+    staff.post(reverse("dashboard-worker", args=[w4.pk]), {"action": "block", "reason": "Marks nothing",
+                                                           "next": reverse("dashboard-campaign", args=[campaign.pk])})
+    assert Worker.objects.get(pk=w4.pk).blocked
+
+    action = reverse("dashboard-campaign-action", args=[campaign.pk])
+    response = staff.post(action, {"action": "review", "rules": ["gold-failed", "too-fast"], "feedback": "Mark gold",
+                                   "preview": "1"}, follow=True)
+    html = response.content.decode()
+    assert "2 answers would be rejected and 0 approved (preview: nothing changed)" in html
+    assert 'value="gold-failed" checked' in html and 'value="Mark gold"' in html  # the form is kept
+    assert not Answer.objects.filter(review="rejected").exists()
+    for _ in range(2):
+        stubbed_mturk.add_response("reject_assignment", {}, {"AssignmentId": ANY, "RequesterFeedback": ANY})
+    staff.post(action, {"action": "review", "rules": ["gold-failed", "too-fast"], "feedback": "Mark gold"})
+    assert set(Answer.objects.filter(review="rejected").values_list("worker__external_id", flat=True)) == {"w1", "w4"}
+    response = staff.post(action, {"action": "review", "rules": ["empty"]}, follow=True)
+    assert "Write the feedback" in response.content.decode()
+
+    for hit in Hit.objects.filter(campaign=campaign):
+        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.mturk_hit_id, "ExpireAt": ANY})
+    response = staff.post(action, {"action": "extend", "hours": "12"}, follow=True)
+    assert "extend: 4 HITs." in response.content.decode()
+    actions = set(ReviewAction.objects.values_list("actor", "action"))
+    assert {("reviewer", a) for a in ("approve", "bonus", "block", "reject", "extend")} <= actions

@@ -20,7 +20,7 @@ def campaign(world_dir) -> Campaign:
     concept_network(world_dir, concepts=("car", "house"), per_unit=20)
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
                  "--gold-per-hit", "2", "--answers-per-unit", "2")
-    call_command("publish", "c")
+    call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 
 

@@ -3,16 +3,13 @@ reviewer's, every action is recorded with who and when, a rejected answer leaves
 and on Mechanical Turk the matching call is made first (botocore's Stubber against MTurk's model)."""
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 from django.core.management import call_command
 
 from annotator import selectors
 from annotator.models import Answer, Campaign, Hit, ReviewAction, UnitLabel, Worker
 from annotator.services import export, review
 from annotator.services.assignments import assignment_claim
-from mturk import client as mturk
 from tests.factories import answer_hit, concept_network
 
 pytestmark = pytest.mark.django_db
@@ -123,16 +120,6 @@ def test_rejecting_a_local_answer_drops_it_and_reopens_its_slot(hits) -> None:
     assert all(Answer.objects.get(pk=a.pk).review == "submitted" for a in good)
     with pytest.raises(review.ReviewError, match="Say why"):
         review.answer_reject(answer_id=good[0].pk, reviewer=ALICE, feedback="  ")
-
-
-@pytest.fixture
-def stubbed_mturk(monkeypatch):
-    """A real boto3 MTurk client whose calls are checked against MTurk's service model by Stubber."""
-    client = boto3.client("mturk", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-    monkeypatch.setattr(mturk, "connect", lambda backend: client)
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def mturk_answer(hit: Hit, worker: str = "A1WORKER") -> Answer:

@@ -18,7 +18,7 @@ def campaign(world_dir) -> Campaign:
     concept_network(world_dir, concepts=("car", "house", "tree", "sky"), per_unit=20, matching=0.8)
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "22",
                  "--gold-per-hit", "2")
-    call_command("publish", "c")
+    call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 
 

@@ -1,11 +1,13 @@
-"""`python manage.py annotators invite USERNAME [--email E]` | `link LABEL [LABEL ...]` | `list`."""
+"""`python manage.py annotators invite USERNAME [--email E]` | `link LABEL ...` | `list` | `block|unblock WORKER`."""
 from __future__ import annotations
+
+import getpass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.models import Worker
-from annotator.services.workers import WorkerError, annotator_invite, lab_link_create
+from annotator.services.workers import WorkerError, annotator_invite, lab_link_create, worker_block
 
 
 class Command(BaseCommand):
@@ -21,6 +23,12 @@ class Command(BaseCommand):
                                                "without an account")
         link.add_argument("labels", nargs="+")
         actions.add_parser("list", help="Workers and their answer counts")
+        for name, text in (("block", "Give a worker no more HITs (on MTurk: a worker block)"),
+                           ("unblock", "Lift a block")):
+            sub = actions.add_parser(name, help=text)
+            sub.add_argument("worker", help="The worker's id (MTurk WorkerId, lab-link label or username)")
+            sub.add_argument("--reason", default="", help="Shown to the worker on MTurk (required to block)")
+            sub.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
     def handle(self, *args: object, **opts) -> None:
         try:
@@ -31,8 +39,18 @@ class Command(BaseCommand):
                 for label in opts["labels"]:
                     _, path = lab_link_create(label=label)
                     self.stdout.write(f"{label}\t{settings.SITE_URL}{path}")
+            elif opts["action"] in ("block", "unblock"):
+                found = list(Worker.objects.filter(external_id=opts["worker"]))
+                if len(found) != 1:
+                    raise WorkerError(f"{len(found)} workers are named {opts['worker']!r}; name exactly one.")
+                worker = worker_block(worker_id=found[0].pk, reviewer_name=opts["actor"], reason=opts["reason"],
+                                      block=opts["action"] == "block")
+                state = "blocked" if worker.blocked else "unblocked"
+                self.stdout.write(f"{worker.external_id} ({worker.kind}) is {state}.")
             else:
                 for worker in Worker.objects.order_by("kind", "external_id").prefetch_related("answers"):
-                    self.stdout.write(f"{worker.kind}\t{worker.external_id}\t{len(worker.answers.all())} answers")
+                    blocked = "\tblocked" if worker.blocked else ""
+                    count = len(worker.answers.all())
+                    self.stdout.write(f"{worker.kind}\t{worker.external_id}\t{count} answers{blocked}")
         except WorkerError as error:
             raise CommandError(str(error)) from error

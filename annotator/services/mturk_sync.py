@@ -1,0 +1,142 @@
+"""Keeping a campaign in step with Mechanical Turk: each HIT's state, and every assignment in every
+status. Our HIT page stores each answer before the browser hands it to MTurk, so MTurk's copy is
+checked against ours: statuses are mirrored (MTurk's auto-approval included), and whatever only
+one side has, or what differs, is reported. An assignment only MTurk has is added only when asked
+(`adopt`), parsed from its QuestionFormAnswers by the HIT form's own rules. Running it twice changes
+nothing the second time."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.forms import HitAnswerForm
+from annotator.models import Answer, Assignment, Campaign, Hit, HitImage, Worker
+from annotator.services.aggregation import units_aggregate
+from mturk import client as mturk
+from mturk.question import AnswerXMLError, parse_answers
+
+STATUS = {"Submitted": Answer.Review.SUBMITTED, "Approved": Answer.Review.APPROVED,
+          "Rejected": Answer.Review.REJECTED}
+
+
+@dataclass
+class SyncReport:
+    hits: int = 0
+    assignments: int = 0
+    matched: int = 0
+    changed: Counter = field(default_factory=Counter)
+    adopted: int = 0
+    hit_states: Counter = field(default_factory=Counter)
+    only_on_mturk: list[str] = field(default_factory=list)
+    only_here: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.hit_states.items())) or "none"
+        changes = ", ".join(f"{n} now {s}" for s, n in sorted(self.changed.items())) or "no status changed"
+        out = [f"{self.hits} HITs ({states}); {self.assignments} assignments on MTurk, {self.matched} matched ours; "
+               f"{changes}; {self.adopted} adopted."]
+        out += [f"only on MTurk: {line}" for line in self.only_on_mturk]
+        out += [f"only here: {line}" for line in self.only_here]
+        out += [f"differs: {line}" for line in self.differing]
+        return out
+
+
+def parse_mturk_answer(hit: Hit, xml: str) -> tuple[str, str, list[int]]:
+    """(description, category, marked slots) from an assignment's QuestionFormAnswers; ValueError
+    says what is wrong, by the same rules as the HIT form."""
+    try:
+        fields = parse_answers(xml)
+    except AnswerXMLError as error:
+        raise ValueError(str(error)) from None
+    positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True))
+    marks = [m for m in (fields.get("mismatch") or "").replace(" ", "").split(",") if m]
+    form = HitAnswerForm({"description": fields.get("description", ""), "category": fields.get("category", ""),
+                          "mismatch": marks}, positions=positions)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        raise ValueError(problems)
+    data = form.cleaned_data
+    return data["description"], data["category"], sorted(data["mismatch"])
+
+
+def _when(value) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _adopt(hit: Hit, item: dict, description: str, category: str, marked: list[int]) -> Answer:
+    """Store an answer that reached MTurk but not us (our server was down when the worker submitted)."""
+    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=item["WorkerId"])
+    gold = set(HitImage.objects.filter(hit=hit, gold=True).values_list("position", flat=True))
+    chosen = set(marked)
+    with transaction.atomic():
+        assignment, _ = Assignment.objects.get_or_create(
+            external_id=item["AssignmentId"],
+            defaults={"hit": hit, "worker": worker, "opened_at": _when(item.get("AcceptTime")) or timezone.now(),
+                      "status": Assignment.Status.SUBMITTED})
+        return Answer.objects.create(
+            unit_id=hit.unit_id, hit=hit, assignment=assignment, worker=worker, source=Answer.Source.MTURK,
+            description=description, category=category, marked=marked,
+            precision=(hit.unit_images - len(chosen - gold)) / hit.unit_images if hit.unit_images else 0.0,
+            gold_total=len(gold), gold_marked=len(gold & chosen), opened_at=_when(item.get("AcceptTime")),
+            submitted_at=_when(item.get("SubmitTime")), review=STATUS[item["AssignmentStatus"]])
+
+
+def campaign_sync(*, campaign: Campaign, client, adopt: bool = False) -> SyncReport:
+    report = SyncReport()
+    touched: set[int] = set()
+    for hit in campaign.hits.exclude(mturk_hit_id="").select_related("campaign").order_by("id"):
+        report.hits += 1
+        info = mturk.get_hit(client, hit.mturk_hit_id)
+        state = info["HITStatus"] if info else "Deleted"
+        report.hit_states[state] += 1
+        counts = {k: info.get(f"NumberOfAssignments{k}") for k in ("Pending", "Available", "Completed")} if info else {}
+        Hit.objects.filter(pk=hit.pk).update(mturk_status=state, mturk_expires_at=_when(info.get("Expiration"))
+                                             if info else hit.mturk_expires_at, mturk_counts=counts)
+        items = mturk.list_assignments(client, hit.mturk_hit_id) if info else []
+        ours = {a.assignment.external_id: a for a in Answer.objects.filter(hit=hit).select_related("assignment")
+                if a.assignment_id}
+        for item in items:
+            report.assignments += 1
+            answer = ours.pop(item["AssignmentId"], None)
+            try:
+                parsed = parse_mturk_answer(hit, item.get("Answer", ""))
+            except ValueError as error:
+                parsed, problem = None, str(error)
+            if answer is None:
+                if adopt and parsed is not None:
+                    _adopt(hit, item, *parsed)
+                    report.adopted += 1
+                    touched.add(hit.unit_id)
+                    continue
+                why = f"its answer cannot be read: {problem}" if parsed is None else "no answer stored here"
+                report.only_on_mturk.append(f"{item['AssignmentId']} (worker {item['WorkerId']}, "
+                                            f"HIT {hit.mturk_hit_id}, {item['AssignmentStatus'].lower()}): {why}")
+                continue
+            report.matched += 1
+            if parsed is None:
+                report.differing.append(f"{item['AssignmentId']}: MTurk's copy cannot be read: {problem}")
+            elif parsed != (answer.description, answer.category, sorted(answer.marked)):
+                report.differing.append(f"{item['AssignmentId']}: MTurk has {parsed[0]!r}/{parsed[1]}/{parsed[2]}, "
+                                        f"we have {answer.description!r}/{answer.category}/{sorted(answer.marked)}")
+            status = STATUS.get(item["AssignmentStatus"])
+            if status and status != answer.review:
+                Answer.objects.filter(pk=answer.pk).update(review=status)
+                report.changed[status] += 1
+                touched.add(hit.unit_id)
+        for external_id, answer in ours.items():
+            if answer.source == Answer.Source.MTURK:
+                report.only_here.append(f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
+                                        f" HIT {hit.mturk_hit_id}): MTurk does not list it")
+    if touched:
+        units_aggregate(unit_ids=sorted(touched))
+    Campaign.objects.filter(pk=campaign.pk).update(mturk_synced_at=timezone.now())
+    return report

@@ -1,0 +1,173 @@
+"""The dashboard's actions: every post a reviewer makes (review a unit, approve, reject or pay an
+answer, block a worker, sync or review a campaign by rule, expire, extend or delete its HITs). Each
+calls one service; a refused action comes back as a message and changes nothing. Staff only, like
+every dashboard page; each action is recorded with the reviewer's name."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_POST
+
+from annotator.models import Answer, Campaign, Worker
+from annotator.services import review
+from annotator.services.campaigns import CampaignError
+from annotator.services.mturk_hits import hits_change
+from annotator.services.mturk_sync import campaign_sync
+from annotator.services.payments import bonus_send
+from annotator.services.review_rules import RULES, answers_review_by_rule
+from annotator.services.workers import WorkerError, worker_block
+from annotator.views.dashboard import staff_only
+from mturk import client as mturk
+
+
+def _reviewer(request: HttpRequest) -> review.Reviewer:
+    return review.Reviewer(request.user.get_username())
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+@require_POST
+@staff_only
+def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
+    """Accept, override or send back; a refused action comes back as a message, nothing changed."""
+    action = request.POST.get("action", "")
+    reviewer = _reviewer(request)
+    try:
+        if action == "accept":
+            review.unit_accept(unit_id=unit_id, reviewer=reviewer)
+            messages.success(request, f"Unit {unit_id}: the crowd's label is accepted.")
+        elif action == "override":
+            review.unit_override(unit_id=unit_id, reviewer=reviewer, label=request.POST.get("label", ""),
+                                 category=request.POST.get("category", ""))
+            messages.success(request, "Your label and category are kept beside the crowd's.")
+        elif action == "send_back":
+            try:
+                more = int(request.POST.get("more", "1"))
+            except ValueError:
+                raise review.ReviewError("The number of answers must be a whole number.") from None
+            hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
+            messages.success(request, f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
+                                      "answers and is pending until they arrive.")
+        else:
+            raise review.ReviewError(f"Unknown review action {action!r}.")
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("dashboard-unit", unit_id=unit_id)
+
+
+def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str]) -> HttpResponse:
+    """Run one answer action; its message (or the refusal) is shown on the unit page at that answer."""
+    answer = get_object_or_404(Answer, pk=answer_id)
+    try:
+        messages.success(request, act(answer))
+    except review.ReviewError as error:
+        messages.error(request, str(error))
+    return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
+
+
+@require_POST
+@staff_only
+def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
+    def act(answer: Answer) -> str:
+        review.answer_reject(answer_id=answer.pk, reviewer=_reviewer(request),
+                             feedback=request.POST.get("feedback", ""))
+        return f"Answer {answer.pk} is rejected and left out of the unit's label."
+    return _on_answer(request, answer_id, act)
+
+
+@require_POST
+@staff_only
+def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
+    def act(answer: Answer) -> str:
+        review.answer_approve(answer_id=answer.pk, reviewer=_reviewer(request),
+                              feedback=request.POST.get("feedback", ""))
+        return f"Answer {answer.pk} is approved{' and paid' if answer.source == 'mturk' else ''}."
+    return _on_answer(request, answer_id, act)
+
+
+@require_POST
+@staff_only
+def answer_bonus(request: HttpRequest, answer_id: int) -> HttpResponse:
+    def act(answer: Answer) -> str:
+        bonus = bonus_send(answer_id=answer.pk, amount=request.POST.get("amount", ""),
+                           reason=request.POST.get("reason", ""), reviewer=_reviewer(request))
+        return f"Paid a ${bonus.amount} bonus to {bonus.worker.external_id}."
+    return _on_answer(request, answer_id, act)
+
+
+@require_POST
+@staff_only
+def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
+    worker = get_object_or_404(Worker, pk=worker_id)
+    block = request.POST.get("action") == "block"
+    try:
+        worker_block(worker_id=worker.pk, reviewer_name=request.user.get_username(),
+                     reason=request.POST.get("reason", ""), block=block)
+        messages.success(request, f"{worker.external_id} is {'blocked' if block else 'unblocked'}.")
+    except WorkerError as error:
+        messages.error(request, str(error))
+    return _back(request, reverse("dashboard"))
+
+
+@require_POST
+@staff_only
+def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """sync, review (by rule), expire, extend or delete, for a campaign."""
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    action = request.POST.get("action", "")
+    try:
+        if action == "review":
+            if _review_by_rule(request, campaign):  # a preview: the form comes back as it was filled in
+                query = urlencode({"rules": request.POST.getlist("rules"), "feedback": request.POST.get("feedback", ""),
+                                   "min_seconds": request.POST.get("min_seconds", ""),
+                                   "approve_passing": request.POST.get("approve_passing", "")}, doseq=True)
+                return redirect(f"{reverse('dashboard-campaign', args=[campaign.pk])}?{query}#review-rules")
+        elif action in ("sync", "expire", "extend", "delete"):
+            if not campaign.on_mturk:
+                raise CampaignError(f"Campaign {campaign.name} is not on Mechanical Turk.")
+            client = mturk.connect(campaign.backend)
+            if action == "sync":
+                for line in campaign_sync(campaign=campaign, client=client).lines():
+                    messages.info(request, line)
+            else:
+                report = hits_change(campaign=campaign, action=action, client=client,
+                                     actor=request.user.get_username(), hours=int(request.POST.get("hours") or 24))
+                messages.success(request, f"{action}: {report.done} HITs.")
+                for line in report.refused:
+                    messages.error(request, line)
+        else:
+            raise CampaignError(f"Unknown campaign action {action!r}.")
+    except (CampaignError, review.ReviewError, mturk.MTurkError, ValueError) as error:
+        messages.error(request, str(error))
+    return redirect("dashboard-campaign", campaign_id=campaign.pk)
+
+
+def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
+    """Apply (or preview) the rule review a reviewer asked for; True for a preview."""
+    rules = [rule for rule in request.POST.getlist("rules") if rule in RULES]
+    approve = bool(request.POST.get("approve_passing"))
+    feedback = request.POST.get("feedback", "").strip()
+    if rules and not feedback:
+        raise review.ReviewError("Write the feedback the rejected workers will read.")
+    if not rules and not approve:
+        raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
+    dry_run = request.POST.get("preview") == "1"
+    outcome = answers_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
+                                     approve_passing=approve, feedback=feedback,
+                                     min_seconds=float(request.POST.get("min_seconds") or 20), dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    messages.info(request, f"{len(outcome.rejected)} answers {verb} rejected and {len(outcome.approved)} approved"
+                           f"{' (preview: nothing changed)' if dry_run else ''}.")
+    for line in outcome.refused:
+        messages.error(request, line)
+    return dry_run
