@@ -7,6 +7,10 @@
 3. Occlusion: one sweep of an AlexNet pool5 image at paper settings (227 px, 11 x 11, stride 3:
    5,329 copies) watching all 256 units against the same sweep watching one unit, and the cost of a
    whole layer (256 units x 60 images) with one sweep per unique image against one per (unit, image).
+4. Cone-restricted occlusion (torchvision AlexNet pool5, 224 px, paper settings: 5,184 copies): the
+   full-forward sweep against the cone sweep, with one target unit (an image's usual share at paper
+   scale) and with 16 (the share in a 1,000-scene run); the multiply-add rate of both against this
+   machine's matrix-multiply rate; and a whole layer's cost with cone sweeps. Target: 10x.
 
 Run: `make bench` (or `python benchmarks/run.py [--quick]`).
 """
@@ -25,8 +29,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.activations import top_k_pass  # noqa: E402
+from pipeline.images import pixels_to_input  # noqa: E402
 from pipeline.networks import Preprocessing, build_network  # noqa: E402
-from pipeline.receptive_field import OcclusionSettings, Targets, occluder_grid, occlusion_sweep  # noqa: E402
+from pipeline.occlusion_cone import ConeSweep, count_madds  # noqa: E402
+from pipeline.receptive_field import (  # noqa: E402
+    OcclusionSettings,
+    Targets,
+    occluder_grid,
+    occlusion_sweep_full,
+)
 
 # pool1, pool2, conv3, conv4, pool5: the layers the paper annotated
 ALEXNET_LAYERS = ["features.2", "features.5", "features.6", "features.8", "features.12"]
@@ -99,13 +110,55 @@ def occlusion(quick: bool) -> dict:
     every = {"features.14": Targets(torch.arange(256), flat // 6, flat % 6)}
     one = {"features.14": Targets(torch.arange(1), flat[:1] // 6, flat[:1] % 6)}
     start = time.perf_counter()
-    occlusion_sweep(model, image, every, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
+    occlusion_sweep_full(model, image, every, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
     shared = time.perf_counter() - start
     start = time.perf_counter()
-    occlusion_sweep(model, image, one, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
+    occlusion_sweep_full(model, image, one, Preprocessing(227, prep.mean, prep.std, prep.bgr), settings, seed=1)
     single = time.perf_counter() - start
     return {"copies_per_image": copies if not quick else occluder_grid(227, settings)[1],
             "sweep_s_all_256_units": shared, "sweep_s_one_unit": single, "ratio_one_vs_all": single / shared}
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate (best of `repeats`): the ceiling for dense work."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cone(quick: bool) -> dict:
+    torch.manual_seed(0)
+    model = build_network("alexnet").model
+    image = torch.randn(3, 224, 224)
+    stride = 3 * 6 if quick else 3
+    settings = OcclusionSettings(size=11, stride=stride, batch_size=128)
+    side, copies = occluder_grid(224, settings)
+    with torch.inference_mode():
+        pool5 = model.features(image[None])[0]
+    flat = pool5.flatten(1).argmax(1)
+    units = torch.randperm(256)[:16]
+    cases = {1: units[:1], 16: units}
+    prep = Preprocessing(224)
+    full_s = _timed(lambda: occlusion_sweep_full(model, image, {"features.12": Targets(
+        units[:1], flat[units[:1]] // 6, flat[units[:1]] % 6)}, prep, settings, seed=1))
+    generator = torch.Generator().manual_seed(1)
+    noise = pixels_to_input(torch.rand(copies, 3, 11, 11, generator=generator), prep)
+    out = {"copies": copies, "full_s": full_s,
+           "full_gflops": 2 * count_madds(model.features, 12, 224) * copies / full_s / 1e9}
+    for count, chosen in cases.items():
+        sweep = ConeSweep(model.features, 12, image, 11, stride)
+        seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // 6, flat[c] % 6, noise))
+        out[count] = {"s": seconds, "ratio": full_s / seconds, "gflops": 2 * sweep.madds / seconds / 1e9,
+                      "madds_ratio": count_madds(model.features, 12, 224) * copies / sweep.madds}
+    out["matmul_gflops"] = matmul_gflops()
+    return out
 
 
 def layer_cost(per_image_s: float, unique_images: int, units: int = 256, k: int = 60) -> dict:
@@ -162,6 +215,17 @@ def main() -> None:
     print(f"whole layer (256 units x 60 top images = {cost['pairs']} pairs, {unique} unique images over "
           f"{200 if args.quick else 1000} scenes): shared sweeps {cost['shared_hours']:.1f} h vs naive "
           f"per-(unit, image) sweeps {cost['naive_hours']:.1f} h -> {cost['saving']:.1f}x less work")
+    c = cone(args.quick)
+    print(f"cone-restricted sweep, AlexNet pool5, {c['copies']} copies/image: full forward {c['full_s']:.1f} s "
+          f"({c['full_gflops']:.0f} GFLOP/s); cone, 1 target unit {c[1]['s']:.2f} s -> {c[1]['ratio']:.1f}x "
+          f"({c[1]['madds_ratio']:.1f}x fewer multiply-adds, {c[1]['gflops']:.0f} GFLOP/s); 16 target units "
+          f"{c[16]['s']:.2f} s -> {c[16]['ratio']:.1f}x ({c[16]['madds_ratio']:.1f}x fewer, {c[16]['gflops']:.0f} "
+          f"GFLOP/s) (target >= 10x); matrix multiply on this machine: {c['matmul_gflops']:.0f} GFLOP/s")
+    pairs = 256 * 60
+    naive, shared = pairs * c[1]["s"], unique * c[16]["s"]
+    print(f"whole layer with cone sweeps: {unique} shared sweeps of ~16 targets {shared / 3600:.2f} h vs {pairs} "
+          f"per-(unit, image) sweeps {naive / 3600:.2f} h -> {naive / shared:.1f}x; vs full-forward shared sweeps "
+          f"{unique * c['full_s'] / 3600:.1f} h -> {unique * c['full_s'] / shared:.1f}x")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def load_rgb(path: str | Path) -> Image.Image:
                 return _to_rgb(img)
     except FileNotFoundError:
         raise
-    except Image.DecompressionBombWarning as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"too large to decode safely ({exc})") from exc
     except Exception as exc:  # PIL raises many unrelated types for bad data
         reason = str(exc) or type(exc).__name__

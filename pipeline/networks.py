@@ -24,6 +24,8 @@ class DemoNet(nn.Module):
     Global average pooling before the classifier pushes conv3 units towards object detectors.
     """
 
+    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
+
     def __init__(self, num_classes: int = 6) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -44,6 +46,8 @@ class DemoNet(nn.Module):
 
 class AlexNet(nn.Module):
     """torchvision's AlexNet (64/192/384/256/256 channels, 224 input)."""
+
+    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -80,6 +84,8 @@ class AlexNet(nn.Module):
 
 class AlexNetCaffe(nn.Module):
     """The Caffe AlexNet the paper dissected (CaffeNet order: pool before LRN, grouped convs, 227 input)."""
+
+    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
 
     def __init__(self, num_classes: int = 205) -> None:
         super().__init__()

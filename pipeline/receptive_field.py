@@ -15,6 +15,7 @@ from torch import nn
 from pipeline.activations import model_device, recording, run
 from pipeline.images import pixels_to_input
 from pipeline.networks import Preprocessing
+from pipeline.occlusion_cone import cone_occlusion_sweep
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,20 @@ class Targets:
 def occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict[str, Targets], prep: Preprocessing,
                     settings: OcclusionSettings, seed: int) -> dict[str, np.ndarray]:
     """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit.
+
+    Computed only inside each occluder's forward cone and the targets' backward cones
+    (`occlusion_cone`) when the network is a chain it can follow, and by full forward passes of
+    every occluded copy otherwise; both give the same numbers (to float rounding)."""
+    if model_device(model).type == "cpu":
+        found = cone_occlusion_sweep(model, image, targets, prep, settings, seed)
+        if found is not None:
+            return found
+    return occlusion_sweep_full(model, image, targets, prep, settings, seed)
+
+
+def occlusion_sweep_full(model: nn.Module, image: torch.Tensor, targets: dict[str, Targets], prep: Preprocessing,
+                         settings: OcclusionSettings, seed: int) -> dict[str, np.ndarray]:
+    """The sweep by full forward passes of every occluded copy: any network, any device.
 
     `discrepancy_to_pixels` turns them into image-pixel maps; the grid is what is worth storing.
 

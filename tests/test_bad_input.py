@@ -1,0 +1,240 @@
+"""Bad input, catalogued: every kind the product meets, each giving a clear, specific error and losing
+nothing that was good. One table per entry point, plus property-based tests (hypothesis) of the HIT
+form's rules and of the MTurk answer parser. The README counts the cases tried here."""
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+from django.core.management import CommandError, call_command
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image as PILImage
+
+from annotator.forms import DESCRIPTION_MAX, HitAnswerForm
+from annotator.models import Answer, AutoLabel, Campaign, Hit, Image, Unit
+from mturk.question import AnswerXMLError, answers_xml, parse_answers
+from pipeline.images import UnreadableImage, load_rgb
+from pipeline.networks import NetworkError, WeightsMismatch, build_network, load_weights, read_state_dict
+from tests.factories import concept_network
+
+
+def _png_bomb() -> bytes:
+    """A valid PNG header that claims 30,000 x 30,000 pixels: PIL's bomb check refuses it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    data = chunk(b"IDAT", zlib.compress(b"\0" * 100))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + data + chunk(b"IEND", b"")
+
+
+def _jpeg(size: int = 32) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (size, size), (200, 30, 30)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+IMAGE_FILES = {
+    "truncated JPEG": (lambda: _jpeg()[:200], "(?i)truncated|broken data stream"),
+    "zero-size file": (lambda: b"", "cannot identify image file"),
+    "text file named .jpg": (lambda: b"not an image at all\n" * 20, "cannot identify image file"),
+    "decompression bomb": (_png_bomb, "too large to decode safely"),
+    "random bytes named .png": (lambda: bytes(range(256)) * 8, "cannot identify image file"),
+}
+
+
+@pytest.mark.parametrize("kind", IMAGE_FILES)
+def test_unreadable_images_say_why(tmp_path: Path, kind: str) -> None:
+    make, reason = IMAGE_FILES[kind]
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(make())
+    with pytest.raises(UnreadableImage, match=reason):
+        load_rgb(path)
+
+
+WEIGHTS = {
+    "not a torch file": (lambda p: p.write_bytes(b"garbage"), NetworkError, "Cannot read weights file"),
+    "missing file": (lambda p: None, NetworkError, "Weights file not found"),
+    "another network's weights": (lambda p: torch.save(build_network("alexnet").model.state_dict(), p),
+                                  WeightsMismatch, "Unexpected keys .*features.8.weight"),
+    "wrong shapes": (lambda p: torch.save({**build_network("demo").model.state_dict(),
+                                           "features.0.weight": torch.zeros(8, 3, 5, 5)}, p),
+                     WeightsMismatch, r"Shape mismatch for features.0.weight: network has \[32, 3, 5, 5\], file has "),
+}
+
+
+@pytest.mark.parametrize("kind", WEIGHTS)
+def test_weights_that_do_not_fit_name_the_keys(tmp_path: Path, kind: str) -> None:
+    write, error, message = WEIGHTS[kind]
+    path = tmp_path / "w.pt"
+    write(path)
+    with pytest.raises(error, match=message):
+        load_weights(build_network("demo").model, read_state_dict(path))
+
+
+@pytest.mark.django_db
+def test_unknown_layers_are_all_named_before_any_work(image_dir: Path) -> None:
+    with pytest.raises(CommandError, match="Unknown layer\\(s\\): conv9, features.99"):
+        call_command("dissect", "--network", "demo", "--layers", "conv3,conv9,features.99", "--images",
+                     str(image_dir), "--name", "x", "--quiet")
+    assert not Image.objects.exists()
+
+
+@pytest.fixture
+def hit(world_dir) -> Hit:
+    concept_network(world_dir, concepts=("car", "house"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
+    Campaign.objects.filter(name="c").update(backend="sandbox", status="published")
+    return Hit.objects.filter(campaign__name="c").select_related("campaign").first()
+
+
+FORM = {  # field changes -> the message the re-shown form marks
+    "missing description": ({"description": ""}, "Write one or two words"),
+    "overlong description": ({"description": "car " * 20}, "64 characters or fewer"),
+    "script in the description": ({"description": "<script>alert(1)</script>"}, "words only"),
+    "template braces": ({"description": "{{ secret }}"}, "words only"),
+    "control character": ({"description": "car\x07"}, "words only"),
+    "missing category": ({"category": ""}, "Choose the category"),
+    "forged category": ({"category": "animal"}, "Choose one of the six categories"),
+    "image not in the HIT": ({"mismatch": ["999"]}, "Image 999 is not part of this HIT"),
+    "non-numeric image": ({"mismatch": ["x"]}, "Image x is not part of this HIT|whole number|valid choice"),
+    "forged token": ({"token": "1:forged"}, "token is missing or not valid"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", FORM)
+def test_bad_hit_submissions_reshow_the_form_and_store_nothing(hit: Hit, kind: str) -> None:
+    client = Client()
+    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "hitId": "", "workerId": "W1",
+                                           "turkSubmitTo": "https://workersandbox.mturk.com"}).content.decode()
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    change, message = FORM[kind]
+    data = {"token": token, "description": "car", "category": "object", "mismatch": [], **change}
+    response = client.post(f"/hit/{hit.key}/", data)
+    html = response.content.decode()
+    assert response.status_code == 400 and re.search(message, html), kind
+    if kind != "forged token":  # the worker's answers come back with the problem marked
+        kept = data["description"] if kind.endswith("description") and data["description"] else None
+        assert kept is None or (kept.strip()[:10] in html or "&lt;script&gt;" in html)
+        assert "error" in html
+    assert not Answer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_and_finished_hits_and_foreign_assignments(hit: Hit) -> None:
+    client = Client()
+    assert client.get("/hit/00000000-0000-0000-0000-000000000000/", {"assignmentId": "A"}).status_code == 404
+    client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1"})
+    taken = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W2"})
+    assert taken.status_code == 400 and "another HIT or worker" in taken.content.decode()
+    Campaign.objects.update(status="finished")
+    finished = client.get(f"/hit/{hit.key}/", {"assignmentId": "A9", "workerId": "W9"})
+    assert finished.status_code == 410 and "finished" in finished.content.decode()
+
+
+MTURK_ANSWERS = {
+    "not XML": ("<Answer>", "not well-formed"),
+    "another document": ("<html/>", "root element is 'html'"),
+    "no identifier": ("<QuestionFormAnswers><Answer><FreeText>car</FreeText></Answer></QuestionFormAnswers>",
+                      "no QuestionIdentifier"),
+    "empty": ("   ", "empty"),
+    "bad answer inside good XML": (answers_xml({"description": "<b>car</b>", "category": "object"}), "words only"),
+    "unknown category": (answers_xml({"description": "car", "category": "animal"}), "six categories"),
+    "image not in the HIT": (answers_xml({"description": "car", "category": "object", "mismatch": "5,999"}),
+                             "not part of this HIT"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", MTURK_ANSWERS)
+def test_malformed_mturk_answers_are_named(hit: Hit, kind: str) -> None:
+    from annotator.services.mturk_sync import parse_mturk_answer
+
+    xml, message = MTURK_ANSWERS[kind]
+    with pytest.raises(ValueError, match=message):
+        parse_mturk_answer(hit, xml)
+
+
+@pytest.mark.django_db
+def test_import_files_with_bad_rows_keep_the_good_ones(tmp_path: Path, capsys) -> None:
+    wide = tmp_path / "wide.csv"
+    wide.write_text("net,layer,unit,desc1,cat1,prec1,desc2,cat2,prec2\n"
+                    "n,pool5,0,car,2,0.9,cars,2,0.8\n"
+                    "n,pool5,-1,car,2,0.9,,,\n"
+                    "n,pool5,1,sky,9,0.5,,,\n"
+                    "n,pool5,2,,2,0.5,,,\n"
+                    "n,pool5,3,tree,2,1.7,,,\n")
+    call_command("import_annotations", str(wide), "--network", "n")
+    err = capsys.readouterr().err
+    for number in (3, 4, 5, 6):
+        assert f"row {number}:" in err
+    assert Answer.objects.count() == 2 and Unit.objects.get().index == 0
+    tally = tmp_path / "tally.csv"
+    tally.write_text("unit,category,label,score\n1,object,car,0.2\n0,object,x,0.1\nq,object,y,0.1\n")
+    call_command("import_netdissect", str(tally), "--network", "n", "--layer", "pool5")
+    assert "row 3:" in capsys.readouterr().err and AutoLabel.objects.count() == 1
+    with pytest.raises(CommandError, match="unknown columns"):
+        (tmp_path / "odd.csv").write_text("a,b\n1,2\n")
+        call_command("import_annotations", str(tmp_path / "odd.csv"), "--network", "n")
+
+
+@pytest.mark.django_db
+def test_publish_refuses_bad_external_urls_before_calling_mturk(hit: Hit, stubbed_mturk) -> None:
+    Campaign.objects.update(backend="", status="draft")
+    for url, message in (("http://example.org", "must use https"), ("https://no-such-host.invalid", "does not resolve"),
+                         ("https://", "not a site address"), ("javascript:alert(1)", "not a site address")):
+        with pytest.raises(CommandError, match=message):
+            call_command("publish", "c", "--external-url", url)
+
+
+# Properties ---------------------------------------------------------------------------------------
+
+POSITIONS = list(range(12))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(description=st.text(max_size=90), category=st.text(max_size=12),
+       marks=st.lists(st.integers(min_value=-5, max_value=20), max_size=8))
+def test_the_form_accepts_exactly_what_its_rules_allow(description: str, category: str, marks: list[int]) -> None:
+    form = HitAnswerForm({"description": description, "category": category, "mismatch": [str(m) for m in marks]},
+                         positions=POSITIONS)
+    valid = form.is_valid()  # never raises, whatever comes in
+    stripped = description.strip()
+    words = " ".join(stripped.split())  # runs of white space count as one space
+    allowed = (bool(words) and len(stripped) <= DESCRIPTION_MAX and not re.search(r"[<>{}\\`\x00-\x1f\x7f]", words)
+               and category in {"scene", "object", "region", "part", "texture", "color"}
+               and all(m in POSITIONS for m in marks))
+    assert valid == allowed, (description, category, marks, form.errors.as_json())
+    if valid:
+        assert form.cleaned_data["description"] == words
+        assert set(form.cleaned_data["mismatch"]) == set(marks)
+
+
+XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff")
+                   .filter(lambda c: c in "\t\n" or ord(c) >= 32), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,15}", fullmatch=True), XML_TEXT, max_size=6))
+def test_answer_xml_round_trips(fields: dict[str, str]) -> None:
+    parsed = parse_answers(answers_xml(fields))
+    assert parsed == {k: v.replace("\r", "\n") for k, v in fields.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(xml=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
+def test_the_answer_parser_names_every_failure(xml: str) -> None:
+    try:
+        result = parse_answers(xml)
+    except AnswerXMLError as error:
+        assert str(error)
+    else:
+        assert isinstance(result, dict)
