@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotator.middleware.FrameAncestorsMiddleware",
+    "annotator.middleware.DatabaseUnavailableMiddleware",
 ]
 # No page may be framed, except the HIT page by Mechanical Turk's worker sites (it sets its own policy).
 X_FRAME_OPTIONS = "DENY"
@@ -107,11 +108,18 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # every task is idempotent, so running one twice is harmless.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# On Redis a killed worker's unacknowledged task returns to the queue only after this many seconds
+# (RabbitMQ returns it at once). Keep it above the longest task; a task run twice is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A sweep of one image is the longest task; an hour is far beyond it on a CPU.
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3600"))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker that finishes a stage queues the next one: if the broker is restarting just then, keep
+# trying for about a minute rather than drop the stage (re-running `dissect --queue` also re-queues).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5,
+                                    "interval_max": 3}
 CELERY_TASK_IGNORE_RESULT = True
 # `celery -A config beat` keeps MTurk campaigns in step (statuses, auto-approvals) every this many seconds.
 CELERY_BEAT_SCHEDULE = {

@@ -1,6 +1,9 @@
 """Small dissections that run in seconds: the demo network on the session's demo images."""
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +33,37 @@ def snapshot(name: str) -> dict:
             top.image.path, round(top.score, 4), top.argmax_y, top.argmax_x,
             round(top.unit.receptive_field.empirical_px, 4), int(mask.sum()))
     return result
+
+
+def use_broker(url: str, eager: bool) -> None:
+    from config.celery import app
+
+    app.conf.broker_url, app.conf.task_always_eager = url, eager
+    # The app pools its connections and producers: drop those opened for the previous broker (an
+    # earlier test's eager task opens them on the in-memory default), as Celery does after a fork.
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def broker(url: str) -> Iterator[None]:
+    """Send tasks to a real broker (queues emptied first: nothing left over from another run)."""
+    from config.celery import app
+
+    previous = (app.conf.broker_url, app.conf.task_always_eager)
+    # Celery prefers the CELERY_BROKER_URL variable to its configuration: point both at the broker.
+    previous_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = url
+    use_broker(url, False)
+    with app.connection() as conn:
+        for queue in ("activations", "sweeps", "segmentation", "celery"):
+            with contextlib.suppress(Exception):  # a queue that does not exist yet is fine
+                conn.default_channel.queue_purge(queue)
+    try:
+        yield
+    finally:
+        if previous_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = previous_env
+        use_broker(*previous)

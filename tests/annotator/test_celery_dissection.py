@@ -1,6 +1,5 @@
 """The queued path: a real worker consuming from the real broker (CELERY_BROKER_URL, Redis by
 default) over the real database gives exactly the in-process result."""
-import contextlib
 import os
 import time
 
@@ -11,29 +10,15 @@ from django.db import connections
 
 from annotator.models import Dissection
 from config.celery import app
-from tests.annotator.helpers import dissect_args, snapshot
+from tests.annotator.helpers import broker, dissect_args, snapshot
 
 BROKER = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
 
 
-def use_broker(url: str, eager: bool) -> None:
-    app.conf.broker_url, app.conf.task_always_eager = url, eager
-    # The app pools its connections and producers: drop those opened for the previous broker (an
-    # earlier test's eager task opens them on the in-memory default), as Celery does after a fork.
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def real_broker():
-    previous = (app.conf.broker_url, app.conf.task_always_eager)
-    use_broker(BROKER, False)
-    with app.connection() as conn:  # start from empty queues: no task left over from another run
-        for queue in ("activations", "sweeps", "segmentation", "celery"):
-            with contextlib.suppress(Exception):  # a queue that does not exist yet is fine
-                conn.default_channel.queue_purge(queue)
-    yield
-    use_broker(*previous)
+    with broker(BROKER):
+        yield
 
 
 @pytest.mark.slow

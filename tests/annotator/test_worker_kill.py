@@ -1,0 +1,86 @@
+"""Killing a Celery worker for real (SIGKILL, in the middle of the occlusion sweeps) loses nothing
+and duplicates nothing: tasks are acknowledged late, so RabbitMQ hands the killed worker's task to
+the next worker, and every step is idempotent. The result equals the in-process dissection."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+
+from annotator.models import Dissection, ImageSweep, ReceptiveField, TopImage
+from tests.annotator.helpers import broker, dissect_args, snapshot
+
+AMQP = os.environ.get("CELERY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """The test database, as a worker process must be told it."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(name: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "CELERY_BROKER_URL": AMQP, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "activations,sweeps,segmentation",
+         "--pool", "solo", "-n", f"{name}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> None:
+    call_command(*dissect_args(image_dir, name="in-process"))
+    expected = snapshot("in-process")
+    workers = []
+    try:
+        with broker(AMQP):
+            workers.append(start_worker("first"))
+            call_command(*dissect_args(image_dir, name="queued"), "--queue")
+            queued = Dissection.objects.get(network__name="queued")
+
+            def sweeping() -> bool:
+                queued.refresh_from_db()
+                return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
+
+            wait(sweeping, 180, "the first worker never reached the sweeps")
+            os.kill(workers[0].pid, signal.SIGKILL)
+            workers[0].wait(30)
+            done_at_kill = ImageSweep.objects.filter(dissection=queued, done=True).count()
+            total = ImageSweep.objects.filter(dissection=queued).count()
+            assert done_at_kill < total, "the kill came too late to interrupt the sweeps"
+            workers.append(start_worker("second"))
+            wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
+                 "the second worker did not finish the dissection")
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)
+    connections.close_all()
+    assert snapshot("queued") == expected
+    # Nothing twice: one sweep per image, one RF per unit, K top images per unit.
+    sweeps = ImageSweep.objects.filter(dissection__network__name="queued")
+    assert sweeps.count() == sweeps.values("image").distinct().count() == total
+    assert ReceptiveField.objects.filter(unit__layer__network__name="queued").count() == len(
+        {key[:2] for key in expected})
+    assert TopImage.objects.filter(unit__layer__network__name="queued").count() == len(expected)
