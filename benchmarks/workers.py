@@ -92,10 +92,9 @@ def main() -> None:
               f"{r['sweep_s']:.2f} s each on average")
     print(f"{images} images, demo network conv3, RFs from each unit's top 20: 2 workers on this 2-core machine -> "
           f"{one['total'] / two['total']:.2f}x the speed of 1")
-    per_sweep = one["sweep_s"]
-    print(f"projection for one layer of 200,000 images and 256 units x 60 top images (~15,000 unique top images): "
-          f"sweeps {15000 * per_sweep / 3600:.1f} h of one worker like these at this sweep cost; N workers divide it "
-          f"by N (each sweep is one task); the activation pass splits into chunks the same way")
+    overhead = one["stages"].get("sweeps", 0) / max(1, one["sweeps"]) - one["sweep_s"]
+    print(f"per unique top image: {one['sweep_s']:.2f} s of sweep and {max(0.0, overhead):.2f} s of task overhead "
+          "(broker, database, files); the activation pass and the merge are shared by all units")
 
 
 if __name__ == "__main__":

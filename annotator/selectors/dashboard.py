@@ -82,8 +82,10 @@ def _sort_key(name: str):
 
 
 def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, status: str = "",
-                category: str = "", text: str = "") -> list[UnitCard]:
-    """The layer's units as grid cards, filtered (status, category, a word in the label) and sorted."""
+                category: str = "", text: str = "", min_precision: float | None = None,
+                min_agreement: float | None = None) -> list[UnitCard]:
+    """The layer's units as grid cards, filtered (status, category, a word in the label, least
+    precision and agreement) and sorted."""
     units = (Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
              .prefetch_related(Prefetch(
                  "top_images", to_attr="thumbs",
@@ -99,6 +101,10 @@ def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, s
         cards = [c for c in cards if c.final_status == status]
     if category:
         cards = [c for c in cards if c.final_category == category]
+    if min_precision is not None:
+        cards = [c for c in cards if c.precision is not None and c.precision >= min_precision]
+    if min_agreement is not None:
+        cards = [c for c in cards if c.agreement is not None and c.agreement >= min_agreement]
     if text:
         words = normalise(text)
         cards = [c for c in cards if words and words in normalise(c.final_label)]

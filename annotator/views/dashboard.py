@@ -53,15 +53,27 @@ def index(request: HttpRequest) -> HttpResponse:
 @staff_only
 def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
-    query = {name: request.GET.get(name, "").strip() for name in ("sort", "order", "status", "category", "q")}
+    query = {name: request.GET.get(name, "").strip()
+             for name in ("sort", "order", "status", "category", "q", "min_precision", "min_agreement")}
     cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
-                              status=query["status"], category=query["category"], text=query["q"])
+                              status=query["status"], category=query["category"], text=query["q"],
+                              min_precision=_share(query["min_precision"]),
+                              min_agreement=_share(query["min_agreement"]))
     summary = next(iter(selectors.layer_summaries(layer.network.name, settings.UNIT_DETECTOR_THRESHOLD,
                                                   layer=layer.name)), None)
     return render(request, "dashboard/layer.html", {
         "layer": layer, "cards": cards, "query": query, "summary": summary, "sorts": reads.SORTS,
         "statuses": UnitLabel.Status.choices, "categories": Category.choices,
         "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
+
+
+def _share(text: str) -> float | None:
+    """A 0-1 threshold from the query string; anything else means no threshold."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None
 
 
 @require_safe

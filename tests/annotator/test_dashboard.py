@@ -88,6 +88,9 @@ def test_the_grid_sorts_and_filters(world, staff) -> None:
     assert card_units(staff.get(url, {"status": "pending"}).content.decode()) == [3]
     assert card_units(staff.get(url, {"q": "Cars"}).content.decode()) == [0]
     assert card_units(staff.get(url, {"category": "object", "sort": "label"}).content.decode()) == [3, 0, 2]
+    at_least = sorted(i for i, p in labels.items() if p >= 0.9)
+    assert card_units(staff.get(url, {"min_precision": "0.9"}).content.decode()) == at_least
+    assert card_units(staff.get(url, {"min_agreement": "1", "min_precision": "x"}).content.decode()) == [0, 3]
     page = staff.get(url).content.decode()
     assert "needs_review" in page and "RF of unit 0" not in page  # the factory's units have no RF picture
     thumbs = re.findall(r'src="(/dashboard/media/[^"]+)"', page)
