@@ -84,3 +84,43 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> No
     assert ReceptiveField.objects.filter(unit__layer__network__name="queued").count() == len(
         {key[:2] for key in expected})
     assert TopImage.objects.filter(unit__layer__network__name="queued").count() == len(expected)
+
+
+def rabbitmq_app(action: str) -> None:
+    subprocess.run(["rabbitmqctl", action], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_broker_restarting_mid_dissection_stops_nothing(image_dir) -> None:
+    """RabbitMQ stops during the sweeps and comes back: the worker reconnects, unacknowledged tasks
+    are delivered again, and the dissection ends equal to the in-process one."""
+    call_command(*dissect_args(image_dir, name="in-process"))
+    expected = snapshot("in-process")
+    worker = None
+    try:
+        with broker(AMQP):
+            worker = start_worker("steady")
+            call_command(*dissect_args(image_dir, name="queued"), "--queue")
+            queued = Dissection.objects.get(network__name="queued")
+
+            def sweeping() -> bool:
+                queued.refresh_from_db()
+                return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
+
+            wait(sweeping, 180, "the worker never reached the sweeps")
+            rabbitmq_app("stop_app")
+            try:
+                time.sleep(3)
+                assert Dissection.objects.get(pk=queued.pk).stage != "done"
+            finally:
+                rabbitmq_app("start_app")
+            wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
+                 "the dissection did not finish after the broker came back")
+            assert worker.poll() is None, "the worker died with the broker"
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            worker.wait(30)
+    connections.close_all()
+    assert snapshot("queued") == expected
