@@ -94,6 +94,19 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 # Dissection artifacts (activation chunks, sweeps, masks, rendered images) live here.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "media/"
+# The artifact store is that folder unless AWS_STORAGE_BUCKET_NAME names an S3 bucket (django-storages),
+# which workers on several machines can share; AWS_S3_ENDPOINT_URL names another S3-compatible
+# service. Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID, a profile, an instance role).
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    STORAGES = {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "location": os.environ.get("AWS_S3_LOCATION", ""),
+            "file_overwrite": True, "default_acl": None}},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 # Celery. Unset broker: tasks run eagerly in the calling process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")

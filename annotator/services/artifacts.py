@@ -1,5 +1,8 @@
-"""Where dissection results live on disk (under MEDIA_ROOT), written atomically so that an
-interrupted write never leaves a half file that a resumed run would trust."""
+"""Where dissection results live: the artifact store, a folder (MEDIA_ROOT) by default or any Django
+storage, S3 through django-storages when AWS_STORAGE_BUCKET_NAME is set, so workers on several
+machines share one. Writes are atomic either way, so an interrupted write never leaves a half file
+that a resumed run would trust: a folder gets a temporary file renamed into place, and an S3 object
+appears only once its upload completes."""
 from __future__ import annotations
 
 import io
@@ -9,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image as PILImage
+
+
+def _local() -> bool:
+    return isinstance(default_storage, FileSystemStorage)
 
 
 def media_path(relative: str) -> Path:
@@ -17,6 +26,9 @@ def media_path(relative: str) -> Path:
 
 
 def write_bytes(relative: str, data: bytes) -> str:
+    if not _local():
+        default_storage.save(relative, ContentFile(data))  # the S3 backend overwrites (file_overwrite)
+        return relative
     path = media_path(relative)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -30,6 +42,27 @@ def write_bytes(relative: str, data: bytes) -> str:
     return relative
 
 
+def exists(relative: str) -> bool:
+    return bool(relative) and default_storage.exists(relative)
+
+
+def open_file(relative: str):
+    """The stored file, opened for reading (callers close it, or hand it to a FileResponse)."""
+    return default_storage.open(relative, "rb")
+
+
+def read_bytes(relative: str) -> bytes:
+    with open_file(relative) as handle:
+        return handle.read()
+
+
+def read_picture(relative: str) -> PILImage.Image:
+    with open_file(relative) as handle:
+        picture = PILImage.open(io.BytesIO(handle.read()))
+        picture.load()
+    return picture
+
+
 def write_arrays(relative: str, arrays: dict[str, np.ndarray]) -> str:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -37,8 +70,10 @@ def write_arrays(relative: str, arrays: dict[str, np.ndarray]) -> str:
 
 
 def read_arrays(relative: str, keys: list[str] | None = None) -> dict[str, np.ndarray]:
-    """All arrays of an .npz, or only `keys`: members load lazily, so the others are never read."""
-    with np.load(media_path(relative)) as data:
+    """All arrays of an .npz, or only `keys`: from a folder, members load lazily, so the others are
+    never read."""
+    source = media_path(relative) if _local() else io.BytesIO(read_bytes(relative))
+    with np.load(source) as data:
         return {key: data[key] for key in (data.files if keys is None else keys)}
 
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from PIL import Image as PILImage
 
 from annotator.labels import normalise
 from annotator.models import Assignment, Campaign, HitImage, UnitLabel
+from annotator.services import artifacts
 from annotator.services.aggregation import AggregationError, AggregationSettings, units_aggregate
 from annotator.services.workers import lab_link_create
 from pipeline import crowd, demo_world
@@ -80,7 +80,7 @@ def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
 
 
 def _mask(relative: str, size: int) -> np.ndarray:
-    picture = PILImage.open(Path(django_settings.MEDIA_ROOT) / relative).convert("L")
+    picture = artifacts.read_picture(relative).convert("L")
     if picture.size != (size, size):
         picture = picture.resize((size, size), PILImage.NEAREST)
     return np.asarray(picture) > 127

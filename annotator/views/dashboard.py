@@ -3,20 +3,20 @@ and where reviewers act (accept, override, send back, reject). Security behavior
 for staff only; anyone else is sent to the admin login, which names the missing permission."""
 from __future__ import annotations
 
+import mimetypes
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
-from django.views.static import serve
 
 from annotator import selectors
 from annotator.models import Campaign, Category, Layer, Network, UnitLabel
 from annotator.selectors import dashboard as reads
-from annotator.services import figures
+from annotator.services import artifacts, figures
 from annotator.services.review_rules import RULES
 
 FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
@@ -141,11 +141,14 @@ def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
 @require_safe
 @staff_only
 def media(request: HttpRequest, path: str) -> HttpResponse:
-    """Dissection artifacts (segmentations, RF pictures) for staff, whatever DEBUG says; the path
-    cannot leave MEDIA_ROOT (django's static serve joins it safely)."""
+    """Dissection artifacts (segmentations, RF pictures) for staff, from the artifact store (a folder
+    or S3), whatever DEBUG says; a path cannot leave the store (storages join paths safely)."""
     try:
-        response = serve(request, path, document_root=settings.MEDIA_ROOT)
-    except SuspiciousFileOperation:
+        if not artifacts.exists(path):
+            raise Http404("No such artifact.")
+        handle = artifacts.open_file(path)
+    except (SuspiciousFileOperation, ValueError):
         raise Http404("No such artifact.") from None
+    response = FileResponse(handle, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response

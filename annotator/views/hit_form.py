@@ -3,9 +3,7 @@ images (served by slot position, so nothing in the page tells a unit image from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,6 +12,7 @@ from django.views.decorators.http import require_GET
 from annotator import selectors
 from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
 from annotator.models import Assignment, Category, Hit
+from annotator.services import artifacts
 from annotator.services.assignments import AssignmentError, Submission, answer_submit
 from annotator.tasks import enqueue_aggregation
 
@@ -85,9 +84,9 @@ def hit_image(request: HttpRequest, key, position: int) -> FileResponse:
     relative = selectors.hit_slot_file(key, position)
     if not relative:
         raise Http404("No such image in this HIT.")
-    path = Path(settings.MEDIA_ROOT) / relative
-    if not path.is_file():
+    if not artifacts.exists(relative):
         raise Http404("The image file is missing from the artifact store.")
-    response = FileResponse(path.open("rb"), content_type="image/jpeg" if path.suffix == ".jpg" else "image/png")
+    response = FileResponse(artifacts.open_file(relative),
+                            content_type="image/jpeg" if relative.endswith(".jpg") else "image/png")
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

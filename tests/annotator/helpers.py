@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings as django_settings
-from PIL import Image as PILImage
 
 from annotator.models import Network, TopImage
+from annotator.services import artifacts
 
 FAST = ["--top-k", "6", "--rf-images", "2", "--occluder-stride", "4", "--batch-size", "16", "--chunk-size", "10",
         "--quiet"]
@@ -28,7 +27,7 @@ def snapshot(name: str) -> dict:
         "unit__layer", "image", "segmentation", "unit__receptive_field").order_by("unit__layer__order", "unit__index",
                                                                                  "rank")
     for top in tops:
-        mask = np.asarray(PILImage.open(Path(django_settings.MEDIA_ROOT) / top.segmentation.mask_path))
+        mask = np.asarray(artifacts.read_picture(top.segmentation.mask_path))
         result[(top.unit.layer.name, top.unit.index, top.rank)] = (
             top.image.path, round(top.score, 4), top.argmax_y, top.argmax_x,
             round(top.unit.receptive_field.empirical_px, 4), int(mask.sum()))
