@@ -78,6 +78,11 @@ class Hit(models.Model):
     def answers_wanted(self) -> int:
         return self.campaign.answers_per_unit + self.extra_answers
 
+    @staticmethod
+    def answers_wanted_expression() -> models.F:
+        """`answers_wanted` in a query."""
+        return models.F("campaign__answers_per_unit") + models.F("extra_answers")
+
 
 class HitImage(models.Model):
     """An image slot of a HIT: one of the unit's segmented top images, or a gold image of another unit

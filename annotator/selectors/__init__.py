@@ -105,7 +105,7 @@ def hits_available(*, worker: Worker | None = None) -> QuerySet[Hit]:
              .values("hit").annotate(n=Count("id")).values("n"))
     hits = (Hit.objects.filter(campaign__backend=Campaign.Backend.LOCAL, campaign__status=Campaign.Status.PUBLISHED)
             .annotate(taken=Coalesce(Subquery(taken), 0))
-            .filter(taken__lt=F("campaign__answers_per_unit") + F("extra_answers")))
+            .filter(taken__lt=Hit.answers_wanted_expression()))
     if worker is not None:
         had = (Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker)
                .exclude(status=Assignment.Status.ABANDONED))
@@ -121,8 +121,7 @@ def campaign_counts(campaign: Campaign) -> dict[str, int]:
     """HITs, complete HITs, answers in and needed, open assignments: a campaign's progress line."""
     answered = (Answer.objects.filter(hit=OuterRef("pk")).exclude(review=Answer.Review.REJECTED).order_by()
                 .values("hit").annotate(n=Count("id")).values("n"))
-    wanted = F("extra_answers") + campaign.answers_per_unit
-    hits = campaign.hits.annotate(n=Subquery(answered), wanted=wanted).aggregate(
+    hits = campaign.hits.annotate(n=Subquery(answered), wanted=Hit.answers_wanted_expression()).aggregate(
         hits=Count("id"), complete=Count("id", filter=Q(n__gte=F("wanted"))), answers=Sum("n"), needed=Sum("wanted"))
     open_now = Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN).filter(
         Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 
 from annotator.labels import Vote, aggregate
 from annotator.models import Answer, Hit, Unit, UnitLabel
@@ -58,8 +58,7 @@ def units_aggregate(*, network: str | None = None, layer: str | None = None, uni
     table = list(rows)
     for _, unit_id, _, description, category, precision in table:
         votes[unit_id].append(Vote(description, category, precision))
-    wanted = F("campaign__answers_per_unit") + F("extra_answers")
-    needed = dict(Hit.objects.filter(unit_id__in=ids).values("unit_id").annotate(n=Max(wanted))
+    needed = dict(Hit.objects.filter(unit_id__in=ids).values("unit_id").annotate(n=Max(Hit.answers_wanted_expression()))
                   .values_list("unit_id", "n"))
     chosen = _dawid_skene(table) if settings.method == "dawid-skene" else {}
     existing = {label.unit_id: label for label in UnitLabel.objects.filter(unit_id__in=ids)}

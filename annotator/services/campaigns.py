@@ -128,15 +128,20 @@ def _create_hits(campaign: Campaign, units: dict[int, list[tuple[int, int]]], se
     HitImage.objects.bulk_create(slots, batch_size=2000)
 
 
+def check_backend(campaign: Campaign, backend: str) -> None:
+    """A campaign runs on one backend: refuse publishing it on another."""
+    if campaign.backend and campaign.backend != backend:
+        raise CampaignError(f"Campaign {campaign.name!r} is published on {campaign.backend} already; "
+                            "a campaign runs on one backend (create another campaign for another one).")
+
+
 def campaign_publish(*, campaign: Campaign, backend: str) -> Campaign:
     """Make a campaign's HITs available. Local: annotators' "next HIT" starts offering them.
 
     The Mechanical Turk backends create their HITs through `mturk/` on top of the same records."""
     if backend not in Campaign.Backend.values:
         raise CampaignError(f"Unknown backend {backend!r}; use one of {', '.join(Campaign.Backend.values)}.")
-    if campaign.backend and campaign.backend != backend:
-        raise CampaignError(f"Campaign {campaign.name!r} is published on {campaign.backend} already; "
-                            "a campaign runs on one backend (create another campaign for another one).")
+    check_backend(campaign, backend)
     if backend != Campaign.Backend.LOCAL:
         raise CampaignError("Mechanical Turk campaigns are published with their settings and an external URL: "
                             f"manage.py publish {campaign.name} --backend {backend} --external-url https://HOST.")

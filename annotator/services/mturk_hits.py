@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotator.models import Campaign, Hit, ReviewAction
-from annotator.services.campaigns import CampaignError
+from annotator.services.campaigns import CampaignError, check_backend
 from mturk import client as mturk
 from mturk.fees import assignment_cost, commission_rate
 from mturk.question import external_question
@@ -135,9 +135,7 @@ def campaign_publish_mturk(*, campaign: Campaign, backend: str, settings: MTurkS
                            ) -> PublishReport:
     """Create the HIT type and every HIT not created yet; the campaign is published on `backend`.
     `plan` is the cost check the caller showed the user (made here when not given)."""
-    if campaign.backend and campaign.backend != backend:
-        raise CampaignError(f"Campaign {campaign.name!r} is published on {campaign.backend} already; a campaign runs "
-                            "on one backend (create another campaign for another one).")
+    check_backend(campaign, backend)
     if campaign.status == Campaign.Status.FINISHED:
         raise CampaignError(f"Campaign {campaign.name!r} is finished.")
     plan = plan or publish_plan(campaign=campaign, client=client)

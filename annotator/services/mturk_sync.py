@@ -46,14 +46,15 @@ class SyncReport:
         return out
 
 
-def parse_mturk_answer(hit: Hit, xml: str) -> tuple[str, str, list[int]]:
+def parse_mturk_answer(hit: Hit, xml: str, positions: list[int] | None = None) -> tuple[str, str, list[int]]:
     """(description, category, marked slots) from an assignment's QuestionFormAnswers; ValueError
-    says what is wrong, by the same rules as the HIT form."""
+    says what is wrong, by the same rules as the HIT form. `positions`: the HIT's slots, if known."""
     try:
         fields = parse_answers(xml)
     except AnswerXMLError as error:
         raise ValueError(str(error)) from None
-    positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True))
+    if positions is None:
+        positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True))
     marks = [m for m in (fields.get("mismatch") or "").replace(" ", "").split(",") if m]
     form = HitAnswerForm({"description": fields.get("description", ""), "category": fields.get("category", ""),
                           "mismatch": marks}, positions=positions)
@@ -72,10 +73,9 @@ def _when(value) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC)
 
 
-def _adopt(hit: Hit, item: dict, description: str, category: str, marked: list[int]) -> Answer:
+def _adopt(hit: Hit, gold: set[int], item: dict, description: str, category: str, marked: list[int]) -> Answer:
     """Store an answer that reached MTurk but not us (our server was down when the worker submitted)."""
     worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=item["WorkerId"])
-    gold = set(HitImage.objects.filter(hit=hit, gold=True).values_list("position", flat=True))
     chosen = set(marked)
     with transaction.atomic():
         assignment, _ = Assignment.objects.get_or_create(
@@ -104,16 +104,18 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False) -> SyncRep
         items = mturk.list_assignments(client, hit.mturk_hit_id) if info else []
         ours = {a.assignment.external_id: a for a in Answer.objects.filter(hit=hit).select_related("assignment")
                 if a.assignment_id}
+        slots = dict(HitImage.objects.filter(hit=hit).values_list("position", "gold")) if items else {}
+        gold = {position for position, is_gold in slots.items() if is_gold}
         for item in items:
             report.assignments += 1
             answer = ours.pop(item["AssignmentId"], None)
             try:
-                parsed = parse_mturk_answer(hit, item.get("Answer", ""))
+                parsed = parse_mturk_answer(hit, item.get("Answer", ""), list(slots))
             except ValueError as error:
                 parsed, problem = None, str(error)
             if answer is None:
                 if adopt and parsed is not None:
-                    _adopt(hit, item, *parsed)
+                    _adopt(hit, gold, item, *parsed)
                     report.adopted += 1
                     touched.add(hit.unit_id)
                     continue

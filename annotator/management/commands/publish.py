@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from annotator import selectors
 from annotator.models import Campaign
-from annotator.services.campaigns import CampaignError, campaign_get, campaign_publish
+from annotator.services.campaigns import CampaignError, campaign_get, campaign_publish, check_backend
 from annotator.services.mturk_hits import (
     MTurkSettings,
     campaign_publish_mturk,
@@ -90,9 +90,7 @@ class Command(BaseCommand):
 
     def _mturk(self, campaign: Campaign, opts: dict) -> None:
         backend = opts["backend"]
-        if campaign.backend and campaign.backend != backend:
-            raise CampaignError(f"Campaign {campaign.name!r} is published on {campaign.backend} already; a campaign "
-                                "runs on one backend (create another campaign for another one).")
+        check_backend(campaign, backend)
         settings_ = self._settings(opts)  # the URL is checked before any call
         client = mturk.connect(backend)
         plan = publish_plan(campaign=campaign, client=client)
