@@ -178,17 +178,30 @@ def _limits(steps: list[Step], position: tuple[int, int]) -> tuple[list, list]:
 def _window(step: Step, padded: torch.Tensor, prev: torch.Tensor, prev_y: torch.Tensor, prev_x: torch.Tensor,
             box: Boxes, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The input a box needs: the previous layer's changed values (its box) where they fall in the
-    window, the original (padded) map everywhere else. N x C x Wy x Wx."""
+    window, the original (padded) map everywhere else. N x C x Wy x Wx.
+
+    The originals come from one gather over a strided view of every window; the changed patches are
+    pasted by slicing, one slice per distinct offset of patch in window (a handful per layer), which
+    copies blocks instead of indexing element by element."""
     st, k, pd = step.st, step.k, step.pd
-    rows = y[:, None] * st + torch.arange((box.sy - 1) * st + k)  # N x Wy, padded coordinates
-    cols = x[:, None] * st + torch.arange((box.sx - 1) * st + k)
-    out = padded[:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+    wy, wx = (box.sy - 1) * st + k, (box.sx - 1) * st + k
+    every = padded.unfold(1, wy, 1).unfold(2, wx, 1).permute(1, 2, 0, 3, 4)  # Y x X x C x Wy x Wx, a view
+    out = every[y * st, x * st]
     ph, pw = prev.shape[-2:]
-    pr, pc = rows - pd - prev_y[:, None], cols - pd - prev_x[:, None]
-    inside = (((pr >= 0) & (pr < ph))[:, :, None] & ((pc >= 0) & (pc < pw))[:, None, :])[:, None]
-    n = torch.arange(len(y))[:, None, None]
-    changed = prev[n, :, pr.clamp(0, ph - 1)[:, :, None], pc.clamp(0, pw - 1)[:, None, :]].permute(0, 3, 1, 2)
-    return torch.where(inside, changed, out)
+    offsets = torch.stack([prev_y + pd - y * st, prev_x + pd - x * st], 1)
+    distinct, group = torch.unique(offsets, dim=0, return_inverse=True)
+    for j, (oy, ox) in enumerate(distinct.tolist()):
+        r0, r1, c0, c1 = max(0, oy), min(wy, oy + ph), max(0, ox), min(wx, ox + pw)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        rows = slice(r0 - oy, r1 - oy)
+        cols = slice(c0 - ox, c1 - ox)
+        if len(distinct) == 1:
+            out[:, :, r0:r1, c0:c1] = prev[:, :, rows, cols]
+        else:
+            members = torch.nonzero(group == j).flatten()
+            out[members, :, r0:r1, c0:c1] = prev[members][:, :, rows, cols]
+    return out
 
 
 def _restricted(step: Step, channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

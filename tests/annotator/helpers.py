@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
+from django.db import connection
 
 from annotator.models import Network, TopImage
 from annotator.services import artifacts
@@ -66,3 +71,34 @@ def broker(url: str) -> Iterator[None]:
         else:
             os.environ["CELERY_BROKER_URL"] = previous_env
         use_broker(*previous)
+
+
+AMQP = os.environ.get("CELERY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """The test database, as a worker process must be told it."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(name: str, broker_url: str = AMQP, log: Path | None = None, **env: str) -> subprocess.Popen:
+    """A worker process as a user starts one: its own environment, the test's database and broker.
+    With `log`, it logs each task it finishes there."""
+    env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "CELERY_BROKER_URL": broker_url, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "activations,sweeps,segmentation",
+         "--pool", "solo", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+         "-l", "INFO" if log else "WARNING", *(["-f", str(log)] if log else [])],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

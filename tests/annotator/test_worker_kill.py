@@ -6,44 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connections
 
 from annotator.models import Dissection, ImageSweep, ReceptiveField, TopImage
-from tests.annotator.helpers import broker, dissect_args, snapshot
-
-AMQP = os.environ.get("CELERY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    """The test database, as a worker process must be told it."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_worker(name: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "CELERY_BROKER_URL": AMQP, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "activations,sweeps,segmentation",
-         "--pool", "solo", "-n", f"{name}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
+from tests.annotator.helpers import AMQP, broker, dissect_args, snapshot, start_worker, wait
 
 
 @pytest.mark.slow
