@@ -9,8 +9,10 @@
    whole layer (256 units x 60 images) with one sweep per unique image against one per (unit, image).
 4. Cone-restricted occlusion (torchvision AlexNet pool5, 224 px, paper settings: 5,184 copies): the
    full-forward sweep against the cone sweep, with one target unit (an image's usual share at paper
-   scale) and with 16 (the share in a 1,000-scene run); the multiply-add rate of both against this
-   machine's matrix-multiply rate; and a whole layer's cost with cone sweeps. Target: 10x.
+   scale) and with 16 (the share in a 1,000-scene run), each with every box recomputed and with the
+   incremental convolutions (original output plus the scattered change); the multiply-add rate of
+   both against this machine's matrix-multiply rate; and a whole layer's cost with cone sweeps.
+   Target: 10x.
 
 Run: `make bench` (or `python benchmarks/run.py [--quick]`).
 """
@@ -29,9 +31,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.activations import top_k_pass  # noqa: E402
+from pipeline.cones import count_madds  # noqa: E402
 from pipeline.images import pixels_to_input  # noqa: E402
 from pipeline.networks import Preprocessing, build_network  # noqa: E402
-from pipeline.occlusion_cone import ConeSweep, count_madds  # noqa: E402
+from pipeline.occlusion_cone import ConeSweep  # noqa: E402
 from pipeline.receptive_field import (  # noqa: E402
     OcclusionSettings,
     Targets,
@@ -153,10 +156,12 @@ def cone(quick: bool) -> dict:
     out = {"copies": copies, "full_s": full_s,
            "full_gflops": 2 * count_madds(model.features, 12, 224) * copies / full_s / 1e9}
     for count, chosen in cases.items():
-        sweep = ConeSweep(model.features, 12, image, 11, stride)
-        seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // 6, flat[c] % 6, noise))
-        out[count] = {"s": seconds, "ratio": full_s / seconds, "gflops": 2 * sweep.madds / seconds / 1e9,
-                      "madds_ratio": count_madds(model.features, 12, 224) * copies / sweep.madds}
+        for incremental in (False, True):
+            sweep = ConeSweep(model.features, 12, image, 11, stride, incremental)
+            seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // 6, flat[c] % 6, noise))
+            out[count, incremental] = {
+                "s": seconds, "ratio": full_s / seconds, "gflops": 2 * sweep.madds / seconds / 1e9,
+                "madds_ratio": count_madds(model.features, 12, 224) * copies / sweep.madds}
     out["matmul_gflops"] = matmul_gflops()
     return out
 
@@ -217,12 +222,14 @@ def main() -> None:
           f"per-(unit, image) sweeps {cost['naive_hours']:.1f} h -> {cost['saving']:.1f}x less work")
     c = cone(args.quick)
     print(f"cone-restricted sweep, AlexNet pool5, {c['copies']} copies/image: full forward {c['full_s']:.1f} s "
-          f"({c['full_gflops']:.0f} GFLOP/s); cone, 1 target unit {c[1]['s']:.2f} s -> {c[1]['ratio']:.1f}x "
-          f"({c[1]['madds_ratio']:.1f}x fewer multiply-adds, {c[1]['gflops']:.0f} GFLOP/s); 16 target units "
-          f"{c[16]['s']:.2f} s -> {c[16]['ratio']:.1f}x ({c[16]['madds_ratio']:.1f}x fewer, {c[16]['gflops']:.0f} "
-          f"GFLOP/s) (target >= 10x); matrix multiply on this machine: {c['matmul_gflops']:.0f} GFLOP/s")
+          f"({c['full_gflops']:.0f} GFLOP/s); matrix multiply on this machine: {c['matmul_gflops']:.0f} GFLOP/s")
+    for count in (1, 16):
+        for incremental, how in ((False, "boxes recomputed"), (True, "incremental")):
+            r = c[count, incremental]
+            print(f"  cone, {count} target unit(s), {how}: {r['s']:.2f} s -> {r['ratio']:.1f}x (target >= 10x; "
+                  f"{r['madds_ratio']:.1f}x fewer multiply-adds, {r['gflops']:.0f} GFLOP/s)")
     pairs = 256 * 60
-    naive, shared = pairs * c[1]["s"], unique * c[16]["s"]
+    naive, shared = pairs * c[1, True]["s"], unique * c[16, True]["s"]
     print(f"whole layer with cone sweeps: {unique} shared sweeps of ~16 targets {shared / 3600:.2f} h vs {pairs} "
           f"per-(unit, image) sweeps {naive / 3600:.2f} h -> {naive / shared:.1f}x; vs full-forward shared sweeps "
           f"{unique * c['full_s'] / 3600:.1f} h -> {unique * c['full_s'] / shared:.1f}x")

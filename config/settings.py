@@ -108,6 +108,10 @@ if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
+# A worker's own device (cpu, cuda, cuda:1), overriding the dissection's --device: CPU and GPU
+# workers on several machines then share one queued dissection, each on what it has.
+DISSECT_DEVICE = os.environ.get("DISSECT_DEVICE", "")
+
 # Celery. Unset broker: tasks run eagerly in the calling process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
 # (The in-memory transport only stops kombu asking for a host name; eager tasks never reach it.)

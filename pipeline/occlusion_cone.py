@@ -7,96 +7,27 @@ positions, on a fixed-size box that holds the intersection of the two cones; val
 the original's. Occluders outside every target's receptive field are skipped (their discrepancy is
 zero), and the last convolution computes only the target units' channels.
 
+A stride-1 convolution whose box reads more unchanged input than changed input is computed
+incrementally: the original output plus the input's change scattered through the kernel
+(`conv_transpose2d`). The change is zero outside the previous box, so this skips the products of
+unchanged inputs, which the box recomputation would redo (AlexNet's conv2-conv4: 1.7x-4x fewer).
+
 Early layers are shared by all target positions (forward cone only); from a split layer on, each
 distinct target position continues on its own, much smaller, backward cone. The split is chosen
 per image by counting multiply-adds. Works for networks whose layers up to the targets are one
 `nn.Sequential` of Conv2d, MaxPool2d, ReLU, LocalResponseNorm and Dropout (`feature_chain`);
 `receptive_field.occlusion_sweep` falls back to full forward passes for any other network.
+The box geometry lives in `pipeline.cones`.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.cones import Boxes, Step, backward_cone, chain_steps, feature_chain, forward_range, layer_boxes
 from pipeline.images import pixels_to_input
-
-
-@dataclass
-class Step:
-    """One layer of the chain, as the cones see it (square maps, square windows)."""
-
-    module: nn.Module
-    kind: str  # "conv", "pool" or "point"
-    k: int = 1
-    st: int = 1
-    pd: int = 0
-    size_in: int = 0
-    size_out: int = 0
-    c_in: int = 0
-    c_out: int = 0
-
-    def madds(self, area: int, channels: int | None = None) -> float:
-        """Multiply-adds to produce `area` output positions (of `channels` output channels)."""
-        out = self.c_out if channels is None else channels
-        if self.kind == "conv":
-            return area * out * self.c_in / self.module.groups * self.k * self.k
-        return area * out * (self.k * self.k if self.kind == "pool" else 1)
-
-
-def _pair(value) -> int:
-    if isinstance(value, tuple):
-        if len(set(value)) != 1:
-            raise ValueError("non-square")
-        return int(value[0])
-    return int(value)
-
-
-def feature_chain(model: nn.Module, names: list[str]) -> tuple[nn.Sequential, list[int]] | None:
-    """The Sequential the targets live in and their indices in it, when the cone sweep can run it."""
-    prefix = getattr(model, "feature_chain", None)
-    if not prefix or not names:
-        return None
-    chain = dict(model.named_modules()).get(prefix)
-    if not isinstance(chain, nn.Sequential):
-        return None
-    indices = []
-    for name in names:
-        head, _, tail = name.rpartition(".")
-        if head != prefix or not tail.isdigit():
-            return None
-        indices.append(int(tail))
-    for module in list(chain)[: max(indices) + 1]:
-        if isinstance(module, nn.Conv2d):
-            if module.dilation != (1, 1) or module.padding_mode != "zeros" or isinstance(module.padding, str):
-                return None
-        elif isinstance(module, nn.MaxPool2d):
-            if module.ceil_mode or _pair(module.dilation) != 1:
-                return None
-        elif not isinstance(module, nn.ReLU | nn.LocalResponseNorm | nn.Dropout | nn.Identity):
-            return None
-    return chain, indices
-
-
-def _steps(chain: nn.Sequential, last: int, size: int, channels: int) -> list[Step]:
-    steps = []
-    for module in list(chain)[: last + 1]:
-        if isinstance(module, nn.Conv2d):
-            k, st, pd = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
-            step = Step(module, "conv", k, st, pd, c_in=channels, c_out=module.out_channels)
-        elif isinstance(module, nn.MaxPool2d):
-            k, st = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-            step = Step(module, "pool", k, st, _pair(module.padding), c_in=channels, c_out=channels)
-        else:
-            step = Step(module, "point", c_in=channels, c_out=channels)
-        step.size_in = size
-        step.size_out = (size + 2 * step.pd - step.k) // step.st + 1
-        size, channels = step.size_out, step.c_out
-        steps.append(step)
-    return steps
 
 
 def _apply(step: Step, x: torch.Tensor, padding: bool, weight: torch.Tensor | None = None,
@@ -116,92 +47,55 @@ def _apply(step: Step, x: torch.Tensor, padding: bool, weight: torch.Tensor | No
     return x  # Dropout (eval) and Identity
 
 
-def _forward_range(step: Step, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output positions whose window meets input positions lo..hi (inclusive), per occluder."""
-    if step.kind == "point":
-        return lo, hi
-    out_lo = torch.clamp(torch.div(lo + step.pd - step.k + step.st, step.st, rounding_mode="floor"), min=0)
-    out_hi = torch.clamp(torch.div(hi + step.pd, step.st, rounding_mode="floor"), max=step.size_out - 1)
-    return out_lo, out_hi
+def _runs(*keys: torch.Tensor) -> list[tuple[int, int, list[int]]]:
+    """Consecutive occluders that share the same keys, as (start, stop, keys). Occluders come in
+    row-major order and boxes move monotonically with them, so a batch has few runs, and each run is
+    handled as one block copy instead of element-by-element indexing."""
+    stacked = torch.stack(keys, 1)
+    starts = [0, *(torch.nonzero((stacked[1:] != stacked[:-1]).any(1)).flatten() + 1).tolist()]
+    values = stacked[starts].tolist()
+    return [(a, b, v) for a, b, v in zip(starts, [*starts[1:], len(stacked)], values, strict=True)]
 
 
-def _backward_range(step: Step, lo: int, hi: int) -> tuple[int, int]:
-    """Input positions that output positions lo..hi read."""
-    if step.kind == "point":
-        return lo, hi
-    return max(0, lo * step.st - step.pd), min(step.size_in - 1, hi * step.st - step.pd + step.k - 1)
+def _crops(plane: torch.Tensor, y: torch.Tensor, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Per occluder, the h x w crop of a C x H x W map at (y, x). N x C x h x w."""
+    out = plane.new_empty(len(y), plane.shape[0], h, w)
+    for a, b, (top, left) in _runs(y, x):
+        out[a:b] = plane[:, top:top + h, left:left + w]
+    return out
 
 
-def _axis_boxes(steps: list[Step], lo: torch.Tensor, hi: torch.Tensor, limits: list[tuple[int, int]] | None
-                ) -> list[tuple[int, torch.Tensor]]:
-    """Per layer, on one axis: a fixed side and, per occluder, a start, such that the box holds the
-    occluder's forward cone intersected with `limits` (a backward cone; None: the whole map)."""
-    boxes = []
-    for i, step in enumerate(steps):
-        lo, hi = _forward_range(step, lo, hi)
-        first, last = limits[i] if limits else (0, step.size_out - 1)
-        span = last - first + 1
-        side = max(1, min(int((hi - lo).max()) + 1, span))
-        boxes.append((side, torch.clamp(lo, min=first, max=first + span - side)))
-    return boxes
-
-
-@dataclass
-class Boxes:
-    """A layer's box: sides, and per occluder row (y) and column (x) of the grid, the start."""
-
-    sy: int
-    sx: int
-    y: torch.Tensor
-    x: torch.Tensor
-
-
-def _layer_boxes(steps: list[Step], lo: torch.Tensor, hi: torch.Tensor, limits: tuple[list, list] | None
-                 ) -> list[Boxes]:
-    rows = _axis_boxes(steps, lo, hi, limits[0] if limits else None)
-    cols = _axis_boxes(steps, lo, hi, limits[1] if limits else None)
-    return [Boxes(r[0], c[0], r[1], c[1]) for r, c in zip(rows, cols, strict=True)]
-
-
-def _limits(steps: list[Step], position: tuple[int, int]) -> tuple[list, list]:
-    """The backward cone of one target position at every layer's output, rows and columns."""
-    out = []
-    for coord in position:
-        ranges, r = [], (coord, coord)
-        for step in reversed(steps):
-            ranges.append(r)
-            r = _backward_range(step, *r)
-        out.append(list(reversed(ranges)))
-    return out[0], out[1]
+def _paste(out: torch.Tensor, part: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, add: bool = False) -> None:
+    """Write (or add) each occluder's `part` into its `out` with its top-left at (oy, ox), clipped."""
+    h, w = out.shape[-2:]
+    ph, pw = part.shape[-2:]
+    for a, b, (dy, dx) in _runs(oy, ox):
+        r0, r1, c0, c1 = max(0, dy), min(h, dy + ph), max(0, dx), min(w, dx + pw)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        src = part[a:b, :, r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        if add:
+            out[a:b, :, r0:r1, c0:c1] += src
+        else:
+            out[a:b, :, r0:r1, c0:c1] = src
 
 
 def _window(step: Step, padded: torch.Tensor, prev: torch.Tensor, prev_y: torch.Tensor, prev_x: torch.Tensor,
             box: Boxes, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The input a box needs: the previous layer's changed values (its box) where they fall in the
-    window, the original (padded) map everywhere else. N x C x Wy x Wx.
-
-    The originals come from one gather over a strided view of every window; the changed patches are
-    pasted by slicing, one slice per distinct offset of patch in window (a handful per layer), which
-    copies blocks instead of indexing element by element."""
+    window, the original (padded) map everywhere else. N x C x Wy x Wx."""
     st, k, pd = step.st, step.k, step.pd
-    wy, wx = (box.sy - 1) * st + k, (box.sx - 1) * st + k
-    every = padded.unfold(1, wy, 1).unfold(2, wx, 1).permute(1, 2, 0, 3, 4)  # Y x X x C x Wy x Wx, a view
-    out = every[y * st, x * st]
-    ph, pw = prev.shape[-2:]
-    offsets = torch.stack([prev_y + pd - y * st, prev_x + pd - x * st], 1)
-    distinct, group = torch.unique(offsets, dim=0, return_inverse=True)
-    for j, (oy, ox) in enumerate(distinct.tolist()):
-        r0, r1, c0, c1 = max(0, oy), min(wy, oy + ph), max(0, ox), min(wx, ox + pw)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        rows = slice(r0 - oy, r1 - oy)
-        cols = slice(c0 - ox, c1 - ox)
-        if len(distinct) == 1:
-            out[:, :, r0:r1, c0:c1] = prev[:, :, rows, cols]
-        else:
-            members = torch.nonzero(group == j).flatten()
-            out[members, :, r0:r1, c0:c1] = prev[members][:, :, rows, cols]
+    out = _crops(padded, y * st, x * st, (box.sy - 1) * st + k, (box.sx - 1) * st + k)
+    _paste(out, prev, prev_y + pd - y * st, prev_x + pd - x * st)
     return out
+
+
+def _transposed(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """A convolution's weights as `conv_transpose2d` weights that scatter each input's change to
+    the outputs that read it (taps flipped, in and out swapped within each group)."""
+    out, per_in, k, _ = weight.shape
+    w = weight.reshape(groups, out // groups, per_in, k, k).transpose(1, 2)
+    return w.reshape(groups * per_in, out // groups, k, k).flip(-1, -2).contiguous()
 
 
 def _restricted(step: Step, channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -221,26 +115,32 @@ def _restricted(step: Step, channels: torch.Tensor) -> tuple[torch.Tensor, torch
 class ConeSweep:
     """One image, one target layer: the plan (boxes, relevant occluders, split) and its run."""
 
-    def __init__(self, chain: nn.Sequential, index: int, image: torch.Tensor, size: int, stride: int) -> None:
-        self.steps = _steps(chain, index, image.shape[-1], image.shape[0])
+    def __init__(self, chain: nn.Sequential, index: int, image: torch.Tensor, size: int, stride: int,
+                 incremental: bool = True) -> None:
+        self.steps = chain_steps(chain, index, image.shape[-1], image.shape[0])
         self.side = (image.shape[-1] - size) // stride + 1
         self.lo = torch.arange(self.side) * stride
+        self.size = size
         self.hi = self.lo + size - 1
-        self.padded, x = [], image[None]
+        self.padded, self.inputs, self.outputs, x = [], [], [], image[None]
         with torch.inference_mode():
             for step in self.steps:
                 value = float("-inf") if step.kind == "pool" else 0.0
+                self.inputs.append(x[0])
                 self.padded.append(F.pad(x[0], (step.pd,) * 4, value=value) if step.pd else x[0])
                 x = _apply(step, x, padding=True)
+                self.outputs.append(x[0])
         self.original = x[0]
+        self.incremental = incremental
+        self._scatter_weights: dict = {}
         convs = [i for i, s in enumerate(self.steps) if s.kind == "conv"]
         after = self.steps[convs[-1] + 1:] if convs else []
         channelwise = all(s.kind == "pool" or isinstance(s.module, nn.ReLU | nn.Dropout | nn.Identity) for s in after)
         self.last_conv = convs[-1] if convs and channelwise else None
         self.reach = [self.lo, self.hi]
         for step in self.steps:
-            self.reach = list(_forward_range(step, *self.reach))
-        self.shared = _layer_boxes(self.steps, self.lo, self.hi, None)
+            self.reach = list(forward_range(step, *self.reach))
+        self.shared = layer_boxes(self.steps, self.lo, self.hi, None)
         self.madds = 0.0  # multiply-adds done so far (benchmarks report the rate)
 
     def relevant(self, position: tuple[int, int]) -> torch.Tensor:
@@ -250,9 +150,20 @@ class ConeSweep:
         rx = (lo <= position[1]) & (position[1] <= hi)
         return (ry[:, None] & rx[None, :]).flatten()
 
+    def scatters(self, step: Step, changed: int, box: Boxes) -> bool:
+        """Whether a convolution is cheaper as the original plus its change, scattered from the
+        `changed` input positions, than recomputed over its box (stride 1 only)."""
+        return self.incremental and step.kind == "conv" and step.st == 1 and changed < box.sy * box.sx
+
     def cost(self, boxes: list[Boxes], first: int, stop: int, count: int, channels: int) -> float:
-        return count * sum(self.steps[i].madds(boxes[i].sy * boxes[i].sx,
-                                               channels if i == self.last_conv else None) for i in range(first, stop))
+        total = 0.0
+        for i in range(first, stop):
+            area = boxes[i].sy * boxes[i].sx
+            changed = boxes[i - 1].sy * boxes[i - 1].sx if i else self.size * self.size
+            if self.scatters(self.steps[i], changed, boxes[i]):
+                area = changed
+            total += self.steps[i].madds(area, channels if i == self.last_conv else None)
+        return count * total
 
     def plan(self, groups: dict, every: torch.Tensor, all_channels: int) -> int:
         """The split layer with the fewest multiply-adds (len(steps): never split)."""
@@ -278,17 +189,42 @@ class ConeSweep:
                 self.madds += patch.numel()
                 continue
             y, x = box.y[gy], box.x[gx]
-            # After the restricted convolution only the target channels are carried on.
-            padded = self.padded[i][channels] if restricted and i > self.last_conv else self.padded[i]
-            window = _window(step, padded, patch, prev_y, prev_x, box, y, x)
-            if i == self.last_conv and channels is not None:
-                weight, bias = _restricted(step, channels)
-                patch = _apply(step, window, padding=False, weight=weight, bias=bias)
+            narrowed = channels if i == self.last_conv and channels is not None else None
+            changed = patch.shape[-2] * patch.shape[-1]
+            if self.scatters(step, changed, box):
+                patch = self.scatter(i, patch, prev_y, prev_x, box, y, x, narrowed)
+                area = changed
             else:
-                patch = _apply(step, window, padding=False)
-            self.madds += step.madds(box.sy * box.sx, patch.shape[1]) * len(ids)
+                # After the restricted convolution only the target channels are carried on.
+                padded = self.padded[i][channels] if restricted and i > self.last_conv else self.padded[i]
+                window = _window(step, padded, patch, prev_y, prev_x, box, y, x)
+                weight, bias = (None, None) if narrowed is None else _restricted(step, narrowed)
+                patch = _apply(step, window, padding=False, weight=weight, bias=bias)
+                area = box.sy * box.sx
+            self.madds += step.madds(area, patch.shape[1]) * len(ids)
             prev_y, prev_x = y, x
         return patch, prev_y, prev_x
+
+    def scatter(self, i: int, patch: torch.Tensor, prev_y: torch.Tensor, prev_x: torch.Tensor, box: Boxes,
+                y: torch.Tensor, x: torch.Tensor, channels: torch.Tensor | None) -> torch.Tensor:
+        """A stride-1 convolution over its box, incrementally: the original output plus the change
+        of its input scattered through the kernel. The box reads more unchanged input positions
+        than changed ones, so this does fewer multiply-adds (the change is zero elsewhere)."""
+        step = self.steps[i]
+        change = patch - _crops(self.inputs[i], prev_y, prev_x, *patch.shape[-2:])
+        key = (i, None if channels is None else tuple(channels.tolist()))
+        if key not in self._scatter_weights:
+            weight, groups = (step.module.weight, step.module.groups) if channels is None else (
+                _restricted(step, channels)[0], 1)
+            self._scatter_weights[key] = (_transposed(weight, groups), groups)
+        weight, groups = self._scatter_weights[key]
+        spread = F.conv_transpose2d(change, weight, groups=groups)
+        original = self.outputs[i] if channels is None else self.outputs[i][channels]
+        out = _crops(original, y, x, box.sy, box.sx)
+        # spread[..., 0, 0] lands on output position (prev_y + pd - (k - 1), prev_x + pd - (k - 1)).
+        reach = step.pd - (step.k - 1)
+        _paste(out, spread, prev_y + reach - y, prev_x + reach - x, add=True)
+        return out
 
     def discrepancy(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, noise: torch.Tensor,
                     split: int | None = None, batch: int = 512) -> torch.Tensor:
@@ -302,7 +238,7 @@ class ConeSweep:
                 group["units"].append(unit)
         for p, group in groups.items():
             group["keep"] = self.relevant(p)
-            group["boxes"] = _layer_boxes(self.steps, self.lo, self.hi, _limits(self.steps, p))
+            group["boxes"] = layer_boxes(self.steps, self.lo, self.hi, backward_cone(self.steps, p))
         every = torch.stack([g["keep"] for g in groups.values()]).any(0)
         union = sorted({u for u, _, _ in targets})
         split = self.plan(groups, every, len(union)) if split is None else split
@@ -338,7 +274,7 @@ class ConeSweep:
 
 
 def cone_occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict, prep, settings, seed: int,
-                         split: int | None = None) -> dict[str, np.ndarray] | None:
+                         split: int | None = None, incremental: bool = True) -> dict[str, np.ndarray] | None:
     """`receptive_field.occlusion_sweep`'s result by the cone method, or None when the network's
     layers are not a chain it can follow. The occluders' contents are drawn exactly as there."""
     found = feature_chain(model, list(targets))
@@ -357,13 +293,7 @@ def cone_occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict, p
     out = {}
     for name, index in zip(targets, indices, strict=True):
         t = targets[name]
-        sweep = ConeSweep(chain, index, image, settings.size, settings.stride)
+        sweep = ConeSweep(chain, index, image, settings.size, settings.stride, incremental)
         grid = sweep.discrepancy(t.units.cpu(), t.ys.cpu(), t.xs.cpu(), noise, split=split)
         out[name] = grid.reshape(-1, side, side).numpy()
     return out
-
-
-def count_madds(model_chain: nn.Sequential, index: int, size: int, channels: int = 3) -> float:
-    """Multiply-adds of one full forward through the chain up to `index` (the baseline's work)."""
-    return sum(step.madds(step.size_out * step.size_out) for step in _steps(model_chain, index, size, channels))
-

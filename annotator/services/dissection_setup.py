@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -59,19 +60,24 @@ class DissectionSettings:
             data.pop(key)
         return data
 
+    def speed(self) -> dict:
+        """How fast, not what: stored apart, so a re-run may change them and the workers read them."""
+        return {key: getattr(self, key) for key in self.speed_only}
 
-def dissection_start(settings: DissectionSettings, name: str | None = None) -> Dissection:
+
+def dissection_start(settings: DissectionSettings, name: str | None = None, queued: bool = False) -> Dissection:
     """Create the records of a new dissection, or return the existing one with the same settings.
 
     A name already used with other settings is refused with the differences listed, so a re-run
-    resumes only the work it describes.
+    resumes only the work it describes. A queued dissection's device is the workers' business: the
+    machine that enqueues it need not have a GPU.
     """
     root = Path(settings.images).expanduser().resolve()
     if not root.is_dir():
         raise DissectionError(f"Image folder not found: {settings.images}")
     settings.images = str(root)
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DissectionError("--device cuda was asked for, but this machine's torch sees no CUDA device.")
+    if not queued:
+        device_of(settings)  # refused here, before any record, when this machine cannot run it
     name = name or settings.network
     if settings.weights:
         settings.weights = str(Path(settings.weights).expanduser().resolve())
@@ -83,9 +89,12 @@ def dissection_start(settings: DissectionSettings, name: str | None = None) -> D
             diffs = [f"{k}: stored {stored.get(k)!r}, now {v!r}" for k, v in wanted.items() if stored.get(k) != v]
             raise DissectionError(f"A dissection named {name!r} exists with other settings ({'; '.join(diffs)}). "
                                   "Re-run with the same settings to resume it, or give another --name.")
+        if stored.get("speed") != settings.speed():
+            Dissection.objects.filter(pk=existing.pk).update(settings={**stored, "speed": settings.speed()})
+            existing.refresh_from_db()
         return existing
 
-    loaded = network_for(settings)
+    loaded = network_for(settings, device="cpu")  # only its layers' shapes are read here
     prep = loaded.preprocessing
     try:
         modules = resolve_layers(loaded.model, settings.layers, loaded.aliases)
@@ -113,7 +122,7 @@ def dissection_start(settings: DissectionSettings, name: str | None = None) -> D
                                   batch_size=2000)
         count = image_set.images.count()
         dissection = Dissection.objects.create(
-            network=network, image_set=image_set, settings={**wanted, "image_count": count})
+            network=network, image_set=image_set, settings={**wanted, "image_count": count, "speed": settings.speed()})
         ActivationChunk.objects.bulk_create([
             ActivationChunk(dissection=dissection, index=i, first_image=start,
                             image_count=min(settings.chunk_size, count - start))
@@ -130,14 +139,30 @@ def file_sha256(path: str) -> str:
 
 
 def settings_of(dissection: Dissection) -> DissectionSettings:
-    stored = {k: v for k, v in dissection.settings.items() if k in DissectionSettings.__dataclass_fields__}
+    merged = {**dissection.settings, **dissection.settings.get("speed", {})}
+    stored = {k: v for k, v in merged.items() if k in DissectionSettings.__dataclass_fields__}
     return DissectionSettings(**stored)
 
 
-def network_for(settings: DissectionSettings) -> LoadedNetwork:
+def device_of(settings: DissectionSettings) -> str:
+    """The device this process runs the dissection on: its own DISSECT_DEVICE, else the dissection's."""
+    device = django_settings.DISSECT_DEVICE or settings.device
+    source = "DISSECT_DEVICE" if django_settings.DISSECT_DEVICE else "--device"
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise DissectionError(f"Unknown device {device!r} ({source}): {exc}") from exc
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DissectionError(f"The device is {device} ({source}), but this machine's torch sees no CUDA device. "
+                              "Run it on a GPU machine, or set DISSECT_DEVICE=cpu for this worker.")
+    return device
+
+
+def network_for(settings: DissectionSettings, device: str | None = None) -> LoadedNetwork:
+    device = device or device_of(settings)
     try:
         return _cached_network(settings.network, settings.weights, settings.input_size,
-                               tuple(settings.mean or ()), tuple(settings.std or ()), settings.device)
+                               tuple(settings.mean or ()), tuple(settings.std or ()), device)
     except NetworkError as exc:
         raise DissectionError(str(exc)) from exc
 

@@ -5,10 +5,11 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 
 from annotator.models import Dissection
+from annotator.services.dissection import DissectionError
 from config.celery import app
 from tests.annotator.helpers import broker, dissect_args, snapshot
 
@@ -37,3 +38,28 @@ def test_queued_dissection_equals_in_process(image_dir, real_broker, capsys):
             time.sleep(0.5)
     connections.close_all()
     assert snapshot("queued") == expected
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # queued steps are sent when the transaction commits
+def test_a_workers_own_device_overrides_the_dissections(image_dir, settings):
+    """A GPU dissection can be queued from a machine without a GPU; a worker without one refuses
+    its steps with the reason, and the same worker told DISSECT_DEVICE=cpu runs them."""
+    call_command(*dissect_args(image_dir, name="cpu"))
+    expected = snapshot("cpu")
+    with pytest.raises(CommandError, match="no CUDA device"):
+        call_command(*dissect_args(image_dir, name="refused"), "--device", "cuda")
+    assert not Dissection.objects.filter(network__name="refused").exists()
+    # Queued with eager tasks: this process is the worker, and it has no GPU.
+    with pytest.raises(DissectionError, match=r"cuda \(--device\).*DISSECT_DEVICE=cpu"):
+        call_command(*dissect_args(image_dir, name="gpu"), "--device", "cuda", "--queue")
+    gpu = Dissection.objects.get(network__name="gpu")
+    assert gpu.settings["speed"]["device"] == "cuda" and gpu.stage == Dissection.Stage.ACTIVATIONS
+    settings.DISSECT_DEVICE = "cpu"
+    call_command(*dissect_args(image_dir, name="gpu"), "--device", "cuda", "--queue", "--batch-size", "7")
+    assert Dissection.objects.get(network__name="gpu").settings["speed"] == {"batch_size": 7, "device": "cuda"}
+    assert Dissection.objects.get(network__name="gpu").stage == Dissection.Stage.DONE
+    assert snapshot("gpu") == expected
+    settings.DISSECT_DEVICE = "tpu"
+    with pytest.raises(DissectionError, match="Unknown device 'tpu' \\(DISSECT_DEVICE\\)"):
+        call_command(*dissect_args(image_dir, name="gpu2"), "--device", "cuda", "--queue")

@@ -8,19 +8,29 @@ import pytest
 import torch
 from torch import nn
 
+from pipeline.cones import count_madds, feature_chain
 from pipeline.networks import AlexNet, AlexNetCaffe, Preprocessing, build_network
-from pipeline.occlusion_cone import ConeSweep, cone_occlusion_sweep, count_madds, feature_chain
+from pipeline.occlusion_cone import ConeSweep, cone_occlusion_sweep
 from pipeline.receptive_field import OcclusionSettings, Targets, occlusion_sweep, occlusion_sweep_full
 
 
-def both(model: nn.Module, size: int, name: str, targets: Targets, stride: int, split: int | None = None):
+def both(model: nn.Module, size: int, name: str, targets: Targets, stride: int, split: int | None = None,
+         incremental: bool = True):
     torch.manual_seed(1)
     image = torch.randn(3, size, size)
     prep = Preprocessing(size)
     settings = OcclusionSettings(size=11, stride=stride, batch_size=64)
     full = occlusion_sweep_full(model, image, {name: targets}, prep, settings, seed=5)[name]
-    cone = cone_occlusion_sweep(model, image, {name: targets}, prep, settings, seed=5, split=split)[name]
+    cone = cone_occlusion_sweep(model, image, {name: targets}, prep, settings, seed=5, split=split,
+                                incremental=incremental)[name]
     return full, cone
+
+
+def multiply_adds(chain: nn.Sequential, index: int, size: int, watched: Targets, incremental: bool) -> float:
+    sweep = ConeSweep(chain, index, torch.randn(3, size, size), 11, 3, incremental)
+    noise = torch.randn(sweep.side * sweep.side, 3, 11, 11)
+    sweep.discrepancy(watched.units, watched.ys, watched.xs, noise)
+    return sweep.madds
 
 
 def relative_error(full: np.ndarray, cone: np.ndarray) -> float:
@@ -42,8 +52,16 @@ def test_demo_network_every_layer_and_split() -> None:
     layers = len(ConeSweep(model.features, 6, torch.zeros(3, 64, 64), 11, 3).steps)
     watched = targets((0, 3, 4), (5, 8, 8), (9, 15, 0))
     for split in range(layers + 1):
-        full, cone = both(model, 64, "features.6", watched, stride=5, split=split)
-        assert relative_error(full, cone) < 1e-4, split
+        for incremental in (True, False):
+            full, cone = both(model, 64, "features.6", watched, stride=5, split=split, incremental=incremental)
+            assert relative_error(full, cone) < 1e-4, (split, incremental)
+
+
+def test_incremental_convolutions_do_fewer_multiply_adds() -> None:
+    """Scattering each layer's change through the kernel instead of recomputing the box."""
+    chain = build_network("demo").model.features
+    watched = targets((0, 3, 4), (5, 8, 8), (9, 15, 0))
+    assert multiply_adds(chain, 6, 64, watched, True) < 0.8 * multiply_adds(chain, 6, 64, watched, False)
 
 
 @pytest.mark.slow
@@ -54,6 +72,9 @@ def test_alexnet_pool5_and_conv3_match_the_full_sweep() -> None:
     assert (full[:, 0, 0] == 0).all() == (cone[:, 0, 0] == 0).all()
     full, cone = both(model, 224, "features.6", targets((10, 6, 6), (11, 12, 0)), stride=9)
     assert relative_error(full, cone) < 1e-4
+    many = targets(*((unit, unit % 6, (unit * 5) % 6) for unit in range(0, 256, 16)))  # 16 positions
+    full, cone = both(model, 224, "features.12", many, stride=9)
+    assert relative_error(full, cone) < 1e-4
 
 
 @pytest.mark.slow
@@ -63,6 +84,10 @@ def test_caffe_alexnet_grouped_convolutions_and_lrn() -> None:
     assert relative_error(full, cone) < 1e-4
     full, cone = both(model, 227, "features.7", targets((7, 6, 6), (130, 0, 12)), stride=11)  # norm2: after LRN
     assert relative_error(full, cone) < 1e-4
+    # Its grouped conv2, conv4 and conv5 take the incremental path too.
+    watched = targets((7, 1, 5), (200, 4, 2))
+    assert multiply_adds(model.features, 14, 227, watched, True) < 0.8 * multiply_adds(model.features, 14, 227,
+                                                                                         watched, False)
 
 
 def test_occluders_outside_every_receptive_field_are_skipped() -> None:

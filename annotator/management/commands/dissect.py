@@ -44,7 +44,8 @@ class Command(BaseCommand):
                             help="Put each discrepancy at the occluder's centre instead of spreading it")
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--chunk-size", type=int, default=500, help="Images per resumable activation step")
-        parser.add_argument("--device", default="cpu")
+        parser.add_argument("--device", default="cpu",
+                            help="cpu, cuda or cuda:N; a worker's DISSECT_DEVICE overrides it")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the random occluders")
         parser.add_argument("--queue", action="store_true", help="Enqueue Celery tasks instead of running here")
         parser.add_argument("--status", action="store_true", help="Show the progress of dissection --name")
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             spread=not opts["occluder_at_centre"], seed=opts["seed"], batch_size=opts["batch_size"],
             device=opts["device"], chunk_size=opts["chunk_size"])
         try:
-            dissection = service.dissection_start(settings, opts["name"])
+            dissection = service.dissection_start(settings, opts["name"], queued=opts["queue"])
         except service.DissectionError as exc:
             raise CommandError(str(exc)) from exc
         name = dissection.network.name
