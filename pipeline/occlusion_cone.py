@@ -185,7 +185,8 @@ class ConeSweep:
         for i in range(first, stop):
             step, box = self.steps[i], boxes[i]
             if step.kind == "point":
-                patch = _apply(step, patch, padding=False)
+                # The patch is this sweep's own copy: a ReLU may overwrite it.
+                patch = patch.relu_() if isinstance(step.module, nn.ReLU) else _apply(step, patch, padding=False)
                 self.madds += patch.numel()
                 continue
             y, x = box.y[gy], box.x[gx]
@@ -211,7 +212,8 @@ class ConeSweep:
         of its input scattered through the kernel. The box reads more unchanged input positions
         than changed ones, so this does fewer multiply-adds (the change is zero elsewhere)."""
         step = self.steps[i]
-        change = patch - _crops(self.inputs[i], prev_y, prev_x, *patch.shape[-2:])
+        change = _crops(self.inputs[i], prev_y, prev_x, *patch.shape[-2:])
+        torch.sub(patch, change, out=change)  # in place: these tensors are the sweep's biggest
         key = (i, None if channels is None else tuple(channels.tolist()))
         if key not in self._scatter_weights:
             weight, groups = (step.module.weight, step.module.groups) if channels is None else (
