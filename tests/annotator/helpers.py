@@ -102,3 +102,16 @@ def wait(condition, seconds: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def worker_processes() -> Iterator[list[subprocess.Popen]]:
+    """A list to start worker processes into; those still running are stopped on the way out."""
+    workers: list[subprocess.Popen] = []
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)

@@ -14,7 +14,7 @@ from django.db import connections
 from django.test import Client
 
 from annotator.models import Campaign, Dissection, Hit, ImageSweep, ReceptiveField
-from tests.annotator.helpers import broker, dissect_args, snapshot, start_worker, wait
+from tests.annotator.helpers import broker, dissect_args, snapshot, start_worker, wait, worker_processes
 
 BUCKET = "unit-annotator-artifacts"
 REDIS = os.environ.get("CELERY_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -89,22 +89,15 @@ def test_two_worker_machines_share_one_dissection_through_the_bucket(image_dir, 
                "AWS_S3_REGION_NAME": "us-east-1"}
     folders = {name: tmp_path / f"{name}-media" for name in ("left", "right")}
     logs = {name: tmp_path / f"{name}.log" for name in folders}
-    workers = []
-    try:
-        with broker(REDIS):
-            for name, folder in folders.items():
-                folder.mkdir()
-                workers.append(start_worker(name, REDIS, logs[name], MEDIA_ROOT=str(folder), **machine))
-            wait(lambda: all(log.exists() and " ready." in log.read_text() for log in logs.values()), 120,
-                 "the workers did not start")
-            call_command(*dissect_args(image_dir, name="queued"), "--queue")
-            wait(lambda: Dissection.objects.get(network__name="queued").stage == "done", 300,
-                 "the workers did not finish the dissection")
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                worker.wait(30)
+    with worker_processes() as workers, broker(REDIS):
+        for name, folder in folders.items():
+            folder.mkdir()
+            workers.append(start_worker(name, REDIS, logs[name], MEDIA_ROOT=str(folder), **machine))
+        wait(lambda: all(log.exists() and " ready." in log.read_text() for log in logs.values()), 120,
+             "the workers did not start")
+        call_command(*dissect_args(image_dir, name="queued"), "--queue")
+        wait(lambda: Dissection.objects.get(network__name="queued").stage == "done", 300,
+             "the workers did not finish the dissection")
     connections.close_all()
     assert snapshot("queued") == expected
     for name, log in logs.items():

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from annotator.models import Dissection, ImageSweep, ReceptiveField, TopImage
-from tests.annotator.helpers import AMQP, broker, dissect_args, snapshot, start_worker, wait
+from tests.annotator.helpers import AMQP, broker, dissect_args, snapshot, start_worker, wait, worker_processes
 
 
 @pytest.mark.slow
@@ -21,31 +21,24 @@ from tests.annotator.helpers import AMQP, broker, dissect_args, snapshot, start_
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> None:
     call_command(*dissect_args(image_dir, name="in-process"))
     expected = snapshot("in-process")
-    workers = []
-    try:
-        with broker(AMQP):
-            workers.append(start_worker("first"))
-            call_command(*dissect_args(image_dir, name="queued"), "--queue")
-            queued = Dissection.objects.get(network__name="queued")
+    with worker_processes() as workers, broker(AMQP):
+        workers.append(start_worker("first"))
+        call_command(*dissect_args(image_dir, name="queued"), "--queue")
+        queued = Dissection.objects.get(network__name="queued")
 
-            def sweeping() -> bool:
-                queued.refresh_from_db()
-                return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
+        def sweeping() -> bool:
+            queued.refresh_from_db()
+            return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
 
-            wait(sweeping, 180, "the first worker never reached the sweeps")
-            os.kill(workers[0].pid, signal.SIGKILL)
-            workers[0].wait(30)
-            done_at_kill = ImageSweep.objects.filter(dissection=queued, done=True).count()
-            total = ImageSweep.objects.filter(dissection=queued).count()
-            assert done_at_kill < total, "the kill came too late to interrupt the sweeps"
-            workers.append(start_worker("second"))
-            wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
-                 "the second worker did not finish the dissection")
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                worker.wait(30)
+        wait(sweeping, 180, "the first worker never reached the sweeps")
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(30)
+        done_at_kill = ImageSweep.objects.filter(dissection=queued, done=True).count()
+        total = ImageSweep.objects.filter(dissection=queued).count()
+        assert done_at_kill < total, "the kill came too late to interrupt the sweeps"
+        workers.append(start_worker("second"))
+        wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
+             "the second worker did not finish the dissection")
     connections.close_all()
     assert snapshot("queued") == expected
     # Nothing twice: one sweep per image, one RF per unit, K top images per unit.
@@ -67,30 +60,24 @@ def test_the_broker_restarting_mid_dissection_stops_nothing(image_dir) -> None:
     are delivered again, and the dissection ends equal to the in-process one."""
     call_command(*dissect_args(image_dir, name="in-process"))
     expected = snapshot("in-process")
-    worker = None
-    try:
-        with broker(AMQP):
-            worker = start_worker("steady")
-            call_command(*dissect_args(image_dir, name="queued"), "--queue")
-            queued = Dissection.objects.get(network__name="queued")
+    with worker_processes() as workers, broker(AMQP):
+        workers.append(worker := start_worker("steady"))
+        call_command(*dissect_args(image_dir, name="queued"), "--queue")
+        queued = Dissection.objects.get(network__name="queued")
 
-            def sweeping() -> bool:
-                queued.refresh_from_db()
-                return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
+        def sweeping() -> bool:
+            queued.refresh_from_db()
+            return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
 
-            wait(sweeping, 180, "the worker never reached the sweeps")
-            rabbitmq_app("stop_app")
-            try:
-                time.sleep(3)
-                assert Dissection.objects.get(pk=queued.pk).stage != "done"
-            finally:
-                rabbitmq_app("start_app")
-            wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
-                 "the dissection did not finish after the broker came back")
-            assert worker.poll() is None, "the worker died with the broker"
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            worker.wait(30)
+        wait(sweeping, 180, "the worker never reached the sweeps")
+        rabbitmq_app("stop_app")
+        try:
+            time.sleep(3)
+            assert Dissection.objects.get(pk=queued.pk).stage != "done"
+        finally:
+            rabbitmq_app("start_app")
+        wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
+             "the dissection did not finish after the broker came back")
+        assert worker.poll() is None, "the worker died with the broker"
     connections.close_all()
     assert snapshot("queued") == expected
