@@ -16,6 +16,12 @@ from annotator.models import Dissection, ImageSweep, ReceptiveField, TopImage
 from tests.annotator.helpers import AMQP, broker, dissect_args, snapshot, start_worker, wait, worker_processes
 
 
+def sweeping(queued: Dissection) -> bool:
+    """The dissection is in its sweeps, with a few done and (with luck) most still to do."""
+    queued.refresh_from_db()
+    return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> None:
@@ -26,11 +32,7 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> No
         call_command(*dissect_args(image_dir, name="queued"), "--queue")
         queued = Dissection.objects.get(network__name="queued")
 
-        def sweeping() -> bool:
-            queued.refresh_from_db()
-            return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
-
-        wait(sweeping, 180, "the first worker never reached the sweeps")
+        wait(lambda: sweeping(queued), 180, "the first worker never reached the sweeps")
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].wait(30)
         done_at_kill = ImageSweep.objects.filter(dissection=queued, done=True).count()
@@ -65,11 +67,7 @@ def test_the_broker_restarting_mid_dissection_stops_nothing(image_dir) -> None:
         call_command(*dissect_args(image_dir, name="queued"), "--queue")
         queued = Dissection.objects.get(network__name="queued")
 
-        def sweeping() -> bool:
-            queued.refresh_from_db()
-            return queued.stage == "sweeps" and ImageSweep.objects.filter(dissection=queued, done=True).count() >= 3
-
-        wait(sweeping, 180, "the worker never reached the sweeps")
+        wait(lambda: sweeping(queued), 180, "the worker never reached the sweeps")
         rabbitmq_app("stop_app")
         try:
             time.sleep(3)
