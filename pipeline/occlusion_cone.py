@@ -217,13 +217,13 @@ class ConeSweep:
         change = _crops(self.inputs[i], prev_y, prev_x, *patch.shape[-2:])
         torch.sub(patch, change, out=change)  # in place: these tensors are the sweep's biggest
         key = (i, None if channels is None else tuple(channels.tolist()))
-        if key not in self._scatter_weights:
+        if key not in self._scatter_weights:  # once per layer and channel set, not per batch
             weight, groups = (step.module.weight, step.module.groups) if channels is None else (
                 _restricted(step, channels)[0], 1)
-            self._scatter_weights[key] = (_transposed(weight, groups), groups)
-        weight, groups = self._scatter_weights[key]
+            original = self.outputs[i] if channels is None else self.outputs[i][channels]
+            self._scatter_weights[key] = (_transposed(weight, groups), groups, original)
+        weight, groups, original = self._scatter_weights[key]
         spread = F.conv_transpose2d(change, weight, groups=groups)
-        original = self.outputs[i] if channels is None else self.outputs[i][channels]
         out = _crops(original, y, x, box.sy, box.sx)
         # spread[..., 0, 0] lands on output position (prev_y + pd - (k - 1), prev_x + pd - (k - 1)).
         reach = step.pd - (step.k - 1)
