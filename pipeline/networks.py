@@ -6,6 +6,7 @@ Places365 checkpoints load by state_dict without torchvision being installed.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from pipeline import architectures as arch
+from pipeline import graph
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_WEIGHTS = ASSETS / "demo_net.pt"
@@ -171,6 +175,16 @@ BUILTINS: dict[str, Builtin] = {
          "conv5": "features.12", "pool5": "features.14"},
         "classifier.6.weight",
     ),
+    "resnet18": Builtin(arch.resnet18, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES,
+                        "fc.weight"),
+    "resnet50": Builtin(arch.resnet50, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES,
+                        "fc.weight"),
+    "wideresnet18": Builtin(arch.wideresnet18, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
+                            {k: v for k, v in arch.RESNET_ALIASES.items() if k != "pool1"}, "fc.weight"),
+    "vgg16": Builtin(arch.vgg16, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.vgg_aliases(),
+                     "classifier.6.weight"),
+    "densenet161": Builtin(arch.densenet161, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
+                           arch.densenet_aliases(), "classifier.weight"),
 }
 
 
@@ -207,7 +221,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise NetworkError(f"{path} holds no state_dict (a mapping of names to tensors).")
-    return {key.replace("module.", ""): value for key, value in data.items()}
+    return {_modern_key(key.replace("module.", "")): value for key, value in data.items()}
+
+
+_OLD_DENSE_KEY = re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.")
+
+
+def _modern_key(key: str) -> str:
+    """DenseNet checkpoints from before torchvision 0.3 (Places365's among them) name `norm.1`
+    what is now `norm1`."""
+    return _OLD_DENSE_KEY.sub(r"\1\2.", key)
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -292,7 +315,8 @@ def resolve_layers(model: nn.Module, layers: list[str], aliases: dict[str, str])
 class LayerGeometry:
     """Where a layer's units look in the input: position i of the map is centred on `start + i * jump`.
 
-    `rf` is the theoretical receptive field (px), from kernel sizes, strides and paddings.
+    `rf` is the theoretical receptive field (px): the side of the box of input pixels that any path
+    through the network's graph lets one unit read.
     """
 
     rf: int
@@ -306,46 +330,29 @@ class LayerGeometry:
         return self.start + y * self.jump, self.start + x * self.jump
 
 
-def layer_geometry(model: nn.Module, module_name: str, input_size: int) -> LayerGeometry:
-    """Trace one forward pass and fold the conv and pool layers met before `module_name` ends.
+def layer_geometries(model: nn.Module, module_names: list[str], input_size: int) -> dict[str, LayerGeometry]:
+    """Each recorded module's geometry, from the network's traced graph (`pipeline.graph`).
 
-    Exact for chains of layers (AlexNet, VGG, the demo network); for branching networks it follows
-    execution order, an approximation.
-    """
-    order: list[nn.Module] = []
-    target = dict(model.named_modules())[module_name]
-    shape: list[int] = []
-    handles = []
-
-    def on_leaf(module: nn.Module, _inp: Any, _out: Any) -> None:
-        if not shape:
-            order.append(module)
-
-    def on_target(_module: nn.Module, _inp: Any, out: torch.Tensor) -> None:
-        if not shape:
-            shape.extend(out.shape[1:])
-
-    for module in model.modules():
-        if not list(module.children()):
-            handles.append(module.register_forward_hook(on_leaf))
-    handles.append(target.register_forward_hook(on_target))
+    Raises NetworkError naming the module when a geometry cannot be known, or when rows and columns
+    differ (a recorded layer must see square boxes for its RF to be one number)."""
     try:
-        with torch.inference_mode():
-            model(torch.zeros(1, 3, input_size, input_size))
-    finally:
-        for handle in handles:
-            handle.remove()
-    rf, jump, start = 1, 1, 0.0
-    for module in order:
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k, s, p, d = (_pair(getattr(module, a, 1)) for a in ("kernel_size", "stride", "padding", "dilation"))
-            k_eff = d * (k - 1) + 1
-            rf += (k_eff - 1) * jump
-            start += ((k_eff - 1) / 2 - p) * jump
-            jump *= s
-    channels, height, width = (shape + [1, 1])[:3]
-    return LayerGeometry(rf, jump, start, int(channels), int(height), int(width))
+        traced = graph.trace(model, module_names, input_size)
+        spans = graph.spans(traced)
+    except graph.GraphError as exc:
+        raise NetworkError(str(exc)) from exc
+    out = {}
+    for name in module_names:
+        i = traced.outputs[name]
+        rows, cols = spans[i]
+        if rows != cols:
+            raise NetworkError(f"Layer {name} reads {rows.rf} x {cols.rf} px boxes with jumps {rows.jump} and "
+                               f"{cols.jump}: only layers with square receptive fields can be dissected.")
+        channels, height, width = traced.nodes[i].shape
+        if not channels:
+            raise NetworkError(f"Layer {name} has no spatial map (its output is not N x C x H x W).")
+        out[name] = LayerGeometry(rows.rf, rows.jump, rows.start, channels, height, width)
+    return out
 
 
-def _pair(value: Any) -> int:
-    return int(value[0] if isinstance(value, (tuple, list)) else value)
+def layer_geometry(model: nn.Module, module_name: str, input_size: int) -> LayerGeometry:
+    return layer_geometries(model, [module_name], input_size)[module_name]

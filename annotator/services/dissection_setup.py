@@ -20,7 +20,7 @@ from pipeline.networks import (
     NetworkError,
     Preprocessing,
     build_network,
-    layer_geometry,
+    layer_geometries,
     resolve_layers,
 )
 
@@ -100,7 +100,11 @@ def dissection_start(settings: DissectionSettings, name: str | None = None, queu
         modules = resolve_layers(loaded.model, settings.layers, loaded.aliases)
     except NetworkError as exc:
         raise DissectionError(str(exc)) from exc
-    geometries = {layer: layer_geometry(loaded.model, module, prep.input_size) for layer, module in modules.items()}
+    try:
+        by_module = layer_geometries(loaded.model, list(dict.fromkeys(modules.values())), prep.input_size)
+    except NetworkError as exc:
+        raise DissectionError(str(exc)) from exc
+    geometries = {layer: by_module[module] for layer, module in modules.items()}
     paths = images.find_images(root)
     if not paths:
         raise DissectionError(f"No files under {root}.")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -95,3 +97,54 @@ def test_import_path_factory_and_unknown_names():
         build_network("resnet9000")
     with pytest.raises(NetworkError, match="Cannot import"):
         build_network("no_such_module:factory")
+
+
+def places365_checkpoint(model: nn.Module, path, old_dense_names: bool = False) -> None:
+    """A checkpoint as Places365 ships it: `{'state_dict': ...}` from DataParallel (`module.` keys),
+    DenseNet layers with the pre-0.3 torchvision names (`norm.1` for `norm1`)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        if old_dense_names:
+            key = re.sub(r"(denselayer\d+\.(norm|conv))([12])\.", r"\1.\3.", key)
+        state[f"module.{key}"] = value
+    torch.save({"epoch": 40, "arch": "x", "state_dict": state, "best_prec1": 54.7}, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "factory", "classifier"), [
+    ("resnet18", "resnet18", "fc"), ("resnet50", "resnet50", "fc"), ("wideresnet18", "wideresnet18", "fc"),
+    ("vgg16", "vgg16", "classifier.6"), ("densenet161", "densenet161", "classifier")])
+def test_places365_checkpoints_load_as_shipped(tmp_path, name, factory, classifier):
+    from pipeline import architectures
+
+    source = getattr(architectures, factory)(num_classes=365)
+    places = tmp_path / f"{name}_places365.pth.tar"
+    places365_checkpoint(source, places, old_dense_names=name.startswith("densenet"))
+    if name.startswith("densenet"):
+        keys = torch.load(places, weights_only=True)["state_dict"]
+        assert "module.features.denseblock1.denselayer1.norm.1.weight" in keys
+    net = build_network(name, places)
+    assert dict(net.model.named_modules())[classifier].out_features == 365  # class count follows the file
+    for key, value in source.state_dict().items():
+        assert torch.equal(net.model.state_dict()[key], value), key
+    plain = tmp_path / "plain.pth"  # torchvision's own format: a plain state_dict, 1000 classes
+    torch.save(getattr(architectures, factory)(num_classes=1000).state_dict(), plain)
+    assert dict(build_network(name, plain).model.named_modules())[classifier].out_features == 1000
+
+
+def test_a_resnet_file_given_to_another_network_names_every_difference(tmp_path):
+    from pipeline import architectures
+
+    state = architectures.resnet18(num_classes=365).state_dict()
+    state["layer4.1.conv2.weight"] = torch.zeros(512, 512, 1, 1)
+    del state["layer1.0.bn1.running_var"]
+    state["layer5.0.conv1.weight"] = torch.zeros(1)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "r.pth.tar")
+    with pytest.raises(WeightsMismatch) as info:
+        build_network("resnet18", tmp_path / "r.pth.tar")
+    message = str(info.value)
+    assert "Missing keys (1): layer1.0.bn1.running_var" in message
+    assert "Unexpected keys (1): layer5.0.conv1.weight" in message
+    assert "layer4.1.conv2.weight: network has [512, 512, 3, 3], file has [512, 512, 1, 1]" in message
+    with pytest.raises(WeightsMismatch, match="Missing keys"):
+        build_network("resnet50", tmp_path / "r.pth.tar")
