@@ -1,6 +1,11 @@
-"""The geometry of the cone sweep: a feature chain as square layers, and per occluder the box of
-each layer's map that its change can reach (forward cone), optionally within a target position's
-backward cone. Pure index arithmetic; `occlusion_cone` does the computing."""
+"""The geometry of the cone sweep on a network's graph (`pipeline.graph`): per occluder, the box of
+each node's map that its change can reach (forward cone), optionally within one target position's
+backward cone, and the channels each node must carry for the target units. Pure index arithmetic;
+`occlusion_cone` does the computing.
+
+Boxes are planned per axis and per grid coordinate of the occluders (rows and columns of the grid
+move independently), so a box is a fixed side plus one start per grid row (or column).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,140 +13,189 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pipeline.geometry import node_windows
+from pipeline.graph import Graph, Node, Window
+
+Channels = tuple[int, ...] | None  # None: every channel of the node
+
 
 @dataclass
-class Step:
-    """One layer of the chain, as the cones see it (square maps, square windows)."""
+class Layout:
+    """What the cone sweep knows of one node: its windows (window nodes), sizes in and out."""
 
-    module: nn.Module
-    kind: str  # "conv", "pool" or "point"
-    k: int = 1
-    st: int = 1
-    pd: int = 0
-    size_in: int = 0
-    size_out: int = 0
-    c_in: int = 0
-    c_out: int = 0
+    node: Node
+    windows: tuple[Window, Window] | None
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    c_in: int
+    c_out: int
 
     def madds(self, area: int, channels: int | None = None) -> float:
-        """Multiply-adds to produce `area` output positions (of `channels` output channels)."""
+        """Multiply-adds to produce `area` output positions of `channels` output channels."""
         out = self.c_out if channels is None else channels
-        if self.kind == "conv":
-            return area * out * self.c_in / self.module.groups * self.k * self.k
-        return area * out * (self.k * self.k if self.kind == "pool" else 1)
+        m = self.node.module
+        if isinstance(m, nn.Conv2d):
+            k = self.windows[0].kernel * self.windows[1].kernel
+            return area * out * self.c_in / m.groups * k
+        if self.node.kind == "window":
+            return area * out * self.windows[0].kernel * self.windows[1].kernel
+        return area * out
+
+    def right_pad(self, axis: int) -> int:
+        """Padding after the last input so that every output window fits (ceil-mode pools, "same")."""
+        w = self.windows[axis]
+        return max(0, (self.size_out[axis] - 1) * w.stride + w.extent - w.pad - self.size_in[axis])
 
 
-def _pair(value) -> int:
-    if isinstance(value, tuple):
-        if len(set(value)) != 1:
-            raise ValueError("non-square")
-        return int(value[0])
-    return int(value)
+def unsupported(graph: Graph) -> str:
+    """Why the cone sweep cannot follow this graph ('' when it can)."""
+    for node in graph.nodes:
+        m = node.module
+        if node.kind == "other":
+            return f"{node.name} ({node.why}) is not a layer the cone sweep knows"
+        if isinstance(m, nn.Conv2d) and m.padding_mode != "zeros":
+            return f"{node.name} pads with {m.padding_mode!r}, not zeros"
+        if isinstance(m, nn.MaxPool2d) and m.return_indices:
+            return f"{node.name} returns indices"
+        if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or m.divisor_override or
+                                            (not m.count_include_pad and m.padding)):
+            return f"{node.name} averages over windows of unequal size (ceil mode or padding not counted)"
+        if isinstance(m, nn.ConstantPad2d) and m.value != 0:
+            return f"{node.name} pads with {m.value}, not zeros"
+        if isinstance(m, nn.AdaptiveMaxPool2d | nn.AdaptiveAvgPool2d):
+            size_in, size_out = graph.nodes[node.inputs[0]].shape[1:], node.shape[1:]
+            if any(n % o for n, o in zip(size_in, size_out, strict=True)):
+                return f"{node.name} pools windows of unequal size"
+        if node.kind != "input" and not node.shape[0]:
+            return f"{node.name} has no spatial map"
+    return ""
 
 
-def feature_chain(model: nn.Module, names: list[str]) -> tuple[nn.Sequential, list[int]] | None:
-    """The Sequential the targets live in and their indices in it, when the cone sweep can run it."""
-    prefix = getattr(model, "feature_chain", None)
-    if not prefix or not names:
-        return None
-    chain = dict(model.named_modules()).get(prefix)
-    if not isinstance(chain, nn.Sequential):
-        return None
-    indices = []
-    for name in names:
-        head, _, tail = name.rpartition(".")
-        if head != prefix or not tail.isdigit():
-            return None
-        indices.append(int(tail))
-    for module in list(chain)[: max(indices) + 1]:
-        if isinstance(module, nn.Conv2d):
-            if module.dilation != (1, 1) or module.padding_mode != "zeros" or isinstance(module.padding, str):
-                return None
-        elif isinstance(module, nn.MaxPool2d):
-            if module.ceil_mode or _pair(module.dilation) != 1:
-                return None
-        elif not isinstance(module, nn.ReLU | nn.LocalResponseNorm | nn.Dropout | nn.Identity):
-            return None
-    return chain, indices
+def layouts(graph: Graph) -> list[Layout]:
+    out = []
+    for i, node in enumerate(graph.nodes):
+        first = graph.nodes[node.inputs[0]] if node.inputs else node
+        windows = node_windows(graph, i) if node.kind == "window" else None
+        c_in = sum(graph.nodes[j].shape[0] for j in node.inputs) if node.kind == "cat" else first.shape[0]
+        out.append(Layout(node, windows, tuple(first.shape[1:]), tuple(node.shape[1:]), c_in or 3, node.shape[0]))
+    return out
 
 
-def chain_steps(chain: nn.Sequential, last: int, size: int, channels: int) -> list[Step]:
-    steps = []
-    for module in list(chain)[: last + 1]:
-        if isinstance(module, nn.Conv2d):
-            k, st, pd = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
-            step = Step(module, "conv", k, st, pd, c_in=channels, c_out=module.out_channels)
-        elif isinstance(module, nn.MaxPool2d):
-            k, st = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-            step = Step(module, "pool", k, st, _pair(module.padding), c_in=channels, c_out=channels)
-        else:
-            step = Step(module, "point", c_in=channels, c_out=channels)
-        step.size_in = size
-        step.size_out = (size + 2 * step.pd - step.k) // step.st + 1
-        size, channels = step.size_out, step.c_out
-        steps.append(step)
-    return steps
-
-
-def forward_range(step: Step, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output positions whose window meets input positions lo..hi (inclusive), per occluder."""
-    if step.kind == "point":
+def forward_range(layout: Layout, axis: int, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output positions whose window meets input positions lo..hi (inclusive), per grid coordinate."""
+    if layout.windows is None:
         return lo, hi
-    out_lo = torch.clamp(torch.div(lo + step.pd - step.k + step.st, step.st, rounding_mode="floor"), min=0)
-    out_hi = torch.clamp(torch.div(hi + step.pd, step.st, rounding_mode="floor"), max=step.size_out - 1)
+    w, n = layout.windows[axis], layout.size_out[axis]
+    out_lo = torch.clamp(torch.div(lo + w.pad - w.extent + w.stride, w.stride, rounding_mode="floor"), min=0)
+    out_hi = torch.clamp(torch.div(hi + w.pad, w.stride, rounding_mode="floor"), max=n - 1)
     return out_lo, out_hi
 
 
-def backward_range(step: Step, lo: int, hi: int) -> tuple[int, int]:
+def backward_range(layout: Layout, axis: int, lo: int, hi: int) -> tuple[int, int]:
     """Input positions that output positions lo..hi read."""
-    if step.kind == "point":
+    if layout.windows is None:
         return lo, hi
-    return max(0, lo * step.st - step.pd), min(step.size_in - 1, hi * step.st - step.pd + step.k - 1)
+    w = layout.windows[axis]
+    return max(0, lo * w.stride - w.pad), min(layout.size_in[axis] - 1, hi * w.stride - w.pad + w.extent - 1)
 
 
-def _axis_boxes(steps: list[Step], lo: torch.Tensor, hi: torch.Tensor, limits: list[tuple[int, int]] | None
-                ) -> list[tuple[int, torch.Tensor]]:
-    """Per layer, on one axis: a fixed side and, per occluder, a start, such that the box holds the
-    occluder's forward cone intersected with `limits` (a backward cone; None: the whole map)."""
-    boxes = []
-    for i, step in enumerate(steps):
-        lo, hi = forward_range(step, lo, hi)
-        first, last = limits[i] if limits else (0, step.size_out - 1)
-        span = last - first + 1
-        side = max(1, min(int((hi - lo).max()) + 1, span))
-        boxes.append((side, torch.clamp(lo, min=first, max=first + span - side)))
-    return boxes
+def forward_ranges(graph: Graph, lay: list[Layout], lo: torch.Tensor, hi: torch.Tensor) -> list[list[tuple]]:
+    """Per node and axis, the (lo, hi) positions each occluder grid coordinate can change."""
+    ranges: list[list[tuple]] = []
+    for node, layout in zip(graph.nodes, lay, strict=True):
+        if node.kind == "input":
+            ranges.append([(lo, hi), (lo, hi)])
+            continue
+        axes = []
+        for axis in range(2):
+            parts = [ranges[j][axis] for j in node.inputs]
+            a = torch.stack([p[0] for p in parts]).min(0).values
+            b = torch.stack([p[1] for p in parts]).max(0).values
+            axes.append(forward_range(layout, axis, a, b))
+        ranges.append(axes)
+    return ranges
+
+
+def backward_limits(graph: Graph, lay: list[Layout], target: int, position: tuple[int, int]) -> list[list]:
+    """Per node and axis, the (first, last) positions the target position reads (None: it reads none)."""
+    limits: list[list] = [[None, None] for _ in graph.nodes]
+    limits[target] = [(position[0], position[0]), (position[1], position[1])]
+    for i in range(target, 0, -1):
+        if limits[i][0] is None:
+            continue
+        for axis in range(2):
+            a, b = backward_range(lay[i], axis, *limits[i][axis])
+            for j in graph.nodes[i].inputs:
+                old = limits[j][axis]
+                limits[j][axis] = (a, b) if old is None else (min(old[0], a), max(old[1], b))
+    return limits
 
 
 @dataclass
-class Boxes:
-    """A layer's box: sides, and per occluder row (y) and column (x) of the grid, the start."""
+class Box:
+    """A node's box on one axis: a fixed side, and per grid coordinate its first position."""
 
-    sy: int
-    sx: int
-    y: torch.Tensor
-    x: torch.Tensor
+    side: int
+    start: torch.Tensor
 
 
-def layer_boxes(steps: list[Step], lo: torch.Tensor, hi: torch.Tensor, limits: tuple[list, list] | None
-                 ) -> list[Boxes]:
-    rows = _axis_boxes(steps, lo, hi, limits[0] if limits else None)
-    cols = _axis_boxes(steps, lo, hi, limits[1] if limits else None)
-    return [Boxes(r[0], c[0], r[1], c[1]) for r, c in zip(rows, cols, strict=True)]
-
-
-def backward_cone(steps: list[Step], position: tuple[int, int]) -> tuple[list, list]:
-    """The backward cone of one target position at every layer's output, rows and columns."""
+def boxes(lay: list[Layout], ranges: list[list[tuple]], limits: list[list] | None, size: int) -> list[tuple[Box, Box]]:
+    """Per node, boxes that hold each occluder's forward cone within the limits (None: whole maps).
+    The input's box is the occluder itself."""
     out = []
-    for coord in position:
-        ranges, r = [], (coord, coord)
-        for step in reversed(steps):
-            ranges.append(r)
-            r = backward_range(step, *r)
-        out.append(list(reversed(ranges)))
-    return out[0], out[1]
+    for i, layout in enumerate(lay):
+        axes = []
+        for axis in range(2):
+            lo, hi = ranges[i][axis]
+            if i == 0:
+                axes.append(Box(size, lo))
+                continue
+            if limits is None or limits[i][axis] is None:
+                first, last = 0, layout.size_out[axis] - 1
+            else:
+                first, last = limits[i][axis]
+            span = last - first + 1
+            side = max(1, min(int((hi - lo).max()) + 1, span))
+            axes.append(Box(side, torch.clamp(lo, min=first, max=first + span - side)))
+        out.append((axes[0], axes[1]))
+    return out
 
 
-def count_madds(model_chain: nn.Sequential, index: int, size: int, channels: int = 3) -> float:
-    """Multiply-adds of one full forward through the chain up to `index` (the baseline's work)."""
-    return sum(step.madds(step.size_out * step.size_out) for step in chain_steps(model_chain, index, size, channels))
+def channel_needs(graph: Graph, target: int, units: list[int]) -> list[Channels | bool]:
+    """The channels each node must compute so that the target's `units` come out right: a
+    convolution or LRN needs all its input's channels; per-channel layers, pools and adds pass the
+    set on; a concatenation hands each input its part. False marks a node that no target needs."""
+    needs: list[Channels | bool] = [False] * len(graph.nodes)  # False: not needed yet
+    needs[target] = tuple(sorted(set(units)))
+    for i in range(target, 0, -1):
+        need = needs[i]
+        if need is False:
+            continue
+        node = graph.nodes[i]
+        if node.kind == "cat":
+            asks = cat_parts(graph, i, need)
+        else:
+            asks = [(j, need if node.channelwise else None) for j in node.inputs]
+        for j, ask in asks:
+            old = needs[j]
+            needs[j] = ask if old is False else (None if old is None or ask is None else
+                                                 tuple(sorted(set(old) | set(ask))))
+    return needs  # False: the node is not needed at all (a concatenation part with no target channel)
+
+
+def count_madds(graph: Graph, target: int) -> float:
+    """Multiply-adds of one full forward up to the target (the baseline's work)."""
+    return sum(layout.madds(layout.size_out[0] * layout.size_out[1])
+               for layout in layouts(graph)[1:target + 1])
+
+
+def cat_parts(graph: Graph, i: int, need: Channels) -> list[tuple[int, Channels]]:
+    """A concatenation's inputs with the channels asked of each (inputs asked for none left out)."""
+    parts, offset = [], 0
+    for j in graph.nodes[i].inputs:
+        c = graph.nodes[j].shape[0]
+        ask = None if need is None else tuple(u - offset for u in need if offset <= u < offset + c)
+        if ask != ():
+            parts.append((j, ask))
+        offset += c
+    return parts

@@ -10,6 +10,7 @@ graph, so the geometry and the sweep can never disagree about the network.
 """
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,8 +96,9 @@ def trace(model: nn.Module, recorded: list[str], input_size: int) -> Graph:
     if missing:
         raise GraphError(f"The traced graph never calls module(s) {', '.join(missing)}: their output is not used.")
     graph = _prune(nodes, {name: outputs[name] for name in recorded})
+    weight = next(iter(model.parameters()), torch.empty(0))
     with torch.inference_mode():
-        values = graph.evaluate(torch.zeros(1, 3, input_size, input_size))
+        values = graph.evaluate(torch.zeros(1, 3, input_size, input_size, dtype=weight.dtype, device=weight.device))
     for node, value in zip(graph.nodes, values, strict=True):
         if value.dim() == 4:
             node.shape = tuple(int(v) for v in value.shape[1:])
@@ -301,65 +303,41 @@ def _prune(nodes: list[Node], outputs: dict[str, int]) -> Graph:
     return Graph(kept, {name: index[i] for name, i in outputs.items()})
 
 
-# Geometry ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Span:
-    """On one axis, map position i reads input pixels first + i*jump .. last + i*jump."""
-
-    first: int
-    last: int
-    jump: int
-
-    @property
-    def rf(self) -> int:
-        return self.last - self.first + 1
-
-    @property
-    def start(self) -> float:
-        return (self.first + self.last) / 2
-
-
-def node_windows(graph: Graph, i: int) -> tuple[Window, Window]:
-    """A window node's windows; an adaptive pool's come from its input and output sizes."""
-    node = graph.nodes[i]
-    if node.windows is not None:
-        return node.windows
-    size_in, size_out = graph.nodes[node.inputs[0]].shape[1:], node.shape[1:]
-    windows = []
-    for n, o in zip(size_in, size_out, strict=True):
-        if n % o:
-            raise GraphError(f"{node.name}: an adaptive pool from {n} to {o} positions has windows of unequal "
-                             "size, so its units have no single receptive field geometry.")
-        windows.append(Window(n // o, n // o))
-    return windows[0], windows[1]
-
-
-def spans(graph: Graph) -> list[tuple[Span, Span]]:
-    """Every node's span on rows and columns: windows compose, joins take the union of their inputs."""
-    out: list[tuple[Span, Span]] = []
-    for i, node in enumerate(graph.nodes):
-        if node.kind == "input":
-            out.append((Span(0, 0, 1), Span(0, 0, 1)))
-        elif node.kind == "point":
-            out.append(out[node.inputs[0]])
-        elif node.kind == "window":
-            axes = []
-            for span, w in zip(out[node.inputs[0]], node_windows(graph, i), strict=True):
-                first = span.first - w.pad * span.jump
-                axes.append(Span(first, span.last + (w.extent - 1 - w.pad) * span.jump, span.jump * w.stride))
-            out.append((axes[0], axes[1]))
-        elif node.kind in ("add", "cat"):
-            axes = []
-            for axis in range(2):
-                parts = [out[j][axis] for j in node.inputs]
-                if len({p.jump for p in parts}) != 1 or len({graph.nodes[j].shape[1 + axis] for j in node.inputs}) != 1:
-                    raise GraphError(f"{node.name} joins maps of different sizes or strides; "
-                                     "their positions do not line up.")
-                axes.append(Span(min(p.first for p in parts), max(p.last for p in parts), parts[0].jump))
-            out.append((axes[0], axes[1]))
-        else:
-            raise GraphError(f"The geometry of {node.name} ({node.why}) cannot be known: it lies between the "
-                             "input and a recorded layer, and it is not a convolution, pool, padding, "
-                             "per-position layer, addition or channel concatenation.")
-    return out
+def fold_batch_norms(graph: Graph) -> Graph:
+    """The same graph with each eval-mode BatchNorm that alone reads a convolution folded into it
+    (scaled weights, shifted bias) and dropped. The network's own modules are untouched. The cone
+    sweep runs on this: one pass fewer over every patch, and the ReLU after may work in place."""
+    consumers = [0] * len(graph.nodes)
+    for node in graph.nodes:
+        for j in node.inputs:
+            consumers[j] += 1
+    nodes = [copy.copy(node) for node in graph.nodes]
+    replaced: dict[int, int] = {}  # a folded BatchNorm -> its convolution
+    for i, node in enumerate(nodes):
+        bn = node.module
+        if not (isinstance(bn, nn.BatchNorm2d) and not bn.training and bn.track_running_stats):
+            continue
+        j = node.inputs[0]
+        conv = nodes[j].module
+        if not isinstance(conv, nn.Conv2d) or consumers[j] != 1:
+            continue
+        with torch.no_grad():
+            scale = bn.running_var.add(bn.eps).rsqrt()
+            if bn.weight is not None:
+                scale = scale * bn.weight
+            shift = -bn.running_mean * scale + (bn.bias if bn.bias is not None else 0)
+            folded = copy.deepcopy(conv)
+            folded.weight.mul_(scale.view(-1, 1, 1, 1))
+            bias = shift if conv.bias is None else conv.bias * scale + shift
+            folded.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
+        nodes[j].module, nodes[j].op = folded, folded
+        replaced[i] = j
+    index, kept = {}, []
+    for i, node in enumerate(nodes):
+        if i in replaced:
+            index[i] = index[replaced[i]]
+            continue
+        node.inputs = [index[k] for k in node.inputs]
+        index[i] = len(kept)
+        kept.append(node)
+    return Graph(kept, {name: index[i] for name, i in graph.outputs.items()})

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pipeline import architectures as arch
-from pipeline import graph
+from pipeline import geometry, graph
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_WEIGHTS = ASSETS / "demo_net.pt"
@@ -27,8 +27,6 @@ class DemoNet(nn.Module):
 
     Global average pooling before the classifier pushes conv3 units towards object detectors.
     """
-
-    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
 
     def __init__(self, num_classes: int = 6) -> None:
         super().__init__()
@@ -50,8 +48,6 @@ class DemoNet(nn.Module):
 
 class AlexNet(nn.Module):
     """torchvision's AlexNet (64/192/384/256/256 channels, 224 input)."""
-
-    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -88,8 +84,6 @@ class AlexNet(nn.Module):
 
 class AlexNetCaffe(nn.Module):
     """The Caffe AlexNet the paper dissected (CaffeNet order: pool before LRN, grouped convs, 227 input)."""
-
-    feature_chain = "features"  # a plain chain from the input: the cone sweep can follow it
 
     def __init__(self, num_classes: int = 205) -> None:
         super().__init__()
@@ -337,7 +331,7 @@ def layer_geometries(model: nn.Module, module_names: list[str], input_size: int)
     differ (a recorded layer must see square boxes for its RF to be one number)."""
     try:
         traced = graph.trace(model, module_names, input_size)
-        spans = graph.spans(traced)
+        spans = geometry.spans(traced)
     except graph.GraphError as exc:
         raise NetworkError(str(exc)) from exc
     out = {}

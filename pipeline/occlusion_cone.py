@@ -2,302 +2,394 @@
 
 An occluder changes only a small window of each feature map (its forward cone); a target unit
 reads one position of its map, which depends only on a window of each earlier map (its backward
-cone). Starting from the unchanged original maps, each layer is evaluated, batched over occluder
-positions, on a fixed-size box that holds the intersection of the two cones; values outside it are
-the original's. Occluders outside every target's receptive field are skipped (their discrepancy is
-zero), and the last convolution computes only the target units' channels.
+cone). Starting from the unchanged original maps, every node of the network's graph
+(`pipeline.graph`) is evaluated, batched over occluder positions, on a fixed-size box that holds
+the intersection of the two cones; values outside it are the original's. Residual adds and
+concatenations expand each input's box to theirs with original values. Occluders outside every
+target's receptive field are skipped (their discrepancy is zero), and only the channels the target
+units depend on are computed after the last convolution of each path (`cones.channel_needs`).
 
 A stride-1 convolution whose box reads more unchanged input than changed input is computed
 incrementally: the original output plus the input's change scattered through the kernel
 (`conv_transpose2d`). The change is zero outside the previous box, so this skips the products of
-unchanged inputs, which the box recomputation would redo (AlexNet's conv2-conv4: 1.7x-4x fewer).
+unchanged inputs, which the box recomputation would redo.
 
-Early layers are shared by all target positions (forward cone only); from a split layer on, each
-distinct target position continues on its own, much smaller, backward cone. The split is chosen
-per image by counting multiply-adds. Works for networks whose layers up to the targets are one
-`nn.Sequential` of Conv2d, MaxPool2d, ReLU, LocalResponseNorm and Dropout (`feature_chain`);
-`receptive_field.occlusion_sweep` falls back to full forward passes for any other network.
-The box geometry lives in `pipeline.cones`.
+Early nodes are shared by all target positions (forward cone only); from a split node on (in
+execution order), each distinct target position continues on its own, much smaller, backward cone.
+The split is chosen per image by counting multiply-adds. The plan (boxes, runs of occluders) lives
+on the CPU; the maps and patches live on the model's device, so the same code runs on CUDA.
 """
 from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.cones import Boxes, Step, backward_cone, chain_steps, feature_chain, forward_range, layer_boxes
+from pipeline import cones
+from pipeline.graph import Graph, GraphError, fold_batch_norms, trace
 from pipeline.images import pixels_to_input
+from pipeline.patches import Patch, crops, paste, restricted, transposed
+
+logger = logging.getLogger(__name__)
 
 
-def _apply(step: Step, x: torch.Tensor, padding: bool, weight: torch.Tensor | None = None,
-           bias: torch.Tensor | None = None) -> torch.Tensor:
-    m = step.module
-    pd = step.pd if padding else 0
-    if step.kind == "conv":
-        groups = m.groups if weight is None else 1
-        return F.conv2d(x, m.weight if weight is None else weight, m.bias if weight is None else bias,
-                        step.st, pd, 1, groups)
-    if step.kind == "pool":
-        return F.max_pool2d(x, step.k, step.st, pd)
-    if isinstance(m, nn.ReLU):
-        return F.relu(x)
-    if isinstance(m, nn.LocalResponseNorm):
-        return m(x)
-    return x  # Dropout (eval) and Identity
+@dataclass
+class Group:
+    """The targets at one map position: their units, relevant occluders, boxes and channels."""
 
-
-def _runs(*keys: torch.Tensor) -> list[tuple[int, int, list[int]]]:
-    """Consecutive occluders that share the same keys, as (start, stop, keys). Occluders come in
-    row-major order and boxes move monotonically with them, so a batch has few runs, and each run is
-    handled as one block copy instead of element-by-element indexing."""
-    stacked = torch.stack(keys, 1)
-    starts = [0, *(torch.nonzero((stacked[1:] != stacked[:-1]).any(1)).flatten() + 1).tolist()]
-    values = stacked[starts].tolist()
-    return [(a, b, v) for a, b, v in zip(starts, [*starts[1:], len(stacked)], values, strict=True)]
-
-
-def _crops(plane: torch.Tensor, y: torch.Tensor, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Per occluder, the h x w crop of a C x H x W map at (y, x). N x C x h x w."""
-    # Channels-last, as oneDNN's convolutions prefer: the whole sweep runs 1.3x faster than with NCHW.
-    out = torch.empty(len(y), plane.shape[0], h, w, dtype=plane.dtype, device=plane.device,
-                      memory_format=torch.channels_last)
-    for a, b, (top, left) in _runs(y, x):
-        out[a:b] = plane[:, top:top + h, left:left + w]
-    return out
-
-
-def _paste(out: torch.Tensor, part: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, add: bool = False) -> None:
-    """Write (or add) each occluder's `part` into its `out` with its top-left at (oy, ox), clipped."""
-    h, w = out.shape[-2:]
-    ph, pw = part.shape[-2:]
-    for a, b, (dy, dx) in _runs(oy, ox):
-        r0, r1, c0, c1 = max(0, dy), min(h, dy + ph), max(0, dx), min(w, dx + pw)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        src = part[a:b, :, r0 - dy:r1 - dy, c0 - dx:c1 - dx]
-        if add:
-            out[a:b, :, r0:r1, c0:c1] += src
-        else:
-            out[a:b, :, r0:r1, c0:c1] = src
-
-
-def _window(step: Step, padded: torch.Tensor, prev: torch.Tensor, prev_y: torch.Tensor, prev_x: torch.Tensor,
-            box: Boxes, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The input a box needs: the previous layer's changed values (its box) where they fall in the
-    window, the original (padded) map everywhere else. N x C x Wy x Wx."""
-    st, k, pd = step.st, step.k, step.pd
-    out = _crops(padded, y * st, x * st, (box.sy - 1) * st + k, (box.sx - 1) * st + k)
-    _paste(out, prev, prev_y + pd - y * st, prev_x + pd - x * st)
-    return out
-
-
-def _transposed(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """A convolution's weights as `conv_transpose2d` weights that scatter each input's change to
-    the outputs that read it (taps flipped, in and out swapped within each group)."""
-    out, per_in, k, _ = weight.shape
-    w = weight.reshape(groups, out // groups, per_in, k, k).transpose(1, 2)
-    return w.reshape(groups * per_in, out // groups, k, k).flip(-1, -2).contiguous()
-
-
-def _restricted(step: Step, channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The last convolution's weights for `channels` only (grouped convolutions made dense)."""
-    m = step.module
-    weight = m.weight[channels]
-    if m.groups > 1:
-        per_in, per_out = step.c_in // m.groups, step.c_out // m.groups
-        dense = weight.new_zeros(len(channels), step.c_in, step.k, step.k)
-        for j, c in enumerate(channels.tolist()):
-            g = c // per_out
-            dense[j, g * per_in:(g + 1) * per_in] = weight[j]
-        weight = dense
-    return weight, None if m.bias is None else m.bias[channels]
+    units: list[int]
+    keep: torch.Tensor
+    boxes: list
+    needs: list
 
 
 class ConeSweep:
-    """One image, one target layer: the plan (boxes, relevant occluders, split) and its run."""
+    """One image, one target node of the graph: the plan (boxes, relevant occluders, split) and its run."""
 
-    def __init__(self, chain: nn.Sequential, index: int, image: torch.Tensor, size: int, stride: int,
+    def __init__(self, graph: Graph, target: int, image: torch.Tensor, size: int, stride: int,
                  incremental: bool = True) -> None:
-        self.steps = chain_steps(chain, index, image.shape[-1], image.shape[0])
+        self.graph, self.target, self.size, self.incremental = graph, target, size, incremental
+        self.lay = cones.layouts(graph)
         self.side = (image.shape[-1] - size) // stride + 1
         self.lo = torch.arange(self.side) * stride
-        self.size = size
-        self.hi = self.lo + size - 1
-        self.padded, self.inputs, self.outputs, x = [], [], [], image[None]
         with torch.inference_mode():
-            for step in self.steps:
-                value = float("-inf") if step.kind == "pool" else 0.0
-                self.inputs.append(x[0])
-                self.padded.append(F.pad(x[0], (step.pd,) * 4, value=value) if step.pd else x[0])
-                x = _apply(step, x, padding=True)
-                self.outputs.append(x[0])
-        self.original = x[0]
-        self.incremental = incremental
+            self.values = [v[0] for v in graph.evaluate(image[None], stop=target)]
+        self.original = self.values[target]
+        self.ranges = cones.forward_ranges(graph, self.lay, self.lo, self.lo + size - 1)
+        self.shared = cones.boxes(self.lay, self.ranges, None, size)
+        self.consumers: list[list[int]] = [[] for _ in graph.nodes]
+        for i, node in enumerate(graph.nodes):
+            for j in node.inputs:
+                self.consumers[j].append(i)
+        self._padded: dict = {}
         self._scatter_weights: dict = {}
-        convs = [i for i, s in enumerate(self.steps) if s.kind == "conv"]
-        after = self.steps[convs[-1] + 1:] if convs else []
-        channelwise = all(s.kind == "pool" or isinstance(s.module, nn.ReLU | nn.Dropout | nn.Identity) for s in after)
-        self.last_conv = convs[-1] if convs and channelwise else None
-        self.reach = [self.lo, self.hi]
-        for step in self.steps:
-            self.reach = list(forward_range(step, *self.reach))
-        self.shared = layer_boxes(self.steps, self.lo, self.hi, None)
+        self._indices: dict = {}
         self.madds = 0.0  # multiply-adds done so far (benchmarks report the rate)
 
     def relevant(self, position: tuple[int, int]) -> torch.Tensor:
         """Occluders (G*G, row-major) whose forward cone reaches the position."""
-        lo, hi = self.reach
-        ry = (lo <= position[0]) & (position[0] <= hi)
-        rx = (lo <= position[1]) & (position[1] <= hi)
+        (ly, hy), (lx, hx) = self.ranges[self.target]
+        ry = (ly <= position[0]) & (position[0] <= hy)
+        rx = (lx <= position[1]) & (position[1] <= hx)
         return (ry[:, None] & rx[None, :]).flatten()
 
-    def scatters(self, step: Step, changed: int, box: Boxes) -> bool:
+    def group(self, position: tuple[int, int], units: list[int]) -> Group:
+        limits = cones.backward_limits(self.graph, self.lay, self.target, position)
+        return Group(units, self.relevant(position), cones.boxes(self.lay, self.ranges, limits, self.size),
+                     cones.channel_needs(self.graph, self.target, units))
+
+    # Planning ---------------------------------------------------------------------------------
+
+    def groups(self, targets: list[tuple[int, int, int]]) -> tuple[dict, torch.Tensor, list]:
+        """The targets grouped by map position, the occluders any of them needs, the union's channels."""
+        by_position: dict[tuple[int, int], list[int]] = {}
+        for unit, y, x in targets:
+            units = by_position.setdefault((y, x), [])
+            if unit not in units:
+                units.append(unit)
+        groups = {p: self.group(p, u) for p, u in by_position.items()}
+        every = torch.stack([g.keep for g in groups.values()]).any(0)
+        union = cones.channel_needs(self.graph, self.target, sorted({u for u, _, _ in targets}))
+        return groups, every, union
+
+    def planned_cost(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> float:
+        """Multiply-adds the best plan for these targets counts."""
+        groups, every, union = self.groups(list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True)))
+        return self.plan(list(groups.values()), every, union)[1]
+
+    def scatters(self, i: int, changed: int, out_area: int) -> bool:
         """Whether a convolution is cheaper as the original plus its change, scattered from the
         `changed` input positions, than recomputed over its box (stride 1 only)."""
-        return self.incremental and step.kind == "conv" and step.st == 1 and changed < box.sy * box.sx
+        layout = self.lay[i]
+        return (self.incremental and isinstance(layout.node.module, nn.Conv2d)
+                and all(w.stride == 1 for w in layout.windows) and changed < out_area)
 
-    def cost(self, boxes: list[Boxes], first: int, stop: int, count: int, channels: int) -> float:
-        total = 0.0
-        for i in range(first, stop):
-            area = boxes[i].sy * boxes[i].sx
-            changed = boxes[i - 1].sy * boxes[i - 1].sx if i else self.size * self.size
-            if self.scatters(self.steps[i], changed, boxes[i]):
-                area = changed
-            total += self.steps[i].madds(area, channels if i == self.last_conv else None)
-        return count * total
-
-    def plan(self, groups: dict, every: torch.Tensor, all_channels: int) -> int:
-        """The split layer with the fewest multiply-adds (len(steps): never split)."""
-        n = len(self.steps)
-        best = None
-        for split in range(n + 1):
-            total = self.cost(self.shared, 0, split, int(every.sum()), all_channels)
-            total += sum(self.cost(g["boxes"], split, n, int(g["keep"].sum()), len(g["units"]))
-                         for g in groups.values())
-            if best is None or total < best[0]:
-                best = (total, split)
-        return best[1]
-
-    def run_layers(self, first: int, stop: int, state: tuple, boxes: list[Boxes], ids: torch.Tensor,
-                   channels: torch.Tensor | None) -> tuple:
-        patch, prev_y, prev_x = state
-        gy, gx = ids // self.side, ids % self.side
-        restricted = self.last_conv is not None and channels is not None
-        for i in range(first, stop):
-            step, box = self.steps[i], boxes[i]
-            if step.kind == "point":
-                # The patch is this sweep's own copy: a ReLU may overwrite it.
-                patch = patch.relu_() if isinstance(step.module, nn.ReLU) else _apply(step, patch, padding=False)
-                self.madds += patch.numel()
+    def node_costs(self, boxes: list, needs: list, count: int) -> list[float]:
+        costs = [0.0]
+        for i in range(1, len(self.graph.nodes)):
+            if needs[i] is False:
+                costs.append(0.0)
                 continue
-            y, x = box.y[gy], box.x[gx]
-            narrowed = channels if i == self.last_conv and channels is not None else None
-            changed = patch.shape[-2] * patch.shape[-1]
-            if self.scatters(step, changed, box):
-                patch = self.scatter(i, patch, prev_y, prev_x, box, y, x, narrowed)
-                area = changed
-            else:
-                # After the restricted convolution only the target channels are carried on.
-                padded = self.padded[i][channels] if restricted and i > self.last_conv else self.padded[i]
-                window = _window(step, padded, patch, prev_y, prev_x, box, y, x)
-                weight, bias = (None, None) if narrowed is None else _restricted(step, narrowed)
-                patch = _apply(step, window, padding=False, weight=weight, bias=bias)
-                area = box.sy * box.sx
-            self.madds += step.madds(area, patch.shape[1]) * len(ids)
-            prev_y, prev_x = y, x
-        return patch, prev_y, prev_x
+            by, bx = boxes[i]
+            area = by.side * bx.side
+            if self.lay[i].windows is not None and isinstance(self.lay[i].node.module, nn.Conv2d):
+                iy, ix = boxes[self.graph.nodes[i].inputs[0]]
+                if self.scatters(i, iy.side * ix.side, area):
+                    area = iy.side * ix.side
+            costs.append(count * self.lay[i].madds(area, None if needs[i] is None else len(needs[i])))
+        return costs
 
-    def scatter(self, i: int, patch: torch.Tensor, prev_y: torch.Tensor, prev_x: torch.Tensor, box: Boxes,
-                y: torch.Tensor, x: torch.Tensor, channels: torch.Tensor | None) -> torch.Tensor:
-        """A stride-1 convolution over its box, incrementally: the original output plus the change
-        of its input scattered through the kernel. The box reads more unchanged input positions
-        than changed ones, so this does fewer multiply-adds (the change is zero elsewhere)."""
-        step = self.steps[i]
-        change = _crops(self.inputs[i], prev_y, prev_x, *patch.shape[-2:])
-        torch.sub(patch, change, out=change)  # in place: these tensors are the sweep's biggest
-        key = (i, None if channels is None else tuple(channels.tolist()))
-        if key not in self._scatter_weights:  # once per layer and channel set, not per batch
-            weight, groups = (step.module.weight, step.module.groups) if channels is None else (
-                _restricted(step, channels)[0], 1)
-            original = self.outputs[i] if channels is None else self.outputs[i][channels]
-            self._scatter_weights[key] = (_transposed(weight, groups), groups, original)
-        weight, groups, original = self._scatter_weights[key]
-        spread = F.conv_transpose2d(change, weight, groups=groups)
-        out = _crops(original, y, x, box.sy, box.sx)
-        # spread[..., 0, 0] lands on output position (prev_y + pd - (k - 1), prev_x + pd - (k - 1)).
-        reach = step.pd - (step.k - 1)
-        _paste(out, spread, prev_y + reach - y, prev_x + reach - x, add=True)
+    def plan(self, groups: list[Group], every: torch.Tensor, union: list) -> tuple[int, float]:
+        """The split node with the fewest multiply-adds (len(nodes): never split), and that count."""
+        shared = np.cumsum([0.0, *self.node_costs(self.shared, union, int(every.sum()))])  # shared[s]: nodes < s
+        total = shared.copy()
+        for g in groups:
+            own = np.cumsum([0.0, *self.node_costs(g.boxes, g.needs, int(g.keep.sum()))])
+            total += own[-1] - own
+        split = int(np.argmin(total[1:])) + 1
+        return split, float(total[split])
+
+    # Running ----------------------------------------------------------------------------------
+
+    def _take(self, patch: Patch, want: cones.Channels) -> torch.Tensor:
+        if want == patch.channels:
+            return patch.values
+        key = (patch.channels, want, patch.values.device)
+        if key not in self._indices:
+            have = patch.channels
+            positions = list(want) if have is None else [have.index(c) for c in want]
+            self._indices[key] = torch.tensor(positions, device=patch.values.device)
+        return patch.values.index_select(1, self._indices[key])
+
+    def _expand(self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
+                x: torch.Tensor) -> torch.Tensor:
+        """An input's patch on this node's box: its own values where it has them, originals elsewhere."""
+        values = self._take(patch, want)
+        if values.shape[-2:] == sides and torch.equal(patch.y, y) and torch.equal(patch.x, x):
+            return values
+        plane = self.values[j] if want is None else self.values[j][list(want)]
+        out = crops(plane, y, x, *sides)
+        paste(out, values, patch.y - y, patch.x - x)
         return out
+
+    def _padded_input(self, i: int, channels: cones.Channels) -> torch.Tensor:
+        key = (i, channels)
+        if key not in self._padded:
+            layout = self.lay[i]
+            plane = self.values[layout.node.inputs[0]]
+            plane = plane if channels is None else plane[list(channels)]
+            wy, wx = layout.windows
+            value = float("-inf") if isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d) else 0.0
+            pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
+            self._padded[key] = F.pad(plane, pads, value=value) if any(pads) else plane
+        return self._padded[key]
+
+    def _window(self, i: int, patch: Patch, channels: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
+                x: torch.Tensor) -> torch.Tensor:
+        """The input a box needs: the input's changed values where they fall in the window, the
+        original (padded) map everywhere else. N x C x Wy x Wx."""
+        layout = self.lay[i]
+        wy, wx = layout.windows
+        h, w = (sides[0] - 1) * wy.stride + wy.extent, (sides[1] - 1) * wx.stride + wx.extent
+        values = self._take(patch, channels)
+        if (values.shape[-2:] == layout.size_in and sides == layout.size_out and not patch.y.any()
+                and not patch.x.any() and not y.any() and not x.any()):
+            # Deep layers: every occluder changes the whole map, so the window is the patch, padded.
+            maximum = isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d)
+            pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
+            padded = F.pad(values, pads, value=float("-inf") if maximum else 0.0) if any(pads) else values
+            return padded[..., :h, :w]
+        out = crops(self._padded_input(i, channels), y * wy.stride, x * wx.stride, h, w)
+        paste(out, values, patch.y + wy.pad - y * wy.stride, patch.x + wx.pad - x * wx.stride)
+        return out
+
+    def _window_node(self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
+                     x: torch.Tensor) -> torch.Tensor:
+        layout = self.lay[i]
+        m = layout.node.module
+        wy, wx = layout.windows
+        if isinstance(m, nn.Conv2d):
+            if self.scatters(i, patch.values.shape[-2] * patch.values.shape[-1], sides[0] * sides[1]):
+                return self._scatter(i, patch, need, sides, y, x)
+            weight, bias, groups = restricted(m, need)
+            window = self._window(i, patch, None, sides, y, x)
+            return F.conv2d(window, weight, bias, (wy.stride, wx.stride), 0, (wy.dilation, wx.dilation), groups)
+        window = self._window(i, patch, need, sides, y, x)
+        kernel, stride = (wy.kernel, wx.kernel), (wy.stride, wx.stride)
+        if isinstance(m, nn.MaxPool2d | nn.AdaptiveMaxPool2d):
+            return F.max_pool2d(window, kernel, stride, 0, (wy.dilation, wx.dilation))
+        if isinstance(m, nn.AvgPool2d | nn.AdaptiveAvgPool2d):
+            return F.avg_pool2d(window, kernel, stride, 0)
+        return window  # zero padding: the window is the output
+
+    def _scatter(self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
+                 x: torch.Tensor) -> torch.Tensor:
+        """A stride-1 convolution over its box, incrementally: the original output plus the change
+        of its input scattered through the kernel (the change is zero outside the input's box)."""
+        layout = self.lay[i]
+        wy, wx = layout.windows
+        j = layout.node.inputs[0]
+        change = crops(self.values[j], patch.y, patch.x, *patch.values.shape[-2:])
+        torch.sub(patch.values, change, out=change)  # in place: these tensors are the sweep's biggest
+        key = (i, need)
+        if key not in self._scatter_weights:  # once per node and channel set, not per batch
+            weight, _, groups = restricted(layout.node.module, need)
+            original = self.values[i] if need is None else self.values[i][list(need)]
+            self._scatter_weights[key] = (transposed(weight, groups), groups, original)
+        weight, groups, original = self._scatter_weights[key]
+        spread = F.conv_transpose2d(change, weight, groups=groups, dilation=(wy.dilation, wx.dilation))
+        out = crops(original, y, x, *sides)
+        # spread[..., 0, 0] lands on output position (y + pad - (extent - 1), x + pad - (extent - 1)).
+        paste(out, spread, patch.y + wy.pad - (wy.extent - 1) - y, patch.x + wx.pad - (wx.extent - 1) - x, add=True)
+        return out
+
+    def _point(self, i: int, patch: Patch, need: cones.Channels, alone: bool) -> torch.Tensor:
+        node = self.graph.nodes[i]
+        m = node.module
+        if isinstance(m, nn.LocalResponseNorm):  # mixes channels: computed whole, then narrowed
+            return self._take(Patch(m(patch.values), patch.y, patch.x, None), need)
+        values = self._take(patch, need)
+        if node.op is torch.relu:
+            mine = alone and patch.owned and values is patch.values
+            return values.relu_() if mine else values.relu()
+        if isinstance(m, nn.BatchNorm2d):
+            pick = (lambda t: t) if need is None else (lambda t: t[list(need)])
+            return F.batch_norm(values, pick(m.running_mean), pick(m.running_var),
+                                None if m.weight is None else pick(m.weight), None if m.bias is None else pick(m.bias),
+                                False, 0.0, m.eps)
+        return values  # Dropout (eval) and Identity
+
+    def run(self, first: int, stop: int, state: dict[int, Patch], boxes: list, needs: list, ids: torch.Tensor) -> None:
+        """Compute nodes first..stop-1 into `state` for occluders `ids`, dropping patches no later
+        node reads."""
+        gy, gx = ids // self.side, ids % self.side
+        for i in range(first, stop):
+            need = needs[i]
+            if need is False:
+                continue
+            node = self.graph.nodes[i]
+            by, bx = boxes[i]
+            sides, y, x = (by.side, bx.side), by.start[gy], bx.start[gx]
+            if node.kind == "point":
+                source = state[node.inputs[0]]
+                alone = len(self.consumers[node.inputs[0]]) == 1
+                values = self._point(i, source, need, alone)
+                y, x = source.y, source.x  # per position: the input's box, whatever this node's plan
+                self.madds += values.numel()
+            elif node.kind == "window":
+                source = state[node.inputs[0]]
+                values = self._window_node(i, source, need, sides, y, x)
+                area = sides[0] * sides[1]
+                if self.scatters(i, source.values.shape[-2] * source.values.shape[-1], area):
+                    area = source.values.shape[-2] * source.values.shape[-1]
+                self.madds += self.lay[i].madds(area, values.shape[1]) * len(ids)
+            elif node.kind == "add":
+                parts = [self._expand(j, state[j], need, sides, y, x) for j in node.inputs]
+                values = parts[0] + parts[1]
+                self.madds += values.numel()
+            else:  # cat
+                parts = [self._expand(j, state[j], ask, sides, y, x) for j, ask in cones.cat_parts(self.graph, i, need)]
+                values = torch.cat(parts, 1)
+            # A layer that passes its input through (Dropout, Identity) shares the input's tensor.
+            shared = any(values is state[j].values for j in node.inputs if j in state)
+            state[i] = Patch(values, y, x, need, owned=not shared)
+            for j in node.inputs:
+                if j in state and j >= first and max(self.consumers[j]) <= i:
+                    del state[j]
 
     def discrepancy(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, noise: torch.Tensor,
                     split: int | None = None, batch: int = 256) -> torch.Tensor:
-        """|target - original| for every target (unit, y, x) and occluder: T x G*G."""
-        n = len(self.steps)
+        """|target - original| for every target (unit, y, x) and occluder: T x G*G (on the CPU)."""
+        n = len(self.graph.nodes)
         targets = list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True))
-        groups = {}
-        for unit, y, x in targets:
-            group = groups.setdefault((y, x), {"units": []})
-            if unit not in group["units"]:
-                group["units"].append(unit)
-        for p, group in groups.items():
-            group["keep"] = self.relevant(p)
-            group["boxes"] = layer_boxes(self.steps, self.lo, self.hi, backward_cone(self.steps, p))
-        every = torch.stack([g["keep"] for g in groups.values()]).any(0)
-        union = sorted({u for u, _, _ in targets})
-        split = self.plan(groups, every, len(union)) if split is None else split
-        result = torch.zeros(len(targets), self.side * self.side)
+        groups, every, union = self.groups(targets)
+        split = self.plan(list(groups.values()), every, union)[0] if split is None else max(1, split)
+        frontier = {j for i in range(split, n) for j in self.graph.nodes[i].inputs if j < split}
+        if split >= n:
+            frontier.add(self.target)
+        device = self.original.device
+        result = torch.zeros(len(targets), self.side * self.side, device=device)
         chosen = torch.nonzero(every).flatten()
         with torch.inference_mode():
             for start in range(0, len(chosen), batch):
                 ids = chosen[start:start + batch]
-                state = (noise[ids], self.lo[ids // self.side], self.lo[ids % self.side])
-                shared_channels = torch.tensor(union) if self.last_conv is not None and split > self.last_conv else None
-                state = self.run_layers(0, split, state, self.shared, ids, shared_channels)
+                state = {0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side],
+                                  self.lo[ids % self.side], None)}
+                self.run(1, split, state, self.shared, union, ids)
                 for p, group in groups.items():
-                    keep = group["keep"][ids]
+                    keep = group.keep[ids]
                     if not bool(keep.any()):
                         continue
-                    # The channels carried from the last convolution on: this position's units when it
-                    # comes after the split, every target unit when it came before, all without one.
-                    names = None if self.last_conv is None else group["units"] if split <= self.last_conv else union
                     sub = ids[keep]
-                    out, oy, ox = self.run_layers(split, n, tuple(t[keep] for t in state), group["boxes"], sub,
-                                                  None if names is None else torch.tensor(names))
-                    iy, ix = p[0] - oy, p[1] - ox
-                    inside = (iy >= 0) & (iy < out.shape[-2]) & (ix >= 0) & (ix < out.shape[-1])
-                    iy, ix = iy.clamp(0, out.shape[-2] - 1), ix.clamp(0, out.shape[-1] - 1)
+                    own = {j: state[j].select(keep) for j in frontier if j in state}
+                    self.run(split, n, own, group.boxes, group.needs, sub)
+                    out = own[self.target]
+                    iy, ix = p[0] - out.y, p[1] - out.x
+                    h, w = out.values.shape[-2:]
+                    inside = ((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)).to(device)
+                    iy, ix = iy.clamp(0, h - 1).to(device), ix.clamp(0, w - 1).to(device)
+                    rows = torch.arange(len(sub), device=device)
+                    columns = sub.to(device)
                     for row, (unit, y, x) in enumerate(targets):
                         if (y, x) != p:
                             continue
-                        channel = names.index(unit) if names is not None else unit
-                        value = out[torch.arange(len(sub)), channel, iy, ix]
-                        change = (value - self.original[unit, y, x]).abs()
-                        result[row, sub] = torch.where(inside, change, torch.zeros(())).float()
-        return result
+                        channel = unit if out.channels is None else out.channels.index(unit)
+                        change = (out.values[rows, channel, iy, ix] - self.original[unit, y, x]).abs()
+                        result[row, columns] = torch.where(inside, change, torch.zeros((), device=device)).float()
+        return result.cpu()
+
+
+# Multiply-adds of the cone sweep count this many times those of full passes when the planner
+# compares them: its many small crops and convolutions keep a GPU's cores less busy than batches of
+# whole images do. On the CPU the two run at the same rate (README, `make bench`); the CUDA figure is
+# an estimate until `benchmarks/gpu.py` has measured it.
+CONE_OVERHEAD = {"cpu": 1.0, "cuda": 3.0}
+
+
+@functools.lru_cache(maxsize=8)
+def traced(model: nn.Module, name: str, size: int) -> tuple[Graph, str]:
+    """The graph up to one recorded module (BatchNorms folded), and why the cone sweep cannot
+    follow it ('' if it can; logged once per process)."""
+    try:
+        graph = trace(model, [name], size)
+        problem = cones.unsupported(graph)
+    except GraphError as exc:
+        graph, problem = Graph([], {}), str(exc)
+    if problem:
+        logger.warning("Occlusion sweeps of %s run as full forward passes: %s", name, problem)
+        return graph, problem
+    return fold_batch_norms(graph), ""
+
+
+def cone_problem(model: nn.Module, names: list[str], size: int) -> str:
+    """Why these layers get full passes instead of the cone sweep ('' when the cone sweep applies)."""
+    for name in names:
+        problem = traced(model, name, size)[1]
+        if problem:
+            return f"{name}: {problem}"
+    return ""
 
 
 def cone_occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict, prep, settings, seed: int,
                          split: int | None = None, incremental: bool = True) -> dict[str, np.ndarray] | None:
     """`receptive_field.occlusion_sweep`'s result by the cone method, or None when the network's
-    layers are not a chain it can follow. The occluders' contents are drawn exactly as there."""
-    found = feature_chain(model, list(targets))
-    if found is None:
-        return None
-    chain, indices = found
+    graph has a node it cannot follow. The occluders' contents are drawn exactly as there."""
     size = image.shape[-1]
+    if cone_problem(model, list(targets), size):
+        return None
     side = (size - settings.size) // settings.stride + 1
     generator = torch.Generator().manual_seed(seed)
     chunks = []
     for start in range(0, side * side, settings.batch_size):
         count = min(settings.batch_size, side * side - start)
         chunks.append(pixels_to_input(torch.rand(count, 3, settings.size, settings.size, generator=generator), prep))
-    noise = torch.cat(chunks)
-    image = image.cpu()
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    image = image.to(device)
+    sweeps = {}
+    for name in targets:
+        graph = traced(model, name, size)[0]
+        sweeps[name] = ConeSweep(graph, graph.outputs[name], image, settings.size, settings.stride, incremental)
+    if split is None and not cheaper(sweeps, targets, device):
+        return None
+    noise = torch.cat(chunks).to(device, image.dtype)
     out = {}
-    for name, index in zip(targets, indices, strict=True):
-        t = targets[name]
-        sweep = ConeSweep(chain, index, image, settings.size, settings.stride, incremental)
-        grid = sweep.discrepancy(t.units.cpu(), t.ys.cpu(), t.xs.cpu(), noise, split=split)
+    for name, t in targets.items():
+        grid = sweeps[name].discrepancy(t.units.cpu(), t.ys.cpu(), t.xs.cpu(), noise, split=split)
         out[name] = grid.reshape(-1, side, side).numpy()
     return out
+
+
+def cheaper(sweeps: dict[str, ConeSweep], targets: dict, device: torch.device) -> bool:
+    """Whether the planned cone sweeps count fewer multiply-adds (times `CONE_OVERHEAD`) than full
+    passes of every occluded copy through the deepest target layer."""
+    cone_cost, full_cost = 0.0, 0.0
+    for name, sweep in sweeps.items():
+        t = targets[name]
+        cone_cost += sweep.planned_cost(t.units.cpu(), t.ys.cpu(), t.xs.cpu())
+        full_cost = max(full_cost, cones.count_madds(sweep.graph, sweep.target) * sweep.side * sweep.side)
+    return cone_cost * CONE_OVERHEAD.get(device.type, CONE_OVERHEAD["cuda"]) < full_cost

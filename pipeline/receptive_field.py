@@ -48,12 +48,12 @@ def occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict[str, Ta
     """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit.
 
     Computed only inside each occluder's forward cone and the targets' backward cones
-    (`occlusion_cone`) when the network is a chain it can follow, and by full forward passes of
-    every occluded copy otherwise; both give the same numbers (to float rounding)."""
-    if model_device(model).type == "cpu":
-        found = cone_occlusion_sweep(model, image, targets, prep, settings, seed)
-        if found is not None:
-            return found
+    (`occlusion_cone`) when the cone sweep can follow the network's graph and its counted cost is
+    below the full passes', and by full forward passes of every occluded copy otherwise; both give
+    the same numbers (to float rounding), on the CPU or on CUDA."""
+    found = cone_occlusion_sweep(model, image, targets, prep, settings, seed)
+    if found is not None:
+        return found
     return occlusion_sweep_full(model, image, targets, prep, settings, seed)
 
 
@@ -75,7 +75,7 @@ def occlusion_sweep_full(model: nn.Module, image: torch.Tensor, targets: dict[st
 
     def gather(name: str, out: torch.Tensor) -> torch.Tensor:
         t = targets[name]
-        return out[:, t.units, t.ys, t.xs].float().cpu()  # N x T (advanced indexing copies)
+        return out[:, t.units, t.ys, t.xs].cpu()  # N x T (advanced indexing copies)
 
     found: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
     with recording(model, list(targets), gather) as records, torch.inference_mode():
@@ -90,7 +90,7 @@ def occlusion_sweep_full(model: nn.Module, image: torch.Tensor, targets: dict[st
                 y0, x0 = (pos // side) * settings.stride, (pos % side) * settings.stride
                 x[j, :, y0:y0 + settings.size, x0:x0 + settings.size] = noise[j]
             for name, value in run(model, x, records).items():
-                found[name].append((value - original[name]).abs())
+                found[name].append((value - original[name]).abs().float())
     return {name: torch.cat(found[name]).T.reshape(-1, side, side).numpy() for name in targets}
 
 
