@@ -24,7 +24,12 @@ demo: migrate
 	$(PY) manage.py create_campaign demo --network demo --layers conv3 --exist-ok
 	$(PY) manage.py publish demo --backend local
 	$(PY) manage.py simulate_crowd demo --workers 10 --spammers 0.2 --noise 0.1
-	$(PY) manage.py aggregate --network demo
+	$(PY) manage.py dissect --network demo-resnet --layers layer3 --images $(DEMO)/images --name demo-resnet --rf-images 20
+	$(PY) manage.py create_campaign demo-resnet --network demo-resnet --layers layer3 --exist-ok
+	$(PY) manage.py publish demo-resnet --backend local
+	$(PY) manage.py simulate_crowd demo-resnet --workers 10 --spammers 0.2 --noise 0.1
+	@echo "Object detectors among the top layers' units, the three-conv network beside the residual one:"
+	$(PY) manage.py aggregate
 	$(PY) manage.py export --format table --network demo
 	$(PY) manage.py export --format json --network demo --output $(DEMO)/units.json
 	$(PY) manage.py export --format csv --network demo --output $(DEMO)/units.csv

@@ -34,7 +34,7 @@ from pipeline.activations import top_k_pass  # noqa: E402
 from pipeline.cones import count_madds  # noqa: E402
 from pipeline.images import pixels_to_input  # noqa: E402
 from pipeline.networks import Preprocessing, build_network  # noqa: E402
-from pipeline.occlusion_cone import ConeSweep  # noqa: E402
+from pipeline.occlusion_cone import ConeSweep, traced  # noqa: E402
 from pipeline.receptive_field import (  # noqa: E402
     OcclusionSettings,
     Targets,
@@ -46,25 +46,30 @@ from pipeline.receptive_field import (  # noqa: E402
 ALEXNET_LAYERS = ["features.2", "features.5", "features.6", "features.8", "features.12"]
 
 
-def activation_pass(batches: int, batch_size: int, repeats: int = 3) -> dict:
+def activation_pass(batches: int, batch_size: int, repeats: int = 3, network: str = "alexnet",
+                    layers: list[str] | None = None, device: str = "cpu") -> dict:
     """Best of `repeats` interleaved runs of each, so neither side gains from running second."""
     torch.manual_seed(0)
-    model = build_network("alexnet").model
-    data = [torch.randn(batch_size, 3, 224, 224) for _ in range(batches)]
+    net = build_network(network)
+    model, size = net.model.to(device), net.preprocessing.input_size
+    modules = [net.aliases.get(name, name) for name in (layers or ALEXNET_LAYERS)]
+    data = [torch.randn(batch_size, 3, size, size, device=device) for _ in range(batches)]
 
     def bare() -> None:
         with torch.inference_mode():
             for x in data:
                 model(x)
+        _sync(device)
 
-    def features_only() -> None:  # the same layers our pass runs: it stops after pool5
+    def features_only() -> None:  # AlexNet: the same layers our pass runs (it stops after pool5)
         with torch.inference_mode():
             for x in data:
-                model.features(x)
+                (model.features if network == "alexnet" else model)(x)
+        _sync(device)
 
     def ours() -> None:
-        top_k_pass(model, ALEXNET_LAYERS, ((torch.arange(i * batch_size, (i + 1) * batch_size), x)
-                                           for i, x in enumerate(data)), k=60)
+        top_k_pass(model, modules, ((torch.arange(i * batch_size, (i + 1) * batch_size), x)
+                                    for i, x in enumerate(data)), k=60)
 
     bare()  # warm-up
     best = {"bare": float("inf"), "features": float("inf"), "ours": float("inf")}
@@ -130,51 +135,67 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def cone(quick: bool) -> dict:
+def cone(quick: bool, network: str = "alexnet", layer: str = "pool5", variants: tuple = (False, True),
+         repeats: int = 3, device: str = "cpu") -> dict:
+    """Full passes against the cone sweep for one network's layer at paper settings (224 px,
+    11 x 11 every 3 px: 5,184 copies), with 1 and 16 scattered target units.
+
+    Full passes cost the same per copy, so they are timed on every other occluder row and column (a
+    quarter of the copies; best of two, first and last, interleaved with the cone runs) and scaled."""
     torch.manual_seed(0)
-    model = build_network("alexnet").model
-    image = torch.randn(3, 224, 224)
+    net = build_network(network)
+    model, name = net.model.to(device), net.aliases.get(layer, layer)
+    image = torch.randn(3, 224, 224, device=device)
     stride = 3 * 6 if quick else 3
     settings = OcclusionSettings(size=11, stride=stride, batch_size=128)
     side, copies = occluder_grid(224, settings)
+    graph = traced(model, name, 224)[0]
+    target = graph.outputs[name]
     with torch.inference_mode():
-        pool5 = model.features(image[None])[0]
-    flat = pool5.flatten(1).argmax(1)
-    units = torch.randperm(256)[:16]
+        maps = graph.evaluate(image[None])[target][0]
+    channels, width = maps.shape[0], maps.shape[-1]
+    flat = maps.flatten(1).argmax(1).cpu()
+    units = torch.randperm(channels)[:16]
     cases = {1: units[:1], 16: units}
     prep = Preprocessing(224)
+    sampled = OcclusionSettings(size=11, stride=stride * 2, batch_size=128)  # a quarter of the copies
+    sample = occluder_grid(224, sampled)[1]
 
     def full() -> float:
-        return _timed(lambda: occlusion_sweep_full(model, image, {"features.12": Targets(
-            units[:1], flat[units[:1]] // 6, flat[units[:1]] % 6)}, prep, settings, seed=1))
+        one = {name: Targets(units[:1], flat[units[:1]] // width, flat[units[:1]] % width)}
+        seconds = _timed(lambda: occlusion_sweep_full(model, image, one, prep, sampled, seed=1))
+        return seconds * copies / sample
 
     generator = torch.Generator().manual_seed(1)
-    noise = pixels_to_input(torch.rand(copies, 3, 11, 11, generator=generator), prep)
-    # This machine's speed drifts by up to 1.5x over minutes: the full sweep runs first and last and
-    # each cone variant three times, interleaved, and each side keeps its best.
+    noise = pixels_to_input(torch.rand(copies, 3, 11, 11, generator=generator), prep).to(device)
     full_runs = [full()]
     best: dict = {}
-    for _ in range(1 if quick else 3):
+    for _ in range(1 if quick else repeats):
         for count, chosen in cases.items():
-            for incremental in (False, True):
-                sweep = ConeSweep(model.features, 12, image, 11, stride, incremental)
-                seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // 6, flat[c] % 6, noise))
+            for incremental in variants:
+                sweep = ConeSweep(graph, target, image, 11, stride, incremental)
+                seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // width, flat[c] % width, noise))
                 if (count, incremental) not in best or seconds < best[count, incremental][0]:
                     best[count, incremental] = (seconds, sweep.madds)
     full_runs.append(full())
     full_s = min(full_runs)
-    out = {"copies": copies, "full_s": full_s, "full_runs": full_runs,
-           "full_gflops": 2 * count_madds(model.features, 12, 224) * copies / full_s / 1e9}
-    for key, (seconds, madds) in best.items():
-        out[key] = {"s": seconds, "ratio": full_s / seconds, "gflops": 2 * madds / seconds / 1e9,
-                    "madds_ratio": count_madds(model.features, 12, 224) * copies / madds}
-    out["matmul_gflops"] = matmul_gflops()
+    madds = count_madds(graph, target)
+    out = {"network": network, "layer": layer, "device": device, "copies": copies, "full_s": full_s,
+           "full_runs": full_runs, "sample": sample, "full_gflops": 2 * madds * copies / full_s / 1e9}
+    for key, (seconds, done) in best.items():
+        out[key] = {"s": seconds, "ratio": full_s / seconds, "gflops": 2 * done / seconds / 1e9,
+                    "madds_ratio": madds * copies / done}
     return out
 
 
@@ -232,20 +253,36 @@ def main() -> None:
     print(f"whole layer (256 units x 60 top images = {cost['pairs']} pairs, {unique} unique images over "
           f"{200 if args.quick else 1000} scenes): shared sweeps {cost['shared_hours']:.1f} h vs naive "
           f"per-(unit, image) sweeps {cost['naive_hours']:.1f} h -> {cost['saving']:.1f}x less work")
+    print(f"matrix multiply on this machine: {matmul_gflops():.0f} GFLOP/s (float32, 1024 x 1024)")
     c = cone(args.quick)
-    print(f"cone-restricted sweep, AlexNet pool5, {c['copies']} copies/image: full forward {c['full_s']:.1f} s "
-          f"(best of {', '.join(f'{t:.1f}' for t in c['full_runs'])}; {c['full_gflops']:.0f} GFLOP/s); "
-          f"matrix multiply on this machine: {c['matmul_gflops']:.0f} GFLOP/s")
-    for count in (1, 16):
-        for incremental, how in ((False, "boxes recomputed"), (True, "incremental")):
-            r = c[count, incremental]
-            print(f"  cone, {count} target unit(s), {how}: {r['s']:.2f} s -> {r['ratio']:.1f}x (target >= 10x; "
-                  f"{r['madds_ratio']:.1f}x fewer multiply-adds, {r['gflops']:.0f} GFLOP/s)")
+    print_cone(c)
     pairs = 256 * 60
     naive, shared = pairs * c[1, True]["s"], unique * c[16, True]["s"]
     print(f"whole layer with cone sweeps: {unique} shared sweeps of ~16 targets {shared / 3600:.2f} h vs {pairs} "
           f"per-(unit, image) sweeps {naive / 3600:.2f} h -> {naive / shared:.1f}x; vs full-forward shared sweeps "
           f"{unique * c['full_s'] / 3600:.1f} h -> {unique * c['full_s'] / shared:.1f}x")
+    for network in ("resnet18", "resnet50"):
+        act = activation_pass(2 if args.quick else 6, 16, 1 if args.quick else 2, network,
+                              ["layer1", "layer2", "layer3", "layer4"])
+        print(f"activation pass ({act['images']} images, {network}, layer1-4 recorded, top-60 streamed): "
+              f"{act['top_k_images_per_s']:.1f} images/s vs bare forward {act['bare_images_per_s']:.1f} images/s "
+              f"-> ratio {act['ratio']:.2f} (target >= 0.85)")
+        print_cone(cone(args.quick, network, "layer4", (True,), 2))
+
+
+def print_cone(c: dict) -> None:
+    print(f"cone-restricted sweep, {c['network']} {c['layer']} on {c['device']}, {c['copies']} copies/image: "
+          f"full forward {c['full_s']:.1f} s (from {c['sample']} copies, best of "
+          f"{', '.join(f'{t:.1f}' for t in c['full_runs'])}; "
+          f"{c['full_gflops']:.0f} GFLOP/s)")
+    for count in (1, 16):
+        for incremental, how in ((False, "boxes recomputed"), (True, "incremental")):
+            if (count, incremental) not in c:
+                continue
+            r = c[count, incremental]
+            target = 10 if count == 1 or c["network"] == "alexnet" else 5
+            print(f"  cone, {count} target unit(s), {how}: {r['s']:.2f} s -> {r['ratio']:.1f}x (target >= {target}x; "
+                  f"{r['madds_ratio']:.1f}x fewer multiply-adds, {r['gflops']:.0f} GFLOP/s)")
 
 
 if __name__ == "__main__":

@@ -231,3 +231,26 @@ def densenet_aliases(blocks: int = 4) -> dict[str, str]:
 
 RESNET_ALIASES = {"conv1": "conv1", "pool1": "maxpool", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3",
                   "layer4": "layer4"}
+
+
+class DemoResNet(nn.Module):
+    """The demo world's residual scene classifier: a 5x5 stem and three stages of one basic block
+    (64, 32 and 16 px maps; 1x1 stride-2 downsample branches), global average pooling, one linear.
+    Its `layer3` (64 x 16 x 16) matches the demo network's conv3 in size, for side-by-side counts."""
+
+    def __init__(self, num_classes: int = 6) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=5, padding=2, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(BasicBlock(32, 32))
+        self.layer2 = nn.Sequential(BasicBlock(32, 64, 2, nn.Sequential(nn.Conv2d(32, 64, 1, 2, bias=False),
+                                                                         nn.BatchNorm2d(64))))
+        self.layer3 = nn.Sequential(BasicBlock(64, 64, 2, nn.Sequential(nn.Conv2d(64, 64, 1, 2, bias=False),
+                                                                         nn.BatchNorm2d(64))))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))

@@ -16,12 +16,15 @@ from PIL import Image
 from pipeline import demo_world
 from pipeline.activations import feature_maps
 from pipeline.images import to_tensor
-from pipeline.networks import BUILTINS, DemoNet
+from pipeline.networks import BUILTINS
+
+# The demo networks the training command makes: builtin name, top layer, committed weights.
+DEMO_NETWORKS = {"demo": "features.6", "demo-resnet": "layer3"}
 
 
 @dataclass
 class TrainingResult:
-    model: DemoNet
+    model: torch.nn.Module
     accuracy: float  # on held-out scenes
     seconds: float
 
@@ -40,12 +43,14 @@ def world_tensors(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np
     return torch.stack(images), torch.tensor(labels), np.stack(truths)
 
 
-def train(count: int = 6000, epochs: int = 12, seed: int = 0, log: bool = True) -> TrainingResult:
+def train(count: int = 6000, epochs: int = 12, seed: int = 0, log: bool = True,
+          network: str = "demo") -> TrainingResult:
+    """Train a demo network (`demo` or `demo-resnet`) on freshly drawn scenes of the demo world."""
     torch.manual_seed(seed)
     started = time.perf_counter()
     x, y, _ = world_tensors(count, seed)
     x_val, y_val, _ = world_tensors(count // 6, seed + 1)
-    model = DemoNet(num_classes=len(demo_world.SCENES))
+    model = BUILTINS[network].factory(num_classes=len(demo_world.SCENES))
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=4e-3, total_steps=epochs * ((count + 63) // 64))
     for epoch in range(epochs):

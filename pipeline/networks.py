@@ -20,6 +20,7 @@ from pipeline import geometry, graph
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_WEIGHTS = ASSETS / "demo_net.pt"
+DEMO_RESNET_WEIGHTS = ASSETS / "demo_resnet.pt"
 
 
 class DemoNet(nn.Module):
@@ -152,6 +153,13 @@ BUILTINS: dict[str, Builtin] = {
          "conv3": "features.6"},
         "classifier.2.weight",
         DEMO_WEIGHTS,
+    ),
+    "demo-resnet": Builtin(
+        arch.DemoResNet,
+        Preprocessing(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+        {"conv1": "conv1", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3"},
+        "fc.weight",
+        DEMO_RESNET_WEIGHTS,
     ),
     "alexnet": Builtin(
         AlexNet,

@@ -9,10 +9,8 @@ concatenations expand each input's box to theirs with original values. Occluders
 target's receptive field are skipped (their discrepancy is zero), and only the channels the target
 units depend on are computed after the last convolution of each path (`cones.channel_needs`).
 
-A stride-1 convolution whose box reads more unchanged input than changed input is computed
-incrementally: the original output plus the input's change scattered through the kernel
-(`conv_transpose2d`). The change is zero outside the previous box, so this skips the products of
-unchanged inputs, which the box recomputation would redo.
+A stride-1 convolution whose box reads more unchanged than changed input is computed incrementally:
+the original output plus the input's change scattered through the kernel (`conv_transpose2d`).
 
 Early nodes are shared by all target positions (forward cone only); from a split node on (in
 execution order), each distinct target position continues on its own, much smaller, backward cone.
@@ -68,7 +66,7 @@ class ConeSweep:
                 self.consumers[j].append(i)
         self._padded: dict = {}
         self._scatter_weights: dict = {}
-        self._indices: dict = {}
+        self._indices: dict = {}  # per node and channel set: index tensors, narrowed maps and weights
         self.madds = 0.0  # multiply-adds done so far (benchmarks report the rate)
 
     def relevant(self, position: tuple[int, int]) -> torch.Tensor:
@@ -152,8 +150,10 @@ class ConeSweep:
         values = self._take(patch, want)
         if values.shape[-2:] == sides and torch.equal(patch.y, y) and torch.equal(patch.x, x):
             return values
-        plane = self.values[j] if want is None else self.values[j][list(want)]
-        out = crops(plane, y, x, *sides)
+        key = ("plane", j, want)
+        if key not in self._indices:  # the original map's channels, once per node and channel set
+            self._indices[key] = self.values[j] if want is None else self.values[j][list(want)]
+        out = crops(self._indices[key], y, x, *sides)
         paste(out, values, patch.y - y, patch.x - x)
         return out
 
@@ -196,7 +196,10 @@ class ConeSweep:
         if isinstance(m, nn.Conv2d):
             if self.scatters(i, patch.values.shape[-2] * patch.values.shape[-1], sides[0] * sides[1]):
                 return self._scatter(i, patch, need, sides, y, x)
-            weight, bias, groups = restricted(m, need)
+            key = ("conv", i, need)
+            if key not in self._indices:  # restricted weights once per node and channel set, not per batch
+                self._indices[key] = restricted(m, need)
+            weight, bias, groups = self._indices[key]
             window = self._window(i, patch, None, sides, y, x)
             return F.conv2d(window, weight, bias, (wy.stride, wx.stride), 0, (wy.dilation, wx.dilation), groups)
         window = self._window(i, patch, need, sides, y, x)
@@ -237,11 +240,14 @@ class ConeSweep:
         if node.op is torch.relu:
             mine = alone and patch.owned and values is patch.values
             return values.relu_() if mine else values.relu()
-        if isinstance(m, nn.BatchNorm2d):
-            pick = (lambda t: t) if need is None else (lambda t: t[list(need)])
-            return F.batch_norm(values, pick(m.running_mean), pick(m.running_var),
-                                None if m.weight is None else pick(m.weight), None if m.bias is None else pick(m.bias),
-                                False, 0.0, m.eps)
+        if isinstance(m, nn.BatchNorm2d):  # one not folded into a convolution
+            key = ("norm", i, need)
+            if key not in self._indices:
+                pick = (lambda t: t) if need is None else (lambda t: t[list(need)])
+                self._indices[key] = [None if t is None else pick(t)
+                                      for t in (m.running_mean, m.running_var, m.weight, m.bias)]
+            mean, var, weight, bias = self._indices[key]
+            return F.batch_norm(values, mean, var, weight, bias, False, 0.0, m.eps)
         return values  # Dropout (eval) and Identity
 
     def run(self, first: int, stop: int, state: dict[int, Patch], boxes: list, needs: list, ids: torch.Tensor) -> None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from annotator.models import ActivationChunk, Dissection, Image, ImageSet, Layer, Network, Unit
-from pipeline import images
+from pipeline import images, receptive_field
 from pipeline.networks import (
     BUILTINS,
     LayerGeometry,
@@ -63,6 +63,18 @@ class DissectionSettings:
     def speed(self) -> dict:
         """How fast, not what: stored apart, so a re-run may change them and the workers read them."""
         return {key: getattr(self, key) for key in self.speed_only}
+
+    @property
+    def rf_image_count(self) -> int:
+        """Top images per unit whose occlusion sweeps are averaged into its RF."""
+        return self.rf_images or self.top_k
+
+    @property
+    def occlusion(self) -> receptive_field.OcclusionSettings:
+        """The sweeps' settings; a sweep batch holds twice the activation pass's images (occluded
+        copies of one image share their layers' weights in cache)."""
+        return receptive_field.OcclusionSettings(self.occluder_size, self.occluder_stride, self.batch_size * 2,
+                                                 self.spread)
 
 
 def dissection_start(settings: DissectionSettings, name: str | None = None, queued: bool = False) -> Dissection:
@@ -143,8 +155,12 @@ def file_sha256(path: str) -> str:
 
 
 def settings_of(dissection: Dissection) -> DissectionSettings:
+    """The settings the command gave, as every step reads them, with the input size, mean and std
+    resolved as the network record holds them (the one source of the input size)."""
     merged = {**dissection.settings, **dissection.settings.get("speed", {})}
     stored = {k: v for k, v in merged.items() if k in DissectionSettings.__dataclass_fields__}
+    network = dissection.network
+    stored.update(input_size=network.input_size, mean=list(network.mean), std=list(network.std))
     return DissectionSettings(**stored)
 
 
@@ -180,6 +196,16 @@ def _cached_network(architecture: str, weights: str, input_size: int | None, mea
     loaded = build_network(architecture, weights or None, prep)
     loaded.model.to(device)
     return loaded
+
+
+def full_pass_reason(dissection: Dissection) -> str:
+    """Why this dissection's occlusion sweeps run as full forward passes rather than the cone
+    sweep ('' when the cone sweep can follow every layer), for the command to say once."""
+    from pipeline.occlusion_cone import cone_problem
+
+    settings = settings_of(dissection)
+    loaded = network_for(settings, device="cpu")
+    return cone_problem(loaded.model, [layer.module_name for layer in layers_of(dissection)], settings.input_size)
 
 
 def layers_of(dissection: Dissection) -> list[Layer]:

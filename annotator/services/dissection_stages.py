@@ -82,7 +82,7 @@ def top_images_merge(dissection_id: int) -> None:
     if dissection.stage != Stage.MERGING or dissection.sweeps.exists():
         return
     settings = settings_of(dissection)
-    rf_images = settings.rf_images or settings.top_k
+    rf_images = settings.rf_image_count
     layers = layers_of(dissection)
     merged = {layer.pk: activations.TopK.empty(layer.num_units, settings.top_k) for layer in layers}
     for chunk in dissection.chunks.order_by("index"):
@@ -131,14 +131,14 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
     started = time.perf_counter()
     dissection = sweep.dissection
     settings = settings_of(dissection)
-    rf_images = settings.rf_images or settings.top_k
+    rf_images = settings.rf_image_count
     loaded = network_for(settings)
     layers = {layer.pk: layer for layer in layers_of(dissection)}
     tops = TopImage.objects.filter(image_id=image_id, unit__layer__in=list(layers)).values_list(
         "unit__layer_id", "unit__index", "rank", "argmax_y", "argmax_x").order_by("unit__layer_id", "unit__index")
     try:
         picture = images.crop_square(images.load_rgb(Path(dissection.image_set.root) / sweep.image.path),
-                                     loaded.preprocessing.input_size)
+                                     settings.input_size)
     except (images.UnreadableImage, OSError) as exc:
         raise DissectionError(f"Image {sweep.image.path} can no longer be read: {exc}") from exc
     tensor = images.to_tensor(picture, loaded.preprocessing)
@@ -159,8 +159,7 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
             arrays[f"{layer_id}.rf_units"] = np.array([e[0] for e in chosen])
             targets[module] = receptive_field.Targets(*(torch.tensor([e[i] for e in chosen]) for i in (0, 2, 3)))
     if targets:
-        occlusion = receptive_field.OcclusionSettings(settings.occluder_size, settings.occluder_stride,
-                                                      settings.batch_size * 2, settings.spread)
+        occlusion = settings.occlusion
         seed = settings.seed * 1_000_003 + zlib.crc32(sweep.image.path.encode())
         grids = receptive_field.occlusion_sweep(loaded.model, tensor, targets, loaded.preprocessing, occlusion, seed)
         module_to_layer = {layers[lid].module_name: lid for lid in by_layer}
@@ -179,10 +178,9 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
     dissection = Dissection.objects.select_related("network", "image_set").get(pk=dissection_id)
     unit = Unit.objects.select_related("layer").get(pk=unit_id)
     settings = settings_of(dissection)
-    rf_images = settings.rf_images or settings.top_k
-    occlusion = receptive_field.OcclusionSettings(settings.occluder_size, settings.occluder_stride, 1, settings.spread)
+    rf_images, occlusion = settings.rf_image_count, settings.occlusion
     geometry = geometry_of(unit.layer)
-    size = dissection.network.input_size
+    size = settings.input_size
     tops = list(unit.top_images.select_related("image").order_by("rank"))
     key = unit.layer_id
     per_image = []

@@ -61,3 +61,23 @@ class GoogLeNetShaped(nn.Module):
 
 GOOGLENET_LAYERS = ["conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                     "inception4a", "inception3a.branch3"]
+
+
+def red_detector() -> ResNet:
+    """A residual network with a planted detector: conv1's channel 0 measures redness (R minus
+    the mean of G and B), and every block passes it on (its own convolutions zero, the 1x1 stride-2
+    downsample branches copying channel 0), so unit 0 of each stage fires where the image is red."""
+    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=2, stem_channels=8)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        model.conv1.weight[0, 0, 2:5, 2:5] = 1 / 9
+        model.conv1.weight[0, 1:, 2:5, 2:5] = -0.5 / 9
+        for stage in (model.layer2, model.layer3, model.layer4):
+            stage[0].downsample[0].weight[0, 0, 0, 0] = 1.0
+    return model.eval()

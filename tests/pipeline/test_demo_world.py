@@ -43,12 +43,13 @@ def test_truth_covers_every_drawn_object(tmp_path):
 
 
 @pytest.mark.slow
-def test_bundled_demo_network_has_object_detectors():
-    net = build_network("demo")
+@pytest.mark.parametrize(("name", "top"), [("demo", "features.6"), ("demo-resnet", "layer3")])
+def test_bundled_demo_networks_have_object_detectors(name, top):
+    net = build_network(name)
     x, y, truth = world_tensors(600, seed=99)
     with torch.inference_mode():
         accuracy = float((net.model(x).argmax(1) == y).float().mean())
     assert accuracy > 0.8
-    matches = unit_concept_iou(net.model, "features.6", x, truth)
+    matches = unit_concept_iou(net.model, top, x, truth)
     objects = [m for m in matches if m.iou > 0.1 and m.category == "object"]
     assert len(objects) >= 20

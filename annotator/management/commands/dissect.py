@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
 from annotator.services import dissection as service
+from annotator.services.dissection_setup import full_pass_reason
 
 
 def _floats(text: str) -> list[float]:
@@ -82,6 +83,11 @@ class Command(BaseCommand):
         if dissection.stage == dissection.Stage.DONE:
             self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
             return self.report(dissection)
+        if dissection.stage in (dissection.Stage.ACTIVATIONS, dissection.Stage.MERGING, dissection.Stage.SWEEPS):
+            reason = full_pass_reason(dissection)
+            if reason:
+                self.stdout.write(f"Occlusion sweeps will run as full forward passes of every occluded copy, "
+                                  f"not the cone sweep: {reason}.")
         # `kill` (SIGTERM) stops like Ctrl-C: the step in progress is dropped, finished steps are kept.
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
