@@ -80,6 +80,9 @@ class Graph:
 
 
 _POINT = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity, nn.LocalResponseNorm)
+# Elementwise activations: each output reads its own input alone, channel by channel.
+ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.ReLU6, nn.Hardswish, nn.Hardtanh,
+               nn.Hardsigmoid, nn.Softplus, nn.Mish)
 _RELUS = {F.relu, torch.relu, torch.relu_}
 _ADDS = {operator.add, operator.iadd, torch.add}
 
@@ -188,6 +191,11 @@ def _module_node(name: str, module: nn.Module, args: list[Any]) -> Node:
     if isinstance(module, nn.ReLU):
         return Node(name, "point", torch.relu, refs, module)  # never in place: originals are kept
     if isinstance(module, _POINT):
+        return Node(name, "point", module, refs, module)
+    if isinstance(module, ACTIVATIONS):
+        if getattr(module, "inplace", False):  # a copy that leaves its input (an original map) alone
+            module = copy.copy(module)
+            module.inplace = False
         return Node(name, "point", module, refs, module)
     windows = _module_windows(module)
     if windows is not None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline import cones
-from pipeline.graph import Graph, GraphError, fold_batch_norms, trace
+from pipeline.graph import ACTIVATIONS, Graph, GraphError, fold_batch_norms, trace
 from pipeline.images import pixels_to_input
 from pipeline.patches import Patch, crops, paste, restricted, transposed
 
@@ -248,6 +248,8 @@ class ConeSweep:
                                       for t in (m.running_mean, m.running_var, m.weight, m.bias)]
             mean, var, weight, bias = self._indices[key]
             return F.batch_norm(values, mean, var, weight, bias, False, 0.0, m.eps)
+        if isinstance(m, ACTIVATIONS):
+            return m(values)  # elementwise, never in place (the graph holds a copy that is not)
         return values  # Dropout (eval) and Identity
 
     def run(self, first: int, stop: int, state: dict[int, Patch], boxes: list, needs: list, ids: torch.Tensor) -> None:

@@ -59,7 +59,12 @@ def test_a_workers_own_device_overrides_the_dissections(image_dir, settings):
     call_command(*dissect_args(image_dir, name="gpu"), "--device", "cuda", "--queue", "--batch-size", "7")
     assert Dissection.objects.get(network__name="gpu").settings["speed"] == {"batch_size": 7, "device": "cuda"}
     assert Dissection.objects.get(network__name="gpu").stage == Dissection.Stage.DONE
-    assert snapshot("gpu") == expected
+    # Another batch size rounds the activations differently (seen in the 7th digit of a score).
+    got = snapshot("gpu")
+    assert got.keys() == expected.keys()
+    for key, (path, score, *rest) in expected.items():
+        assert (got[key][0], *got[key][2:]) == (path, *rest), key
+        assert got[key][1] == pytest.approx(score, rel=1e-5, abs=2e-4), key
     settings.DISSECT_DEVICE = "tpu"
     with pytest.raises(DissectionError, match="Unknown device 'tpu' \\(DISSECT_DEVICE\\)"):
         call_command(*dissect_args(image_dir, name="gpu2"), "--device", "cuda", "--queue")

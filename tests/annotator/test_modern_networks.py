@@ -82,3 +82,12 @@ def test_a_planted_detector_in_a_residual_network_is_segmented_where_it_fires(tm
             near[max(0, y - jump):y + 28 + jump, max(0, x - jump):x + 28 + jump] = True
             assert mask[square].mean() > covered, (layer, top.image.path)  # the square is segmented
             assert mask[~near].sum() <= 0.1 * mask.sum(), (layer, top.image.path)  # and little else
+
+
+def test_the_command_says_once_when_sweeps_fall_back_to_full_passes(image_dir, capsys):
+    call_command("dissect", "--network", "tests.pipeline.shapes:Squashed", "--input-size", "32", "--layers", "head",
+                 "--images", str(image_dir), "--top-k", "2", "--occluder-stride", "8", "--quiet")
+    out = capsys.readouterr().out
+    assert out.count("full forward passes") == 1
+    assert "head: head pads with 'reflect', not zeros" in out
+    assert Dissection.objects.get().stage == Dissection.Stage.DONE

@@ -81,3 +81,19 @@ def red_detector() -> ResNet:
         for stage in (model.layer2, model.layer3, model.layer4):
             stage[0].downsample[0].weight[0, 0, 0, 0] = 1.0
     return model.eval()
+
+
+class Squashed(nn.Module):
+    """Convolutions with elementwise activations (an in-place LeakyReLU, a Tanh). With reflect
+    padding in the last convolution, a node the cone sweep cannot follow (its geometry is known)."""
+
+    def __init__(self, padding_mode: str = "reflect") -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.leaky = nn.LeakyReLU(0.1, inplace=True)
+        self.mid = nn.Conv2d(4, 4, 3, padding=1)
+        self.squash = nn.Tanh()
+        self.head = nn.Conv2d(4, 4, 3, padding=1, padding_mode=padding_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.squash(self.mid(self.leaky(self.conv(x)))))

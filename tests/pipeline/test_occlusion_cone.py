@@ -14,7 +14,7 @@ from pipeline.cones import count_madds
 from pipeline.networks import AlexNet, AlexNetCaffe, Preprocessing, build_network
 from pipeline.occlusion_cone import ConeSweep, cone_occlusion_sweep, cone_problem, traced
 from pipeline.receptive_field import OcclusionSettings, Targets, occlusion_sweep, occlusion_sweep_full
-from tests.pipeline.shapes import GoogLeNetShaped, narrow_densenet, small_resnet
+from tests.pipeline.shapes import GoogLeNetShaped, Squashed, narrow_densenet, small_resnet
 
 
 def both(model: nn.Module, size: int, name: str, targets: Targets, stride: int, split: int | None = None,
@@ -157,19 +157,11 @@ def test_occluders_outside_every_receptive_field_are_skipped() -> None:
 
 
 def test_networks_it_cannot_follow_fall_back_to_full_passes_and_say_why() -> None:
-    class Squashed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, padding=1)
-            self.squash = nn.Tanh()
-            self.head = nn.Conv2d(4, 4, 3, padding=1)
-
-        def forward(self, x):
-            return self.head(self.squash(self.conv(x)))
-
     model = Squashed().eval()
-    assert cone_problem(model, ["head"], 16) == "head: squash (Tanh) is not a layer the cone sweep knows"
-    assert cone_problem(model, ["conv"], 16) == ""  # the layer before it can still be followed
+    assert cone_problem(model, ["head"], 16) == "head: head pads with 'reflect', not zeros"
+    assert cone_problem(model, ["squash"], 16) == ""  # the layer before it can still be followed
+    full, cone = both(model, 16, "squash", targets((1, 5, 5), (2, 9, 3)), stride=2, occluder=3)
+    assert relative_error(full, cone) < 1e-4  # elementwise activations, one of them in place
     image, watched = torch.randn(3, 16, 16), {"head": targets((0, 5, 5))}
     settings, prep = OcclusionSettings(size=3, stride=2), Preprocessing(16)
     assert cone_occlusion_sweep(model, image, watched, prep, settings, seed=1) is None
