@@ -44,6 +44,10 @@ from pipeline.receptive_field import (  # noqa: E402
 
 # pool1, pool2, conv3, conv4, pool5: the layers the paper annotated
 ALEXNET_LAYERS = ["features.2", "features.5", "features.6", "features.8", "features.12"]
+# The layers labs record on the modern built-ins (their activation pass is timed against a bare forward).
+RESNET_LAYERS = ["layer1", "layer2", "layer3", "layer4"]
+MODERN_LAYERS = {"resnet18": RESNET_LAYERS, "resnet50": RESNET_LAYERS, "vgg16": ["conv3_3", "conv4_3", "conv5_3"],
+                 "densenet161": ["denseblock2", "denseblock3", "denseblock4"]}
 
 
 def activation_pass(batches: int, batch_size: int, repeats: int = 3, network: str = "alexnet",
@@ -261,13 +265,13 @@ def main() -> None:
     print(f"whole layer with cone sweeps: {unique} shared sweeps of ~16 targets {shared / 3600:.2f} h vs {pairs} "
           f"per-(unit, image) sweeps {naive / 3600:.2f} h -> {naive / shared:.1f}x; vs full-forward shared sweeps "
           f"{unique * c['full_s'] / 3600:.1f} h -> {unique * c['full_s'] / shared:.1f}x")
-    for network in ("resnet18", "resnet50"):
-        act = activation_pass(2 if args.quick else 6, 16, 1 if args.quick else 2, network,
-                              ["layer1", "layer2", "layer3", "layer4"])
-        print(f"activation pass ({act['images']} images, {network}, layer1-4 recorded, top-60 streamed): "
+    for network, layers in MODERN_LAYERS.items():
+        act = activation_pass(2 if args.quick else 6, 16, 1 if args.quick else 2, network, layers)
+        print(f"activation pass ({act['images']} images, {network}, {' '.join(layers)} recorded, top-60 streamed): "
               f"{act['top_k_images_per_s']:.1f} images/s vs bare forward {act['bare_images_per_s']:.1f} images/s "
               f"-> ratio {act['ratio']:.2f} (target >= 0.85)")
-        print_cone(cone(args.quick, network, "layer4", (True,), 2))
+        if network.startswith("resnet"):
+            print_cone(cone(args.quick, network, "layer4", (True,), 2))
 
 
 def print_cone(c: dict) -> None:

@@ -64,6 +64,9 @@ def test_preview_is_visible_but_locked(page, live_server, hit, tmp_path) -> None
 
 def test_full_answer_by_mouse_and_keyboard_reaches_mturk(page, live_server, hit, fake_turk, tmp_path) -> None:
     page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    # Lazily loaded images can move the tiles as they arrive: the clicks wait until they are in.
+    # (This test failed once in a CI run on this 2-core machine and passed on five reruns.)
+    page.wait_for_load_state("networkidle")
     page.locator("#description").fill("car")
     gold, own = positions(hit, True), positions(hit, False)
     for p in gold[:2]:
