@@ -65,6 +65,7 @@ class ConeSweep:
             for j in node.inputs:
                 self.consumers[j].append(i)
         self._padded: dict = {}
+        self._planned: dict = {}
         self._scatter_weights: dict = {}
         self._indices: dict = {}  # per node and channel set: index tensors, narrowed maps and weights
         self.madds = 0.0  # multiply-adds done so far (benchmarks report the rate)
@@ -84,7 +85,11 @@ class ConeSweep:
     # Planning ---------------------------------------------------------------------------------
 
     def groups(self, targets: list[tuple[int, int, int]]) -> tuple[dict, torch.Tensor, list]:
-        """The targets grouped by map position, the occluders any of them needs, the union's channels."""
+        """The targets grouped by map position, the occluders any of them needs, the union's channels.
+        Kept for the last targets asked: the planner's cost check and the sweep plan the same ones."""
+        key = tuple(targets)
+        if key in self._planned:
+            return self._planned[key]
         by_position: dict[tuple[int, int], list[int]] = {}
         for unit, y, x in targets:
             units = by_position.setdefault((y, x), [])
@@ -93,6 +98,7 @@ class ConeSweep:
         groups = {p: self.group(p, u) for p, u in by_position.items()}
         every = torch.stack([g.keep for g in groups.values()]).any(0)
         union = cones.channel_needs(self.graph, self.target, sorted({u for u, _, _ in targets}))
+        self._planned = {key: (groups, every, union)}
         return groups, every, union
 
     def planned_cost(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> float:
