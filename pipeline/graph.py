@@ -100,8 +100,13 @@ def trace(model: nn.Module, recorded: list[str], input_size: int) -> Graph:
         raise GraphError(f"The traced graph never calls module(s) {', '.join(missing)}: their output is not used.")
     graph = _prune(nodes, {name: outputs[name] for name in recorded})
     weight = next(iter(model.parameters()), torch.empty(0))
-    with torch.inference_mode():
-        values = graph.evaluate(torch.zeros(1, 3, input_size, input_size, dtype=weight.dtype, device=weight.device))
+    try:
+        with torch.inference_mode():
+            values = graph.evaluate(torch.zeros(1, 3, input_size, input_size, dtype=weight.dtype,
+                                                device=weight.device))
+    except (RuntimeError, ValueError, TypeError) as exc:  # a map shrunk to nothing, mismatched shapes
+        raise GraphError(f"The network does not run on {input_size} x {input_size} px input up to "
+                         f"{', '.join(recorded)}: {exc}") from exc
     for node, value in zip(graph.nodes, values, strict=True):
         if value.dim() == 4:
             node.shape = tuple(int(v) for v in value.shape[1:])

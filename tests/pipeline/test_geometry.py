@@ -187,3 +187,9 @@ def test_every_builtin_alias_resolves() -> None:
         model = spec.factory()
         modules = dict(model.named_modules())
         assert all(target in modules for target in spec.aliases.values()), name
+
+
+def test_an_input_too_small_for_the_network_is_a_clear_error() -> None:
+    net = build_network("vgg16")
+    with pytest.raises(NetworkError, match="does not run on 16 x 16 px input up to features.30: .*too small"):
+        layer_geometry(net.model, "features.30", 16)
