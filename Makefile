@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := var/demo
 
-.PHONY: install migrate demo test test-fast lint bench serve clean
+.PHONY: install system-packages migrate demo test test-fast lint bench serve serve-production clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Chromium, its driver and nginx for the tests (Debian packages; says so when it cannot install them).
+system-packages:
+	@bash scripts/system-packages
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v0
@@ -42,7 +46,7 @@ demo: migrate
 	@echo "prints. Review dashboard: $(PY) manage.py createsuperuser, make serve, then"
 	@echo "  http://127.0.0.1:8000/dashboard/ (units, reviews, campaign money and workers, figures)"
 
-test: install
+test: install system-packages
 	$(PY) -m pytest
 
 test-fast: install
@@ -57,6 +61,10 @@ bench: migrate
 
 serve: migrate
 	$(PY) manage.py runserver
+
+# As in production: gunicorn on loopback behind nginx, which buffers slow clients (deploy/serve-production).
+serve-production: migrate
+	bash deploy/serve-production
 
 clean:
 	rm -rf var db.sqlite3

@@ -187,8 +187,9 @@ class AssignmentAdmin(admin.ModelAdmin):
 @admin.register(models.Answer)
 class AnswerAdmin(admin.ModelAdmin):
     list_display = ("unit", "worker", "description", "category", "precision", "gold_passed", "source", "review",
-                    "submitted_at")
-    list_filter = ("source", "review", "category", "hit__campaign")
+                    "counts", "confirmation", "held", "submitted_at")
+    list_filter = ("source", "review", "counts", "confirmation", "held", "category", "hit__campaign")
+    readonly_fields = ("counts",)  # decided by services.answers.hit_answers_settle alone
     list_select_related = ("unit__layer__network", "worker")
     raw_id_fields = ("unit", "hit", "assignment", "worker")
     search_fields = ("description",)

@@ -3,13 +3,38 @@ the simple ones too (required, maximum length); the server applies them all."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from decimal import Decimal
 
 from django import forms
 
+from annotator.labels import normalise
 from annotator.models import Category
 
 DESCRIPTION_MAX = 64
 _FORBIDDEN = re.compile(r"[<>{}\\`\x00-\x1f\x7f]")  # markup, template and control characters
+# Characters nobody sees: controls, formatting (zero-width, bidi controls, tags), private use, unassigned.
+_INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Cs"}
+
+
+def description_clean(text: str, max_length: int = DESCRIPTION_MAX) -> str:
+    """The rules every description meets, typed in the form or imported: NFKC-normalised (so
+    look-alike letters and full-width forms compare equal), spaces folded, no markup or invisible
+    characters, and some words left once stock phrasing is removed. ValidationError says which."""
+    text = " ".join(unicodedata.normalize("NFKC", text).split())
+    if not text:
+        raise forms.ValidationError("Write one or two words for what the highlighted regions share.")
+    if _FORBIDDEN.search(text):
+        raise forms.ValidationError("Use words only: no < > { } \\ ` or control characters.")
+    if any(unicodedata.category(c) in _INVISIBLE for c in text):
+        raise forms.ValidationError("Use visible words only: invisible, zero-width or text-direction characters "
+                                    "are not allowed.")
+    if len(text) > max_length:
+        raise forms.ValidationError(f"Keep the description to {max_length} characters or fewer "
+                                    "(one or two words are best).")
+    if not normalise(text):
+        raise forms.ValidationError("Write what the regions share in words (letters or digits).")
+    return text
 
 CATEGORY_EXAMPLES = {
     Category.SCENE: "kitchen, corridor, street, beach",
@@ -43,12 +68,7 @@ class HitAnswerForm(forms.Form):
         self.fields["mismatch"].choices = [(str(p), str(p)) for p in positions]
 
     def clean_description(self) -> str:
-        text = " ".join(self.cleaned_data["description"].split())
-        if not text:
-            raise forms.ValidationError(self.fields["description"].error_messages["required"])
-        if _FORBIDDEN.search(text):
-            raise forms.ValidationError("Use words only: no < > { } \\ ` or control characters.")
-        return text
+        return description_clean(self.cleaned_data["description"])
 
     def marked(self) -> set[int]:
         """Positions marked in the submitted data, valid or not: re-shown as they were sent."""
@@ -58,3 +78,43 @@ class HitAnswerForm(forms.Form):
             return set(self.cleaned_data["mismatch"])
         values = self.data.getlist("mismatch") if hasattr(self.data, "getlist") else self.data.get("mismatch", [])
         return {int(v) for v in values if str(v).isdigit()}
+
+
+# Numbers a reviewer or a command types: each read by a form, so "nan", "1e999" or "12abc" get a clear
+# message instead of a Python error.
+class BonusForm(forms.Form):
+    amount = forms.DecimalField(
+        min_value=Decimal("0.01"), max_value=Decimal("100.00"), max_digits=8, decimal_places=2,
+        error_messages={"invalid": "The bonus must be an amount of dollars, like 0.50.",
+                        "min_value": "A bonus is between $0.01 and $100.00.",
+                        "max_value": "A bonus is between $0.01 and $100.00.",
+                        "max_decimal_places": "A bonus is in whole cents (at most 2 decimal places).",
+                        "max_digits": "A bonus is between $0.01 and $100.00.",
+                        "required": "Give the bonus amount in dollars."})
+
+
+class SendBackForm(forms.Form):
+    more = forms.IntegerField(min_value=1, max_value=20, error_messages={
+        "invalid": "The number of answers must be a whole number.", "required": "Say how many more answers.",
+        "min_value": "Ask for between 1 and 20 more answers.", "max_value": "Ask for between 1 and 20 more answers."})
+
+
+class ExtendForm(forms.Form):
+    hours = forms.IntegerField(min_value=1, max_value=24 * 365, error_messages={
+        "invalid": "Extend by a whole number of hours.", "required": "Say by how many hours to extend.",
+        "min_value": "Extend by 1 to 8760 hours.", "max_value": "Extend by 1 to 8760 hours."})
+
+
+class RuleReviewForm(forms.Form):
+    min_seconds = forms.FloatField(min_value=0, max_value=24 * 3600, error_messages={
+        "invalid": "The time limit must be a number of seconds.", "required": "Give the time limit in seconds.",
+        "min_value": "The time limit is between 0 and 86400 seconds.",
+        "max_value": "The time limit is between 0 and 86400 seconds."})
+
+
+def numbers_clean(form_class: type[forms.Form], **data: object) -> dict:
+    """The form's cleaned values; ValueError carries its messages, ready to show as they are."""
+    form = form_class({name: "" if value is None else str(value) for name, value in data.items()})
+    if not form.is_valid():
+        raise ValueError(" ".join(message for errors in form.errors.values() for message in errors))
+    return form.cleaned_data

@@ -71,12 +71,12 @@ class UnitResult:
     flags: list[str] = field(default_factory=list)
 
 
-def aggregate(votes: Sequence[Vote], needed: int, threshold: float = 0.75, category: str | None = None
+def aggregate(votes: Sequence[Vote], needed: int, threshold: float, category: str | None = None
               ) -> UnitResult:
     """Label (consensus of normalised descriptions), category (majority, or `category` when a
     quality-weighted model chose it), precision (mean), agreements, and the status.
 
-    A unit is a detector when its mean precision reaches `threshold` (0.75 in the paper). With fewer
+    A unit is a detector when its mean precision reaches `threshold` (UNIT_DETECTOR_THRESHOLD). With fewer
     answers than `needed` it stays pending; a detector whose category has no majority is flagged
     for review (status needs_review: still a detector, its type unsettled)."""
     result = UnitResult(answers=len(votes), answers_needed=needed)

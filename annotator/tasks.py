@@ -38,14 +38,17 @@ def enqueue_pending(dissection_id: int) -> int:
     return len(steps)
 
 
-@shared_task(name="annotator.unit_aggregate", acks_late=True)
-def unit_aggregate(unit_id: int) -> None:
-    """Re-aggregate one unit after an answer arrived (recomputed from all its answers: idempotent)."""
-    units_aggregate(unit_ids=[unit_id])
+@shared_task(name="annotator.units_aggregate", acks_late=True)
+def units_aggregate_task(unit_ids: list[int]) -> None:
+    """Re-aggregate units after answers arrived (recomputed from all their answers: idempotent)."""
+    units_aggregate(unit_ids=unit_ids)
 
 
-def enqueue_aggregation(unit_id: int) -> None:
-    transaction.on_commit(lambda: unit_aggregate.delay(unit_id))
+def enqueue_aggregation(unit_ids: list[int]) -> None:
+    """Aggregate these units once the transaction that stored their answers commits."""
+    ids = sorted(set(unit_ids))
+    if ids:
+        transaction.on_commit(lambda: units_aggregate_task.delay(ids))
 
 
 @shared_task(name="annotator.mturk_sync_all", acks_late=True)

@@ -32,9 +32,9 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
-from annotator.models import Campaign, Hit  # noqa: E402
+from annotator.models import Hit  # noqa: E402
 from pipeline import demo_world  # noqa: E402
-from tests.factories import concept_network  # noqa: E402
+from tests.factories import concept_network, put_on_mturk  # noqa: E402
 
 
 def timed(request, repeats: int) -> tuple[float, int]:
@@ -55,8 +55,7 @@ def build(world: Path, slots: int) -> Hit:
     concept_network(world, name=name, concepts=("car", "house", "tree", "boat"), per_unit=slots - 3)
     call_command("create_campaign", name, "--network", name, "--layers", "conv3", "--images-per-hit", str(slots),
                  stdout=open(os.devnull, "w"))  # noqa: SIM115
-    Campaign.objects.filter(name=name).update(backend="sandbox", status="published")
-    return Hit.objects.filter(campaign__name=name).first()
+    return put_on_mturk(name)[0]
 
 
 def main() -> None:
@@ -77,7 +76,7 @@ def main() -> None:
             for slots in (12, 60, 120):
                 hit = build(world, slots)
                 url = f"/hit/{hit.key}/"
-                params = {"assignmentId": f"A-open-{slots}", "workerId": "W-open", "hitId": "H",
+                params = {"assignmentId": f"AOPEN{slots}", "workerId": "WOPEN", "hitId": hit.mturk_hit_id,
                           "turkSubmitTo": "https://workersandbox.mturk.com"}
                 client.get(url, params)  # the first visit creates the assignment
                 page_ms, page_q = timed(lambda url=url, params=params: client.get(url, params), repeats)
@@ -89,7 +88,8 @@ def main() -> None:
             gold = [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)]
             post_times, post_queries = [], []
             for i in range(repeats):
-                page = client.get(f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}"}).content
+                page = client.get(f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}",
+                                                      "hitId": hit.mturk_hit_id}).content
                 token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
                 data = {"token": token, "description": "car", "category": "object", "mismatch": gold}
                 with CaptureQueriesContext(connection) as queries:

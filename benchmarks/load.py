@@ -46,16 +46,17 @@ def prepare(world_dir: Path) -> list[dict]:
     django.setup()
     from django.core.management import call_command
 
-    from annotator.models import Campaign, Hit
+    from annotator.models import Hit
     from pipeline import demo_world
-    from tests.factories import concept_network
+    from tests.factories import concept_network, put_on_mturk
 
     call_command("migrate", verbosity=0)
     world = demo_world.generate(world_dir, 240, seed=5)
     concept_network(world, name="load")
     call_command("create_campaign", "load", "--network", "load", "--layers", "conv3", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    Campaign.objects.filter(name="load").update(backend="sandbox", status="published")
-    return [{"key": str(hit.key), "gold": list(hit.slots.filter(gold=True).values_list("position", flat=True)),
+    put_on_mturk("load")
+    return [{"key": str(hit.key), "hit_id": hit.mturk_hit_id,
+             "gold": list(hit.slots.filter(gold=True).values_list("position", flat=True)),
              "own": list(hit.slots.filter(gold=False).values_list("position", flat=True))}
             for hit in Hit.objects.filter(campaign__name="load")]
 
@@ -92,7 +93,7 @@ def make_user(hits: list[dict], answers: int, accepted: set, stats: dict):
                 raise StopUser()
             hit = self.todo.pop()
             assignment = f"A{uuid.uuid4().hex[:20].upper()}"
-            params = {"assignmentId": assignment, "hitId": "", "workerId": self.worker,
+            params = {"assignmentId": assignment, "hitId": hit["hit_id"], "workerId": self.worker,
                       "turkSubmitTo": "https://workersandbox.mturk.com"}
             page = self.retrying(lambda: self.client.get(f"/hit/{hit['key']}/", name="open HIT", params=params))
             found = TOKEN.search(page.text or "")

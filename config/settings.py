@@ -1,5 +1,6 @@
 """One settings module. Everything that differs between machines comes from the environment;
 the defaults give a working local install (SQLite, Celery tasks run in process)."""
+import contextlib
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -49,6 +51,23 @@ MIDDLEWARE = [
 ]
 # No page may be framed, except the HIT page by Mechanical Turk's worker sites (it sets its own policy).
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS, for a site served behind a proxy that ends TLS (deploy/: nginx in front of gunicorn).
+# DJANGO_HTTPS=1: cookies only over HTTPS, plain HTTP redirected, HSTS for DJANGO_HSTS_SECONDS.
+# DJANGO_PROXY_SSL_HEADER=1: trust the proxy's X-Forwarded-Proto (only when a proxy sets it, always).
+# The MTurk HIT page sets no cookie at all (a signed token names the assignment), so no cookie needs
+# SameSite=None to work inside MTurk's frame: session and CSRF cookies stay SameSite=Lax.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if env_bool("DJANGO_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600) if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_TRUSTED_ORIGINS = [
+    o.strip().rstrip("/") for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -91,6 +110,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# With DEBUG off the app serves `collectstatic`'s output itself (whitenoise), so the admin keeps its
+# styles behind any proxy; with DEBUG on it serves the apps' files directly.
+WHITENOISE_USE_FINDERS = DEBUG
+with contextlib.suppress(OSError):  # whitenoise reads it at start-up; empty before the first collectstatic
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Dissection artifacts (activation chunks, sweeps, masks, rendered images) live here.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "media/"
@@ -147,6 +171,16 @@ CELERY_BEAT_SCHEDULE = {
 # the category is the plain majority, or "dawid-skene" (crowd-kit's worker-weighted model).
 UNIT_DETECTOR_THRESHOLD = float(os.environ.get("UNIT_DETECTOR_THRESHOLD", "0.75"))
 AGGREGATION_METHOD = os.environ.get("AGGREGATION_METHOD", "majority")
+
+# Mail (password resets, invitations): an SMTP server from the environment; the console in debug.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "unit-annotator@localhost")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate-home"

@@ -271,7 +271,11 @@ def build_network(name: str, weights: str | Path | None = None,
         model = spec.factory(**kwargs)
         prep, aliases = spec.preprocessing, dict(spec.aliases)
     elif ":" in name:
-        model = import_factory(name)()
+        factory = import_factory(name)
+        try:
+            model = factory()
+        except Exception as exc:  # a user's factory can fail in any way: say which and how
+            raise NetworkError(f"Calling {name}() to build the network failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(model, nn.Module):
             raise NetworkError(f"{name} returned {type(model).__name__}, not a torch.nn.Module.")
         prep, aliases = Preprocessing(), {}
@@ -286,19 +290,26 @@ def build_network(name: str, weights: str | Path | None = None,
 
 
 def import_factory(path: str) -> Callable[[], nn.Module]:
+    """The factory named `package.module:attribute`; NetworkError names what is missing."""
     module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise NetworkError(f"Network {path!r} is not an import path package.module:factory.")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise NetworkError(f"Cannot import {module_name!r} for network {path!r}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError as exc:
-        raise NetworkError(f"Module {module_name!r} has no {attr!r} for network {path!r}.") from exc
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise NetworkError(f"Module {module_name!r} has no {attr!r} for network {path!r}.")
+    if not callable(factory):
+        raise NetworkError(f"{path} is a {type(factory).__name__}, not a function that returns a torch.nn.Module.")
+    return factory
 
 
 def resolve_layers(model: nn.Module, layers: list[str], aliases: dict[str, str]) -> dict[str, str]:
     """Map each requested name (alias or module name) to its module name; unknown names fail together."""
+    if not layers:
+        raise NetworkError("Name at least one layer to record (--layers conv5 or --layers layer3,layer4).")
     modules = dict(model.named_modules())
     resolved, unknown = {}, []
     for layer in layers:

@@ -64,16 +64,17 @@ def _blob(rng: np.random.Generator) -> np.ndarray:
 
 def answer_hit(hit, worker: str, description: str, category: str, *, wrong: int = 0, gold: bool = True,
                seconds: float = 30.0):
-    """One local worker's answer to `hit` through the real submit service: `wrong` of the unit's own
-    images marked, gold images marked unless `gold` is False (then stored on the third try)."""
+    """One local worker's answer to `hit` through the real submit service, with what it queues after
+    commit run as it would be: `wrong` of the unit's own images marked, gold images marked unless
+    `gold` is False (then stored on the third try)."""
     import uuid
     from datetime import timedelta
 
+    from django.test import TestCase
     from django.utils import timezone
 
     from annotator.models import Assignment, Worker
-    from annotator.services.aggregation import units_aggregate
-    from annotator.services.assignments import answer_submit
+    from annotator.services.answers import answer_submit
 
     person = Worker.objects.get_or_create(kind=Worker.Kind.LINK, external_id=worker)[0]
     taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
@@ -85,10 +86,41 @@ def answer_hit(hit, worker: str, description: str, category: str, *, wrong: int 
     own = list(hit.slots.filter(gold=False).values_list("position", flat=True))
     golds = list(hit.slots.filter(gold=True).values_list("position", flat=True))
     marked = own[:wrong] + (golds if gold else [])
+    data = {"description": description, "category": category, "mismatch": [str(p) for p in marked]}
     for _ in range(3):
-        result = answer_submit(assignment_pk=assignment.pk, description=description, category=category,
-                               marked=marked, now=now)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            result = answer_submit(assignment_pk=assignment.pk, data=data, now=now)
         if result.answer is not None:
-            units_aggregate(unit_ids=[hit.unit_id])  # what the page's on-commit task does
             return result.answer
+        assert result.gold_retry, result.form.errors
     raise AssertionError("the answer was not stored")
+
+
+def put_on_mturk(campaign_name: str, backend: str = "sandbox") -> list:
+    """Mark a campaign published on MTurk as if `publish` had run: its HITs get ids H1, H2, ... in order
+    (the hitId the HIT page then requires)."""
+    from annotator.models import Campaign, Hit
+
+    Campaign.objects.filter(name=campaign_name).update(backend=backend, status="published")
+    hits = list(Hit.objects.filter(campaign__name=campaign_name).select_related("campaign").order_by("id"))
+    for number, hit in enumerate(hits, start=1):
+        hit.mturk_hit_id = f"H{number}"
+        hit.save(update_fields=["mturk_hit_id"])
+    return hits
+
+
+def as_mturk_answer(answer, assignment_id: str):
+    """Turn an answer stored by `answer_hit` into an MTurk assignment's, confirmed as sync does once
+    MTurk lists it (counted, and the unit aggregated again)."""
+    from annotator.models import Answer, Assignment, Worker
+    from annotator.services.aggregation import units_aggregate
+    from annotator.services.answers import answers_settle
+
+    Answer.objects.filter(pk=answer.pk).update(source=Answer.Source.MTURK,
+                                               confirmation=Answer.Confirmation.CONFIRMED)
+    Assignment.objects.filter(pk=answer.assignment_id).update(external_id=assignment_id)
+    Worker.objects.filter(pk=answer.worker_id).update(kind=Worker.Kind.MTURK)
+    answers_settle([answer.pk])
+    units_aggregate(unit_ids=[answer.unit_id])
+    answer.refresh_from_db()
+    return answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from annotator.forms import DESCRIPTION_MAX, HitAnswerForm
+from annotator.labels import normalise
 from annotator.models import Answer, AutoLabel, Campaign, Hit, Image, Unit
 from mturk.question import AnswerXMLError, answers_xml, parse_answers
 from pipeline.images import UnreadableImage, load_rgb
 from pipeline.networks import NetworkError, WeightsMismatch, build_network, load_weights, read_state_dict
-from tests.factories import concept_network
+from tests.factories import concept_network, put_on_mturk
 
 
 def _png_bomb() -> bytes:
@@ -91,8 +93,7 @@ def test_unknown_layers_are_all_named_before_any_work(image_dir: Path) -> None:
 def hit(world_dir) -> Hit:
     concept_network(world_dir, concepts=("car", "house"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
-    Campaign.objects.filter(name="c").update(backend="sandbox", status="published")
-    return Hit.objects.filter(campaign__name="c").select_related("campaign").first()
+    return put_on_mturk("c")[0]
 
 
 FORM = {  # field changes -> the message the re-shown form marks
@@ -113,7 +114,7 @@ FORM = {  # field changes -> the message the re-shown form marks
 @pytest.mark.parametrize("kind", FORM)
 def test_bad_hit_submissions_reshow_the_form_and_store_nothing(hit: Hit, kind: str) -> None:
     client = Client()
-    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "hitId": "", "workerId": "W1",
+    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "hitId": "H1", "workerId": "W1",
                                            "turkSubmitTo": "https://workersandbox.mturk.com"}).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
     change, message = FORM[kind]
@@ -132,8 +133,8 @@ def test_bad_hit_submissions_reshow_the_form_and_store_nothing(hit: Hit, kind: s
 def test_unknown_and_finished_hits_and_foreign_assignments(hit: Hit) -> None:
     client = Client()
     assert client.get("/hit/00000000-0000-0000-0000-000000000000/", {"assignmentId": "A"}).status_code == 404
-    client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1"})
-    taken = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W2"})
+    client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1", "hitId": "H1"})
+    taken = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W2", "hitId": "H1"})
     assert taken.status_code == 400 and "another HIT or worker" in taken.content.decode()
     Campaign.objects.update(status="finished")
     finished = client.get(f"/hit/{hit.key}/", {"assignmentId": "A9", "workerId": "W9"})
@@ -195,6 +196,164 @@ def test_publish_refuses_bad_external_urls_before_calling_mturk(hit: Hit, stubbe
             call_command("publish", "c", "--external-url", url)
 
 
+# Bad input that used to crash or slip through (issue 13) ------------------------------------------
+
+@pytest.mark.django_db
+def test_the_media_view_serves_only_files_inside_the_store(admin_client, media_root: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not an artifact")
+    (media_root / "dissections").mkdir(parents=True)
+    (media_root / "dissections" / "leak.png").symlink_to(secret)
+    (media_root / "dissections" / "ok.png").write_bytes(b"\x89PNG")
+    assert admin_client.get("/dashboard/media/dissections/ok.png").status_code == 200
+    for path in ("dissections/leak.png", "dissections", "dissections/", "../secret.txt"):
+        response = admin_client.get(f"/dashboard/media/{path}")
+        assert response.status_code == 404, path
+
+
+INVISIBLE = {
+    "zero-width spaces": "\u200b\u200b\u200b",
+    "a zero-width joiner inside a word": "ca\u200dr",
+    "bidi override": "\u202ecar",
+    "tag characters": "\U000e0063\U000e0061\U000e0072",
+    "byte-order mark": "\ufeffcar",
+}
+
+
+@pytest.mark.parametrize("kind", INVISIBLE)
+def test_invisible_descriptions_are_refused(kind: str) -> None:
+    form = HitAnswerForm({"description": INVISIBLE[kind], "category": "object"}, positions=[0])
+    assert not form.is_valid() and "invisible" in form.errors["description"][0], kind
+
+
+@pytest.mark.parametrize(("text", "expected"), [("ｃａｒ", "car"), ("ﬁre", "fire"), ("car\u00a0park", "car park")])
+def test_descriptions_are_nfkc_normalised(text: str, expected: str) -> None:
+    form = HitAnswerForm({"description": text, "category": "object"}, positions=[0])
+    assert form.is_valid() and form.cleaned_data["description"] == expected
+
+
+def test_a_description_with_no_words_is_refused() -> None:
+    form = HitAnswerForm({"description": "?! ...", "category": "object"}, positions=[0])
+    assert not form.is_valid() and "in words" in form.errors["description"][0]
+
+
+@pytest.fixture
+def local_answer(world_dir):
+    from tests.factories import answer_hit
+
+    concept_network(world_dir, concepts=("car",))
+    call_command("create_campaign", "n", "--network", "world", "--layers", "conv3", "--answers-per-unit", "1")
+    call_command("publish", "n", "--backend", "local")
+    return answer_hit(Hit.objects.get(), "w1", "car", "object")
+
+
+NUMBERS = {  # (url, form) -> the message the dashboard shows instead of a 500 or a Python error
+    "NaN bonus": (lambda a: f"/dashboard/answer/{a.pk}/bonus/", {"amount": "NaN", "reason": "x"},
+                  "amount of dollars"),
+    "infinite bonus": (lambda a: f"/dashboard/answer/{a.pk}/bonus/", {"amount": "Infinity", "reason": "x"},
+                       "amount of dollars"),
+    "bonus in fractions of a cent": (lambda a: f"/dashboard/answer/{a.pk}/bonus/",
+                                     {"amount": "0.001", "reason": "x"}, "whole cents"),
+    "answers as text": (lambda a: f"/dashboard/unit/{a.unit_id}/review/", {"action": "send_back", "more": "two"},
+                        "whole number"),
+    "answers as nan": (lambda a: f"/dashboard/unit/{a.unit_id}/review/", {"action": "send_back", "more": "nan"},
+                       "whole number"),
+    "rule time as nan": (lambda a: f"/dashboard/campaign/{a.hit.campaign_id}/action/",
+                         {"action": "review", "approve_passing": "1", "min_seconds": "nan"}, "number of seconds"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", NUMBERS)
+def test_numbers_in_the_dashboard_get_a_clear_message(admin_client, local_answer, kind: str) -> None:
+    url, form, message = NUMBERS[kind]
+    response = admin_client.post(url(local_answer), form, follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200 and message in html, kind
+    assert "invalid literal" not in html and "InvalidOperation" not in html
+    assert Answer.objects.get().review == "submitted"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("command", "message"), [
+    (["bonus", "A1", "--amount", "nan", "--reason", "x"], "amount of dollars"),
+    (["review", "n", "--approve-passing", "--min-seconds", "nan"], "argument --min-seconds: 'nan' is not a number"),
+    (["aggregate", "--threshold", "inf"], "argument --threshold: 'inf' is not a number from 0 to 1"),
+    (["simulate_crowd", "n", "--spammers", "1.5"], "argument --spammers: '1.5' is not a number from 0 to 1"),
+])
+def test_numbers_on_the_command_line_get_a_clear_message(local_answer, command, message) -> None:
+    from annotator.models import Assignment
+
+    Assignment.objects.update(external_id="A1")
+    Answer.objects.update(source="mturk")
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command(*command)
+
+
+@pytest.mark.django_db
+def test_a_formula_in_a_label_reaches_no_spreadsheet(local_answer, tmp_path: Path) -> None:
+    from annotator.services.review import Reviewer, unit_override
+
+    unit_override(unit_id=local_answer.unit_id, reviewer=Reviewer("r"), label='=HYPERLINK("http://evil","x")')
+    for fmt in ("csv", "tally"):
+        out = tmp_path / f"units.{fmt}"
+        call_command("export", "--format", fmt, "--network", "world", "--output", str(out))
+        text = out.read_text()
+        assert "'=HYPERLINK" in text and ',=HYPERLINK' not in text and '"=HYPERLINK' not in text, fmt
+
+
+@pytest.mark.django_db
+def test_imports_report_undecodable_huge_and_out_of_range_rows_and_keep_the_rest(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(b"network,layer,unit,worker,description,category,precision\n"
+                     b"n,conv3,0,w1,car,object,0.9\n"
+                     b"n,conv3,1,w1,caf\xe9 latin-1,object,0.9\n"
+                     b"n,conv3,12345678901234567890,w1,car,object,0.9\n"
+                     b"n,conv3,2,w1," + b"x" * 200_000 + b",object,0.9\n"
+                     b"n,conv3,3,w1,\xe2\x80\x8b,object,0.9\n"
+                     b"n,conv3,4,w1," + b"y" * 300 + b",object,0.9\n"
+                     b"n,conv3,5,w1,sky,region,0.5\n")
+    call_command("import_annotations", str(path), "--network", "n")
+    err = capsys.readouterr().err
+    for row, reason in ((3, "not UTF-8"), (4, "out of range"), (5, "cannot be read"), (6, "invisible"),
+                        (7, "200 characters or fewer")):
+        assert re.search(f"row {row}: .*{reason}", err), (row, err)
+    assert sorted(Answer.objects.values_list("unit__index", "description")) == [(0, "car"), (5, "sky")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("options", "message"), [
+    (["--layers", ","], "names no layer"),
+    (["--layers", " , "], "names no layer"),
+    (["--layers", "conv3", "--mean", "1,2"], "argument --mean: expected three numbers R,G,B"),
+    (["--layers", "conv3", "--std", "1,nan,1"], "argument --std: expected three numbers R,G,B"),
+])
+def test_dissect_refuses_bad_options_before_any_work(image_dir: Path, options, message) -> None:
+    from annotator.models import Dissection
+
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("dissect", "--network", "demo", "--images", str(image_dir), "--quiet", *options)
+    assert not Dissection.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("network", "message"), [
+    ("os:system", "Calling os:system() to build the network failed: TypeError"),
+    ("os:sep", "os:sep is a str, not a function"),
+    ("json:loads", "Calling json:loads() to build the network failed"),
+    (":x", "is not an import path"),
+])
+def test_a_network_import_path_that_builds_no_network_is_named(image_dir: Path, network, message) -> None:
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("dissect", "--network", network, "--layers", "x", "--images", str(image_dir), "--quiet")
+
+
+@pytest.mark.django_db
+def test_export_into_a_missing_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("export", "--format", "csv", "--output", str(tmp_path / "nowhere" / "units.csv"))
+
+
 # Properties ---------------------------------------------------------------------------------------
 
 POSITIONS = list(range(12))
@@ -208,8 +367,10 @@ def test_the_form_accepts_exactly_what_its_rules_allow(description: str, categor
                          positions=POSITIONS)
     valid = form.is_valid()  # never raises, whatever comes in
     stripped = description.strip()
-    words = " ".join(stripped.split())  # runs of white space count as one space
-    allowed = (bool(words) and len(stripped) <= DESCRIPTION_MAX and not re.search(r"[<>{}\\`\x00-\x1f\x7f]", words)
+    words = " ".join(unicodedata.normalize("NFKC", stripped).split())  # NFKC; runs of white space count as one
+    visible = not any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn", "Cs") for c in words)
+    allowed = (bool(words) and len(stripped) <= DESCRIPTION_MAX and len(words) <= DESCRIPTION_MAX and visible
+               and not re.search(r"[<>{}\\`\x00-\x1f\x7f]", words) and bool(normalise(words))
                and category in {"scene", "object", "region", "part", "texture", "color"}
                and all(m in POSITIONS for m in marks))
     assert valid == allowed, (description, category, marks, form.errors.as_json())

@@ -116,6 +116,8 @@ class Worker(models.Model):
                                 related_name="worker")
     blocked = models.BooleanField(default=False, help_text="Blocked from our HITs (on MTurk: a worker block)")
     blocked_reason = models.CharField(max_length=1024, blank=True)
+    link_version = models.PositiveIntegerField(
+        default=1, help_text="A lab link names the version it was made for: revoking a link moves this on")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -169,6 +171,21 @@ class Answer(models.Model):
         APPROVED = "approved"
         REJECTED = "rejected", "Rejected (left out of aggregation)"
 
+    class Confirmation(models.TextChoices):
+        """Whether the platform vouches for the answer: anyone who saw a HIT's URL can post to its page,
+        so an MTurk answer is only as good as MTurk's word that its assignment exists."""
+
+        CONFIRMED = "confirmed"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed (sync has not seen its assignment on MTurk yet)"
+        UNKNOWN = "unknown", "Unknown to MTurk (its assignment's deadline passed and MTurk does not list it)"
+
+    class Held(models.TextChoices):
+        """Why an answer that arrived is kept but was never wanted."""
+
+        NONE = "", "Nothing"
+        LATE = "late", "Sent after its campaign finished"
+        BLOCKED = "blocked", "Sent by a blocked worker"
+
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
     hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
     assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE,
@@ -189,6 +206,11 @@ class Answer(models.Model):
                                   help_text="File, row and answer of an imported answer: re-imports add nothing")
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.SUBMITTED)
     feedback = models.CharField(max_length=1024, blank=True, help_text="The reviewer's words to the worker")
+    confirmation = models.CharField(max_length=16, choices=Confirmation.choices, default=Confirmation.CONFIRMED)
+    held = models.CharField(max_length=16, choices=Held.choices, blank=True, default=Held.NONE)
+    counts = models.BooleanField(default=False, db_index=True, help_text=(
+        "Counts for aggregation, the HIT's answer count and the figures (set by services.answers.hit_answers_settle "
+        "alone)"))
 
     class Meta:
         ordering = ["unit", "id"]
@@ -199,6 +221,31 @@ class Answer(models.Model):
     @property
     def gold_passed(self) -> bool | None:
         return None if not self.gold_total else self.gold_marked == self.gold_total
+
+    @property
+    def trusted(self) -> bool:
+        """Vouched for and wanted: the platform confirms it, nothing held it back, no reviewer rejected it.
+        Whether it counts also depends on the answers before it (see `hit_answers_settle`)."""
+        return (self.confirmation == self.Confirmation.CONFIRMED and not self.held
+                and self.review != self.Review.REJECTED)
+
+    @classmethod
+    def trusted_q(cls) -> Q:
+        """`trusted` in a query."""
+        return Q(confirmation=cls.Confirmation.CONFIRMED, held=cls.Held.NONE) & ~Q(review=cls.Review.REJECTED)
+
+    @property
+    def excluded_because(self) -> str:
+        """Why the answer does not count, in words for the dashboard; empty when it counts."""
+        if self.counts:
+            return ""
+        if self.review == self.Review.REJECTED:
+            return "rejected by a reviewer"
+        if self.confirmation != self.Confirmation.CONFIRMED:
+            return self.get_confirmation_display().lower()
+        if self.held:
+            return self.get_held_display().lower()
+        return "beyond the answers its HIT asked for"
 
 
 class ReviewAction(models.Model):
@@ -228,6 +275,14 @@ class ReviewAction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # What a dashboard user may do, each its own permission (see annotator/permissions.py for the groups).
+        permissions = [
+            ("view_dashboard", "Can read the review dashboard"),
+            ("review_answers", "Can review units and answers (accept, override, send back, approve, reject, sync)"),
+            ("pay_workers", "Can pay bonuses to workers"),
+            ("moderate_workers", "Can block and unblock workers"),
+            ("manage_hits", "Can expire, extend and delete MTurk HITs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} at {self.created_at:%Y-%m-%d %H:%M}"

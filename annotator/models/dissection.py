@@ -223,6 +223,12 @@ class UnitLabel(models.Model):
     def final_status(self) -> str:
         return self.review_status or self.status
 
+    @property
+    def is_detector(self) -> bool:
+        """The one rule for "is this unit a detector": its stored status (aggregation's, or a reviewer's),
+        never a second computation from the precision."""
+        return self.final_status in (self.Status.DETECTOR, self.Status.NEEDS_REVIEW)
+
 
 
 class AutoLabel(models.Model):

@@ -118,15 +118,19 @@ def worker_answer_count(worker: Worker) -> int:
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
-    """HITs, complete HITs, answers in and needed, open assignments: a campaign's progress line."""
-    answered = (Answer.objects.filter(hit=OuterRef("pk")).exclude(review=Answer.Review.REJECTED).order_by()
-                .values("hit").annotate(n=Count("id")).values("n"))
-    hits = campaign.hits.annotate(n=Subquery(answered), wanted=Hit.answers_wanted_expression()).aggregate(
+    """HITs, complete HITs, answers that count and answers needed, open assignments, and the answers
+    kept but not counted (unconfirmed by MTurk, unknown to it, rejected, late, beyond what a HIT wanted)."""
+    counted = (Answer.objects.filter(hit=OuterRef("pk"), counts=True).order_by()
+               .values("hit").annotate(n=Count("id")).values("n"))
+    hits = campaign.hits.annotate(n=Subquery(counted), wanted=Hit.answers_wanted_expression()).aggregate(
         hits=Count("id"), complete=Count("id", filter=Q(n__gte=F("wanted"))), answers=Sum("n"), needed=Sum("wanted"))
+    kept = Answer.objects.filter(hit__campaign=campaign, counts=False).aggregate(
+        unconfirmed=Count("id", filter=Q(confirmation=Answer.Confirmation.UNCONFIRMED)),
+        excluded=Count("id", filter=~Q(confirmation=Answer.Confirmation.UNCONFIRMED)))
     open_now = Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN).filter(
         Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()
     return {"hits": hits["hits"], "complete": hits["complete"], "answers": hits["answers"] or 0,
-            "needed": hits["needed"] or 0, "open": open_now}
+            "needed": hits["needed"] or 0, "open": open_now, **kept}
 
 
 @dataclass
@@ -149,29 +153,23 @@ class LayerSummary:
         return "n/a" if self.alpha is None else f"{self.alpha:.3f}"
 
 
-def is_detector(label: UnitLabel, threshold: float) -> bool:
-    """A unit with all its answers whose mean precision reaches the threshold (METHOD stage 6)."""
-    return label.status != UnitLabel.Status.PENDING and (label.precision or 0) >= threshold
-
-
-def is_object_detector(label: UnitLabel, threshold: float) -> bool:
+def is_object_detector(label: UnitLabel) -> bool:
     """A detector whose category is `object` by a reviewer's word or by a majority of its answers."""
-    return (is_detector(label, threshold) and label.final_category == Category.OBJECT
+    return (label.is_detector and label.final_category == Category.OBJECT
             and bool(label.review_category or (label.category_agreement or 0) > 0.5))
 
 
-def layer_summaries(network: str | None = None, threshold: float = 0.75, layer: str | None = None
-                    ) -> list[LayerSummary]:
-    """One row per layer with answers: type shares of all answers, detectors, object detectors."""
-    layers = Layer.objects.select_related("network").filter(units__answers__isnull=False).distinct()
+def layer_summaries(network: str | None = None, layer: str | None = None) -> list[LayerSummary]:
+    """One row per layer with counted answers: type shares of those answers, detectors (by the stored
+    status, which aggregation set with the deployment's threshold), object detectors."""
+    layers = Layer.objects.select_related("network").filter(units__answers__counts=True).distinct()
     if network:
         layers = layers.filter(network__name=network)
     if layer:
         layers = layers.filter(name=layer)
     rows = []
     for row in layers.order_by("network__name", "order", "id"):
-        answers = list(Answer.objects.filter(unit__layer=row).exclude(review=Answer.Review.REJECTED)
-                       .values_list("unit_id", "category"))
+        answers = list(Answer.objects.filter(unit__layer=row, counts=True).values_list("unit_id", "category"))
         counts = {value: 0 for value in Category.values}
         for _, category in answers:
             counts[category] += 1
@@ -179,20 +177,20 @@ def layer_summaries(network: str | None = None, threshold: float = 0.75, layer: 
         rows.append(LayerSummary(
             network=row.network.name, layer=row.name, units=len(labels), answers=len(answers),
             type_shares={name: counts[name] / len(answers) for name in Category.values} if answers else {},
-            detectors=sum(is_detector(label, threshold) for label in labels),
-            object_detectors=sum(is_object_detector(label, threshold) for label in labels),
+            detectors=sum(label.is_detector for label in labels),
+            object_detectors=sum(is_object_detector(label) for label in labels),
             pending=sum(label.status == UnitLabel.Status.PENDING for label in labels),
             needs_review=sum(label.final_status == UnitLabel.Status.NEEDS_REVIEW for label in labels),
             alpha=category_alpha(answers)))
     return rows
 
 
-def object_detector_labels(network: str, threshold: float = 0.75, layer: str | None = None) -> list[str]:
+def object_detector_labels(network: str, layer: str | None = None) -> list[str]:
     """The label of every object detector: the histogram of the paper's second figure."""
-    labels = UnitLabel.objects.filter(unit__layer__network__name=network, precision__gte=threshold)
+    labels = UnitLabel.objects.filter(unit__layer__network__name=network)
     if layer:
         labels = labels.filter(unit__layer__name=layer)
-    return [label.final_label for label in labels if is_object_detector(label, threshold)]
+    return [label.final_label for label in labels if is_object_detector(label)]
 
 
 def category_alpha(answers: list[tuple[int, str]]) -> float | None:

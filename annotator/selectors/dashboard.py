@@ -249,8 +249,7 @@ class ComparisonRow:
 
     @property
     def crowd_detector(self) -> bool:
-        return bool(self.crowd and self.crowd.final_status in (UnitLabel.Status.DETECTOR,
-                                                               UnitLabel.Status.NEEDS_REVIEW))
+        return bool(self.crowd and self.crowd.is_detector)
 
 
 @dataclass

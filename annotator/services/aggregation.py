@@ -24,13 +24,13 @@ CROWD_FIELDS = ["label", "category", "precision", "status", "answers", "answers_
 
 @dataclass(frozen=True)
 class AggregationSettings:
-    threshold: float = 0.75
-    method: str = "majority"
+    threshold: float
+    method: str
 
     @classmethod
     def from_settings(cls) -> AggregationSettings:
-        """The deployment's choice (UNIT_DETECTOR_THRESHOLD, AGGREGATION_METHOD): used by the task that
-        re-aggregates a unit when an answer arrives."""
+        """The deployment's choice (UNIT_DETECTOR_THRESHOLD, AGGREGATION_METHOD), the one source of both:
+        every aggregation uses it unless a command names other values."""
         return cls(threshold=django_settings.UNIT_DETECTOR_THRESHOLD, method=django_settings.AGGREGATION_METHOD)
 
 
@@ -53,7 +53,7 @@ def units_aggregate(*, network: str | None = None, layer: str | None = None, uni
         units = units.filter(pk__in=unit_ids)
     ids = list(units.values_list("pk", flat=True))
     votes: dict[int, list[Vote]] = defaultdict(list)
-    rows = Answer.objects.filter(unit_id__in=ids).exclude(review=Answer.Review.REJECTED).order_by("id").values_list(
+    rows = Answer.objects.filter(unit_id__in=ids, counts=True).order_by("id").values_list(
         "id", "unit_id", "worker_id", "description", "category", "precision")
     table = list(rows)
     for _, unit_id, _, description, category, precision in table:

@@ -46,6 +46,19 @@ def exists(relative: str) -> bool:
     return bool(relative) and default_storage.exists(relative)
 
 
+def servable(relative: str) -> bool:
+    """A stored file that may be served: in a local store, a regular file whose real path (symbolic
+    links followed) stays inside the store, so a link planted in it cannot expose other files and a
+    folder is not a file."""
+    if not exists(relative):
+        return False
+    if not _local():
+        return True
+    root = Path(settings.MEDIA_ROOT).resolve()
+    target = media_path(relative).resolve()
+    return target.is_file() and target.is_relative_to(root)
+
+
 def open_file(relative: str):
     """The stored file, opened for reading (callers close it, or hand it to a FileResponse)."""
     return default_storage.open(relative, "rb")

@@ -12,6 +12,19 @@ from annotator.selectors import units_for_export
 
 CSV_FIELDS = ["network", "layer", "unit", "rf_theoretical_px", "rf_empirical_px", "top_image", "top_score",
               "label", "category", "precision", "status"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def cell_safe(value: object) -> object:
+    """A text cell a spreadsheet shows as text: one that would start a formula (a label typed as
+    `=HYPERLINK(...)`, say) gets a leading apostrophe, as OWASP's CSV-injection advice says."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _row(fields: dict) -> dict:
+    return {name: cell_safe(value) for name, value in fields.items()}
 
 
 def unit_records(network: str | None = None, layer: str | None = None) -> list[dict]:
@@ -53,7 +66,7 @@ def render(records: list[dict], fmt: str) -> str:
         writer.writeheader()
         for record in records:
             top = record["top_images"][0] if record["top_images"] else {"image": "", "score": ""}
-            writer.writerow({**record, "top_image": top["image"], "top_score": top["score"]})
+            writer.writerow(_row({**record, "top_image": top["image"], "top_score": top["score"]}))
         return out.getvalue()
     if fmt == "tally":
         return _tally(records)
@@ -73,9 +86,9 @@ def _tally(records: list[dict]) -> str:
     writer.writeheader()
     labelled = [r for r in records if r["label"]]
     for r in sorted(labelled, key=lambda r: (-(r["precision"] or 0), r["layer"], r["unit"])):
-        writer.writerow({"unit": r["unit"] + 1, "category": r["category"] or "", "label": r["label"],
-                         "score": r["precision"], "layer": r["layer"], "status": r["status"],
-                         "answers": len(r["answers"]), "category_agreement": r["category_agreement"]})
+        writer.writerow(_row({"unit": r["unit"] + 1, "category": r["category"] or "", "label": r["label"],
+                              "score": r["precision"], "layer": r["layer"], "status": r["status"],
+                              "answers": len(r["answers"]), "category_agreement": r["category_agreement"]}))
     return out.getvalue()
 
 

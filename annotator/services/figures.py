@@ -1,6 +1,7 @@
 """The paper's two figures drawn from the data: the distribution of semantic types per layer
 (stacked bars of the share of answers in each category) and the histogram of object labels among
-detector units. Written as PNG and SVG for papers, and served by the dashboard."""
+detector units. Written as PNG and SVG for papers, and served by the dashboard. Detectors are the
+units aggregation stored as such: to draw with another threshold, aggregate again with it."""
 from __future__ import annotations
 
 import io
@@ -23,9 +24,9 @@ def _pyplot():
     return plt
 
 
-def types_figure(network: str, threshold: float = 0.75, fmt: str = "png") -> bytes:
+def types_figure(network: str, fmt: str = "png") -> bytes:
     plt = _pyplot()
-    rows = selectors.layer_summaries(network, threshold)
+    rows = selectors.layer_summaries(network)
     fig, ax = plt.subplots(figsize=(max(5.0, 2.6 + 1.1 * len(rows)), 3.6), dpi=120)
     bottom = [0.0] * len(rows)
     for value, label in Category.choices:
@@ -39,9 +40,9 @@ def types_figure(network: str, threshold: float = 0.75, fmt: str = "png") -> byt
     return _save(plt, fig, fmt)
 
 
-def objects_figure(network: str, threshold: float = 0.75, fmt: str = "png", layer: str | None = None) -> bytes:
+def objects_figure(network: str, fmt: str = "png", layer: str | None = None) -> bytes:
     plt = _pyplot()
-    counts = Counter(selectors.object_detector_labels(network, threshold, layer))
+    counts = Counter(selectors.object_detector_labels(network, layer))
     top = counts.most_common(30)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * len(top) + 1.5), 3.6), dpi=120)
     ax.bar([name for name, _ in top], [n for _, n in top], color=COLOURS["object"])
@@ -61,12 +62,12 @@ def _save(plt, fig, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def figures_write(network: str, out: Path, threshold: float = 0.75) -> list[Path]:
+def figures_write(network: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, draw in (("types", types_figure), ("objects", objects_figure)):
         for fmt in ("png", "svg"):
             path = out / f"{network}_{name}.{fmt}"
-            path.write_bytes(draw(network, threshold, fmt))
+            path.write_bytes(draw(network, fmt))
             written.append(path)
     return written

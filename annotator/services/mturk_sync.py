@@ -1,21 +1,21 @@
 """Keeping a campaign in step with Mechanical Turk: each HIT's state, and every assignment in every
 status. Our HIT page stores each answer before the browser hands it to MTurk, so MTurk's copy is
-checked against ours: statuses are mirrored (MTurk's auto-approval included), and whatever only
-one side has, or what differs, is reported. An assignment only MTurk has is added only when asked
-(`adopt`), parsed from its QuestionFormAnswers by the HIT form's own rules. Running it twice changes
-nothing the second time."""
+checked against ours: statuses are mirrored (MTurk's auto-approval included), an answer of ours counts
+only once MTurk lists its assignment, and whatever only one side has, or what differs, is reported.
+An assignment only MTurk has is added only when asked (`adopt`), parsed from its QuestionFormAnswers
+by the HIT form's own rules. Running it twice changes nothing the second time."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from annotator.forms import HitAnswerForm
-from annotator.models import Answer, Assignment, Campaign, Hit, HitImage, Worker
+from annotator.models import Answer, Campaign, Hit, HitImage
 from annotator.services.aggregation import units_aggregate
+from annotator.services.answers import answer_adopt, answers_settle
 from mturk import client as mturk
 from mturk.question import AnswerXMLError, parse_answers
 
@@ -30,6 +30,7 @@ class SyncReport:
     matched: int = 0
     changed: Counter = field(default_factory=Counter)
     adopted: int = 0
+    confirmed: int = 0
     hit_states: Counter = field(default_factory=Counter)
     only_on_mturk: list[str] = field(default_factory=list)
     only_here: list[str] = field(default_factory=list)
@@ -39,7 +40,7 @@ class SyncReport:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.hit_states.items())) or "none"
         changes = ", ".join(f"{n} now {s}" for s, n in sorted(self.changed.items())) or "no status changed"
         out = [f"{self.hits} HITs ({states}); {self.assignments} assignments on MTurk, {self.matched} matched ours; "
-               f"{changes}; {self.adopted} adopted."]
+               f"{changes}; {self.confirmed} confirmed; {self.adopted} adopted."]
         out += [f"only on MTurk: {line}" for line in self.only_on_mturk]
         out += [f"only here: {line}" for line in self.only_here]
         out += [f"differs: {line}" for line in self.differing]
@@ -73,25 +74,13 @@ def _when(value) -> datetime | None:
     return datetime.fromtimestamp(float(value), UTC)
 
 
-def _adopt(hit: Hit, gold: set[int], item: dict, description: str, category: str, marked: list[int]) -> Answer:
-    """Store an answer that reached MTurk but not us (our server was down when the worker submitted)."""
-    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=item["WorkerId"])
-    chosen = set(marked)
-    with transaction.atomic():
-        assignment, _ = Assignment.objects.get_or_create(
-            external_id=item["AssignmentId"],
-            defaults={"hit": hit, "worker": worker, "opened_at": _when(item.get("AcceptTime")) or timezone.now(),
-                      "status": Assignment.Status.SUBMITTED})
-        return Answer.objects.create(
-            unit_id=hit.unit_id, hit=hit, assignment=assignment, worker=worker, source=Answer.Source.MTURK,
-            description=description, category=category, marked=marked,
-            precision=(hit.unit_images - len(chosen - gold)) / hit.unit_images if hit.unit_images else 0.0,
-            gold_total=len(gold), gold_marked=len(gold & chosen), opened_at=_when(item.get("AcceptTime")),
-            submitted_at=_when(item.get("SubmitTime")), review=STATUS[item["AssignmentStatus"]])
-
-
-def campaign_sync(*, campaign: Campaign, client, adopt: bool = False) -> SyncReport:
+def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datetime | None = None) -> SyncReport:
+    """Mirror MTurk's view of every HIT of the campaign. An answer of ours that MTurk lists is confirmed
+    (and counts from then on); one it still does not list after its assignment's deadline is marked
+    unknown to MTurk: kept, shown, never counted or paid."""
+    now = now or timezone.now()
     report = SyncReport()
+    settle: set[int] = set()
     touched: set[int] = set()
     for hit in campaign.hits.exclude(mturk_hit_id="").select_related("campaign").order_by("id"):
         report.hits += 1
@@ -104,20 +93,22 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False) -> SyncRep
         items = mturk.list_assignments(client, hit.mturk_hit_id) if info else []
         ours = {a.assignment.external_id: a for a in Answer.objects.filter(hit=hit).select_related("assignment")
                 if a.assignment_id}
-        slots = dict(HitImage.objects.filter(hit=hit).values_list("position", "gold")) if items else {}
-        gold = {position for position, is_gold in slots.items() if is_gold}
+        positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True)) if items else []
         for item in items:
             report.assignments += 1
             answer = ours.pop(item["AssignmentId"], None)
             try:
-                parsed = parse_mturk_answer(hit, item.get("Answer", ""), list(slots))
+                parsed = parse_mturk_answer(hit, item.get("Answer", ""), positions)
             except ValueError as error:
                 parsed, problem = None, str(error)
             if answer is None:
                 if adopt and parsed is not None:
-                    _adopt(hit, gold, item, *parsed)
-                    report.adopted += 1
+                    answer_adopt(hit=hit, assignment_id=item["AssignmentId"], worker_id=item["WorkerId"],
+                                 description=parsed[0], category=parsed[1], marked=parsed[2],
+                                 accepted_at=_when(item.get("AcceptTime")), submitted_at=_when(item.get("SubmitTime")),
+                                 review=STATUS[item["AssignmentStatus"]])
                     touched.add(hit.unit_id)
+                    report.adopted += 1
                     continue
                 why = f"its answer cannot be read: {problem}" if parsed is None else "no answer stored here"
                 report.only_on_mturk.append(f"{item['AssignmentId']} (worker {item['WorkerId']}, "
@@ -129,15 +120,30 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False) -> SyncRep
             elif parsed != (answer.description, answer.category, sorted(answer.marked)):
                 report.differing.append(f"{item['AssignmentId']}: MTurk has {parsed[0]!r}/{parsed[1]}/{parsed[2]}, "
                                         f"we have {answer.description!r}/{answer.category}/{sorted(answer.marked)}")
+            changes = {}
             status = STATUS.get(item["AssignmentStatus"])
             if status and status != answer.review:
-                Answer.objects.filter(pk=answer.pk).update(review=status)
+                changes["review"] = status
                 report.changed[status] += 1
-                touched.add(hit.unit_id)
+            if answer.confirmation != Answer.Confirmation.CONFIRMED:
+                changes["confirmation"] = Answer.Confirmation.CONFIRMED
+                report.confirmed += 1
+            if changes:
+                Answer.objects.filter(pk=answer.pk).update(**changes)
+                settle.add(answer.pk)
         for external_id, answer in ours.items():
-            if answer.source == Answer.Source.MTURK:
-                report.only_here.append(f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
-                                        f" HIT {hit.mturk_hit_id}): MTurk does not list it")
+            if answer.source != Answer.Source.MTURK:
+                continue
+            deadline = answer.assignment.expires_at
+            past = not info or deadline is None or now > deadline
+            if past and answer.confirmation == Answer.Confirmation.UNCONFIRMED:
+                Answer.objects.filter(pk=answer.pk).update(confirmation=Answer.Confirmation.UNKNOWN)
+                settle.add(answer.pk)
+            note = "MTurk does not list it" + (": unknown to MTurk, not counted" if past else
+                                               " yet: unconfirmed until it does")
+            report.only_here.append(f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
+                                    f" HIT {hit.mturk_hit_id}): {note}")
+    touched |= answers_settle(settle)
     if touched:
         units_aggregate(unit_ids=sorted(touched))
     Campaign.objects.filter(pk=campaign.pk).update(mturk_synced_at=timezone.now())

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.forms import description_clean
 from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel
 from annotator.services.aggregation import units_aggregate
+from annotator.services.answers import answers_settle, hit_answers_settle
 from mturk import client as mturk
 
 LABEL_MAX = 200
@@ -66,8 +69,11 @@ def unit_override(*, unit_id: int, reviewer: Reviewer, label: str = "", category
     label_text = " ".join(label.split())
     if not label_text and not category:
         raise ReviewError("Give a label, a category or both to override.")
-    if len(label_text) > LABEL_MAX:
-        raise ReviewError(f"A label has at most {LABEL_MAX} characters.")
+    if label_text:
+        try:  # the rules a worker's description meets, at the stored label's length
+            label_text = description_clean(label_text, LABEL_MAX)
+        except ValidationError as error:
+            raise ReviewError(" ".join(error.messages)) from None
     if category and category not in Category.values:
         raise ReviewError(f"Unknown category {category!r}: use one of {', '.join(Category.values)}.")
     with transaction.atomic():
@@ -111,6 +117,7 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
                                                          reviewed_by=reviewer.name, reviewed_at=timezone.now())
         ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.SEND_BACK, unit_id=unit_id,
                                     details={"more": more, "campaign": hit.campaign.name})
+        hit_answers_settle(hit.pk)  # an answer kept beyond the old count may be wanted now
     units_aggregate(unit_ids=[unit_id])
     hit.refresh_from_db()
     return hit
@@ -121,6 +128,15 @@ def _answer(answer_id: int) -> Answer:
     if answer is None:
         raise ReviewError(f"There is no answer {answer_id}.")
     return answer
+
+
+def _require_confirmed(answer: Answer, verb: str) -> None:
+    """Only an assignment MTurk has listed can be paid or decided on there: a forged or unsent answer
+    never costs money."""
+    if answer.confirmation == Answer.Confirmation.UNKNOWN:
+        raise ReviewError(f"MTurk does not know this assignment: it cannot be {verb}, and is never paid.")
+    if answer.confirmation != Answer.Confirmation.CONFIRMED:
+        raise ReviewError(f"MTurk has not listed this assignment yet: sync the campaign before it can be {verb}.")
 
 
 def _on_mturk(answer: Answer, call) -> None:
@@ -147,13 +163,17 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
         if answer.review == Answer.Review.APPROVED:
             raise ReviewError("This assignment is approved (and paid) on Mechanical Turk already; it can no longer "
                               "be rejected.")
-        _on_mturk(answer, lambda client, assignment_id: mturk.reject_assignment(client, assignment_id, feedback))
+        if answer.confirmation == Answer.Confirmation.UNCONFIRMED:
+            _require_confirmed(answer, "rejected")
+        if answer.confirmation == Answer.Confirmation.CONFIRMED:  # one MTurk does not know is rejected here only
+            _on_mturk(answer, lambda client, assignment_id: mturk.reject_assignment(client, assignment_id, feedback))
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
         if answer.assignment_id and answer.source == Answer.Source.LOCAL:
             Assignment.objects.filter(pk=answer.assignment_id).update(slot=None)
         ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.REJECT, unit_id=answer.unit_id,
                                     answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+        answers_settle([answer.pk])
     units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()
     return answer
@@ -167,6 +187,7 @@ def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") ->
     if answer.review == Answer.Review.APPROVED:
         return answer
     if answer.source == Answer.Source.MTURK:
+        _require_confirmed(answer, "approved")
         override = answer.review == Answer.Review.REJECTED
         _on_mturk(answer, lambda client, assignment_id: mturk.approve_assignment(
             client, assignment_id, feedback, override_rejection=override))
@@ -175,6 +196,7 @@ def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") ->
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.APPROVED, feedback=feedback or answer.feedback)
         ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.APPROVE, unit_id=answer.unit_id,
                                     answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+        answers_settle([answer.pk])
     if was_rejected:
         units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()

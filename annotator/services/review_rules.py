@@ -51,7 +51,9 @@ def answers_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, rej
     if unknown:
         raise review.ReviewError(f"Unknown rule(s) {', '.join(unknown)}: use {', '.join(RULES)}.")
     outcome = RuleOutcome()
-    answers = Answer.objects.filter(hit__campaign=campaign, review=Answer.Review.SUBMITTED).order_by("id")
+    # Only answers the platform confirmed: an unconfirmed one may never have been an assignment.
+    answers = Answer.objects.filter(hit__campaign=campaign, review=Answer.Review.SUBMITTED,
+                                    confirmation=Answer.Confirmation.CONFIRMED).order_by("id")
     for answer in answers:
         failed = failed_rules(answer, min_seconds)
         hits = [r for r in failed if r in reject_rules]

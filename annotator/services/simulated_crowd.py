@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 from annotator.labels import normalise
 from annotator.models import Assignment, Campaign, HitImage, UnitLabel
 from annotator.services import artifacts
-from annotator.services.aggregation import AggregationError, AggregationSettings, units_aggregate
+from annotator.services.aggregation import METHODS, AggregationError, AggregationSettings, units_aggregate
 from annotator.services.workers import lab_link_create
 from pipeline import crowd, demo_world
 
@@ -97,7 +97,8 @@ class _Browser:
     def __init__(self, base: str, start: str) -> None:
         self.base = base
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        self.open(start)
+        _, page, _ = self.open(start)  # the lab link's page: signing in is its form's POST
+        self.open(start, [("csrfmiddlewaretoken", _csrf(page))])
 
     def open(self, path: str, data: list[tuple[str, str]] | None = None) -> tuple[str, str, int]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
@@ -181,7 +182,7 @@ def crowd_scores(campaign: Campaign, truths: dict[int, HitTruth]) -> dict[str, d
     unit_ids = list(hits.values())
     scores = {}
     default = AggregationSettings.from_settings()
-    for method in [m for m in ("majority", "dawid-skene") if m != default.method] + [default.method]:
+    for method in [m for m in METHODS if m != default.method] + [default.method]:
         try:
             units_aggregate(unit_ids=unit_ids, settings=AggregationSettings(default.threshold, method))
         except AggregationError:

@@ -10,20 +10,28 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator import selectors
-from annotator.models import Answer, Assignment, Worker
+from annotator.models import Answer, Assignment, Campaign, Worker
 from annotator.services.assignments import assignment_claim
-from annotator.services.workers import WorkerError, lab_link_worker, worker_for_user
+from annotator.services.workers import LabLink, WorkerError, lab_link_check, lab_link_still_valid, worker_for_user
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 
 SESSION_WORKER = "annotator_lab_worker"
+SESSION_LINK = "annotator_lab_link"  # [link version, expiry] of the link that signed the session in
 
 
 def _request_worker(request: HttpRequest) -> Worker | None:
     worker_id = request.session.get(SESSION_WORKER)
     if worker_id:
         worker = Worker.objects.filter(pk=worker_id, kind=Worker.Kind.LINK).first()
-        if worker is not None:
-            return worker
+        version, expires = request.session.get(SESSION_LINK) or (0, 0)
+        try:
+            if worker is None:
+                raise WorkerError("This lab link's worker no longer exists.")
+            lab_link_still_valid(LabLink(worker, version, expires))
+        except WorkerError:
+            request.session.flush()  # revoked or expired: signed out
+            return None
+        return worker
     if request.user.is_authenticated:
         return worker_for_user(request.user)
     return None
@@ -41,16 +49,22 @@ def worker_required(view):
     return wrapped
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def lab_link(request: HttpRequest, token: str) -> HttpResponse:
-    """Security behavior: whoever holds the signed link answers as its worker, until they close the
-    browser session; the link can't name another worker without our secret key."""
+    """Security behavior: opening a link only shows who it is for; signing in takes a POST from this
+    page (CSRF-protected), so no other site can sign a browser in as one of our workers. Whoever holds
+    the link then answers as its worker until they close the browser, the link expires or the
+    researcher revokes it; the link can't name another worker without our secret key."""
     try:
-        worker = lab_link_worker(token)
+        grant = lab_link_check(token)
     except WorkerError as error:
         return message(request, "Lab link not valid", str(error), status=400)
+    if request.method == "GET":
+        return render(request, "annotator/lab_link.html", {"worker": grant.worker})
     request.session.cycle_key()
-    request.session[SESSION_WORKER] = worker.pk
+    request.session[SESSION_WORKER] = grant.worker.pk
+    request.session[SESSION_LINK] = [grant.version, grant.expires]
+    request.session.set_expiry(0)  # ends when the browser closes
     return redirect("annotate-home")
 
 
@@ -85,18 +99,26 @@ def assignment_page(request: HttpRequest, external_id: str) -> HttpResponse:
         return message(request, "No such HIT", "This HIT is not one of yours; take the next one from the start page.",
                        status=404, home=True)
     hit = assignment.hit
-    if Answer.objects.filter(assignment=assignment).exists():
+    if request.method == "GET" and Answer.objects.filter(assignment=assignment).exists():
         messages.info(request, "Your answer to that HIT was stored already.")
         return redirect("annotate-home")
+    if request.method == "GET" and hit.campaign.status == Campaign.Status.FINISHED:
+        return message(request, "This campaign has finished", "Its HITs take no more answers. Thank you!",
+                       status=410, home=True)
     done = selectors.worker_answer_count(request.worker)
-    form, positions = bind_form(hit, request.POST if request.method == "POST" else None)
+    form, positions = bind_form(hit)
     page = FormPage(hit, "local", form, request.path, done_count=done)
     if request.method == "GET":
         return render_form(request, page, positions)
     result, response = submit(request, assignment, page, positions)
     if response is not None:
         return response
-    messages.success(request, f"Saved. You have answered {done + 1} HIT{'s' if done else ''}.")
+    if not result.created:
+        messages.info(request, "Your answer to that HIT was stored already.")
+    elif result.notice:
+        messages.warning(request, result.notice)
+    else:
+        messages.success(request, f"Saved. You have answered {done + 1} HIT{'s' if done else ''}.")
     following = assignment_claim(worker=request.worker)
     if following is None:
         messages.info(request, "Nothing is left to annotate right now. Thank you!")

@@ -1,13 +1,11 @@
 """The staff dashboard: what researchers read (unit grids, unit pages, figures, crowd beside NetDissect)
-and where reviewers act (accept, override, send back, reject). Security behavior: every view here is
-for staff only; anyone else is sent to the admin login, which names the missing permission."""
+and where reviewers act (accept, override, send back, reject). Security behavior: every page here needs
+staff and the "view dashboard" permission (annotator/permissions.py); actions need their own."""
 from __future__ import annotations
 
 import mimetypes
-from functools import wraps
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -15,6 +13,7 @@ from django.views.decorators.http import require_safe
 
 from annotator import selectors
 from annotator.models import Campaign, Category, Layer, Network, UnitLabel
+from annotator.permissions import VIEW, dashboard_permission
 from annotator.selectors import dashboard as reads
 from annotator.services import artifacts, figures
 from annotator.services.review_rules import RULES
@@ -23,15 +22,11 @@ FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-def staff_only(view):
-    return wraps(view)(staff_member_required(view))
-
-
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def index(request: HttpRequest) -> HttpResponse:
     threshold = settings.UNIT_DETECTOR_THRESHOLD
-    summaries = {(s.network, s.layer): s for s in selectors.layer_summaries(threshold=threshold)}
+    summaries = {(s.network, s.layer): s for s in selectors.layer_summaries()}
     networks = []
     for network in Network.objects.prefetch_related("layers").order_by("name"):
         auto = reads.layers_with_auto_labels(network.pk)
@@ -50,7 +45,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
     query = {name: request.GET.get(name, "").strip()
@@ -59,8 +54,7 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
                               status=query["status"], category=query["category"], text=query["q"],
                               min_precision=_share(query["min_precision"]),
                               min_agreement=_share(query["min_agreement"]))
-    summary = next(iter(selectors.layer_summaries(layer.network.name, settings.UNIT_DETECTOR_THRESHOLD,
-                                                  layer=layer.name)), None)
+    summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
     return render(request, "dashboard/layer.html", {
         "layer": layer, "cards": cards, "query": query, "summary": summary, "sorts": reads.SORTS,
         "statuses": UnitLabel.Status.choices, "categories": Category.choices,
@@ -77,22 +71,24 @@ def _share(text: str) -> float | None:
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     unit = reads.unit_page(unit_id)
     if unit is None:
         raise Http404("No such unit.")
-    answers = [{"answer": a, "seconds": reads.seconds_spent(a)} for a in unit.answers.all()]
+    rows = [{"answer": a, "seconds": reads.seconds_spent(a)} for a in unit.answers.all()]
     hits = list(unit.hits.all())
     return render(request, "dashboard/unit.html", {
         "unit": unit, "label": reads.related_or_none(unit, "label"),
-        "rf": reads.related_or_none(unit, "receptive_field"), "answers": answers, "hits": hits,
+        "rf": reads.related_or_none(unit, "receptive_field"), "hits": hits,
+        "answers": [row for row in rows if row["answer"].counts],
+        "kept": [row for row in rows if not row["answer"].counts],
         "categories": Category.choices, "auto_labels": list(unit.auto_labels.all()),
         "actions": list(unit.review_actions.all())})
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("network"), pk=campaign_id)
     counts = selectors.campaign_counts(campaign)
@@ -107,22 +103,22 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
     network = get_object_or_404(Network, pk=network_id)
     return render(request, "dashboard/figures.html", {
         "network": network, "kinds": FIGURES, "threshold": settings.UNIT_DETECTOR_THRESHOLD,
-        "summaries": selectors.layer_summaries(network.name, settings.UNIT_DETECTOR_THRESHOLD)})
+        "summaries": selectors.layer_summaries(network.name)})
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> HttpResponse:
     """A figure drawn from the current data; `?download=1` saves it under a file name for papers."""
     network = get_object_or_404(Network, pk=network_id)
     if kind not in FIGURES or fmt not in CONTENT_TYPES:
         raise Http404("Figures are types or objects, as png or svg.")
-    data = FIGURES[kind](network.name, settings.UNIT_DETECTOR_THRESHOLD, fmt)
+    data = FIGURES[kind](network.name, fmt)
     response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
     response["Cache-Control"] = "no-store"
     if request.GET.get("download"):
@@ -131,7 +127,7 @@ def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> H
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
     return render(request, "dashboard/netdissect.html", {"layer": layer,
@@ -139,15 +135,16 @@ def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
 
 
 @require_safe
-@staff_only
+@dashboard_permission(VIEW)
 def media(request: HttpRequest, path: str) -> HttpResponse:
     """Dissection artifacts (segmentations, RF pictures) for staff, from the artifact store (a folder
-    or S3), whatever DEBUG says; a path cannot leave the store (storages join paths safely)."""
+    or S3), whatever DEBUG says; a path cannot leave the store, not even through a symbolic link, and
+    only files are served."""
     try:
-        if not artifacts.exists(path):
+        if not artifacts.servable(path):
             raise Http404("No such artifact.")
         handle = artifacts.open_file(path)
-    except (SuspiciousFileOperation, ValueError):
+    except (SuspiciousFileOperation, ValueError, OSError):
         raise Http404("No such artifact.") from None
     response = FileResponse(handle, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"

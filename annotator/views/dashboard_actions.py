@@ -1,7 +1,8 @@
 """The dashboard's actions: every post a reviewer makes (review a unit, approve, reject or pay an
 answer, block a worker, sync or review a campaign by rule, expire, extend or delete its HITs). Each
-calls one service; a refused action comes back as a message and changes nothing. Staff only, like
-every dashboard page; each action is recorded with the reviewer's name."""
+calls one service; a refused action comes back as a message and changes nothing. Security behavior:
+each needs staff and its own permission (annotator/permissions.py); each is recorded with the
+reviewer's name."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,7 +14,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
+from annotator.forms import ExtendForm, RuleReviewForm, SendBackForm, numbers_clean
 from annotator.models import Answer, Campaign, Worker
+from annotator.permissions import MANAGE_HITS, MODERATE, PAY, REVIEW, dashboard_permission
 from annotator.services import review
 from annotator.services.campaigns import CampaignError
 from annotator.services.mturk_hits import hits_change
@@ -21,7 +24,6 @@ from annotator.services.mturk_sync import campaign_sync
 from annotator.services.payments import bonus_send
 from annotator.services.review_rules import RULES, answers_review_by_rule
 from annotator.services.workers import WorkerError, worker_block
-from annotator.views.dashboard import staff_only
 from mturk import client as mturk
 
 
@@ -37,7 +39,7 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@dashboard_permission(REVIEW)
 def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
     """Accept, override or send back; a refused action comes back as a message, nothing changed."""
     action = request.POST.get("action", "")
@@ -52,9 +54,9 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
             messages.success(request, "Your label and category are kept beside the crowd's.")
         elif action == "send_back":
             try:
-                more = int(request.POST.get("more", "1"))
-            except ValueError:
-                raise review.ReviewError("The number of answers must be a whole number.") from None
+                more = numbers_clean(SendBackForm, more=request.POST.get("more", "1"))["more"]
+            except ValueError as error:
+                raise review.ReviewError(str(error)) from None
             hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
             messages.success(request, f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
                                       "answers and is pending until they arrive.")
@@ -76,7 +78,7 @@ def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str
 
 
 @require_POST
-@staff_only
+@dashboard_permission(REVIEW)
 def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
         review.answer_reject(answer_id=answer.pk, reviewer=_reviewer(request),
@@ -86,7 +88,7 @@ def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@dashboard_permission(REVIEW)
 def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
         review.answer_approve(answer_id=answer.pk, reviewer=_reviewer(request),
@@ -96,7 +98,7 @@ def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@dashboard_permission(PAY)
 def answer_bonus(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
         bonus = bonus_send(answer_id=answer.pk, amount=request.POST.get("amount", ""),
@@ -106,7 +108,7 @@ def answer_bonus(request: HttpRequest, answer_id: int) -> HttpResponse:
 
 
 @require_POST
-@staff_only
+@dashboard_permission(MODERATE)
 def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
     worker = get_object_or_404(Worker, pk=worker_id)
     block = request.POST.get("action") == "block"
@@ -119,12 +121,19 @@ def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
     return _back(request, reverse("dashboard"))
 
 
+CAMPAIGN_ACTIONS = {"review": REVIEW, "sync": REVIEW, "expire": MANAGE_HITS, "extend": MANAGE_HITS,
+                    "delete": MANAGE_HITS}
+
+
 @require_POST
-@staff_only
 def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """sync, review (by rule), expire, extend or delete, for a campaign."""
-    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    """sync, review (by rule), expire, extend or delete, for a campaign: each with its permission."""
     action = request.POST.get("action", "")
+    return dashboard_permission(CAMPAIGN_ACTIONS.get(action, REVIEW))(_campaign_action)(request, campaign_id, action)
+
+
+def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
     try:
         if action == "review":
             if _review_by_rule(request, campaign):  # a preview: the form comes back as it was filled in
@@ -140,8 +149,9 @@ def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 for line in campaign_sync(campaign=campaign, client=client).lines():
                     messages.info(request, line)
             else:
+                hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
                 report = hits_change(campaign=campaign, action=action, client=client,
-                                     actor=request.user.get_username(), hours=int(request.POST.get("hours") or 24))
+                                     actor=request.user.get_username(), hours=hours)
                 messages.success(request, f"{action}: {report.done} HITs.")
                 for line in report.refused:
                     messages.error(request, line)
@@ -164,7 +174,8 @@ def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
     dry_run = request.POST.get("preview") == "1"
     outcome = answers_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
                                      approve_passing=approve, feedback=feedback,
-                                     min_seconds=float(request.POST.get("min_seconds") or 20), dry_run=dry_run)
+                                     min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get(
+                                         "min_seconds") or 20)["min_seconds"], dry_run=dry_run)
     verb = "would be" if dry_run else "were"
     messages.info(request, f"{len(outcome.rejected)} answers {verb} rejected and {len(outcome.approved)} approved"
                            f"{' (preview: nothing changed)' if dry_run else ''}.")

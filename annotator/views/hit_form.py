@@ -13,8 +13,7 @@ from annotator import selectors
 from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
 from annotator.models import Assignment, Category, Hit
 from annotator.services import artifacts
-from annotator.services.assignments import AssignmentError, Submission, answer_submit
-from annotator.tasks import enqueue_aggregation
+from annotator.services.answers import AssignmentError, Submission, answer_submit
 
 GOLD_WARNING = ("Some images that clearly do not show your description are not marked yet. Look at every "
                 "image again and mark each one that does not match, then submit.")
@@ -54,21 +53,19 @@ def render_form(request: HttpRequest, page: FormPage, positions: list[int], stat
 
 def submit(request: HttpRequest, assignment: Assignment, page: FormPage, positions: list[int]
            ) -> tuple[Submission | None, HttpResponse | None]:
-    """Validate and store; returns the stored submission, or the response that re-shows the form."""
-    if not page.form.is_valid():
-        return None, render_form(request, page, positions, status=400)
+    """Hand the posted form to the answer service; returns the stored submission, or the response that
+    shows the form again (with its errors, or with the gold warning)."""
     try:
-        result = answer_submit(
-            assignment_pk=assignment.pk, description=page.form.cleaned_data["description"],
-            category=page.form.cleaned_data["category"], marked=sorted(page.form.cleaned_data["mismatch"]),
-            user_agent=request.headers.get("User-Agent", ""))
+        result = answer_submit(assignment_pk=assignment.pk, data=request.POST,
+                               user_agent=request.headers.get("User-Agent", ""))
     except AssignmentError as error:
         return None, message(request, "This HIT cannot take answers", str(error), status=400)
+    page.form = result.form
     if result.gold_retry:
         page.notice = GOLD_WARNING
         return None, render_form(request, page, positions)
-    if result.created:
-        enqueue_aggregation(result.answer.unit_id)
+    if result.answer is None:
+        return None, render_form(request, page, positions, status=400)
     return result, None
 
 
@@ -84,7 +81,7 @@ def hit_image(request: HttpRequest, key, position: int) -> FileResponse:
     relative = selectors.hit_slot_file(key, position)
     if not relative:
         raise Http404("No such image in this HIT.")
-    if not artifacts.exists(relative):
+    if not artifacts.servable(relative):
         raise Http404("The image file is missing from the artifact store.")
     response = FileResponse(artifacts.open_file(relative),
                             content_type="image/jpeg" if relative.endswith(".jpg") else "image/png")

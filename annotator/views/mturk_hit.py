@@ -7,13 +7,15 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from annotator import selectors
 from annotator.models import Answer, Assignment, Campaign, Hit
-from annotator.services.assignments import AssignmentError, assignment_open_mturk
+from annotator.services.answers import AssignmentError
+from annotator.services.assignments import assignment_open_mturk
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 
 PREVIEW_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -36,16 +38,21 @@ def _frame_policy(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _finish(request: HttpRequest, hit: Hit, assignment: Assignment, answer: Answer, turk_submit_to: str,
-            again: bool) -> HttpResponse:
-    """The page that hands the stored answer to MTurk (posted by script, or by the worker's click)."""
-    fields = {"assignmentId": assignment.external_id, "description": answer.description,
+def _finish(request: HttpRequest, hit: Hit, answer: Answer, turk_submit_to: str, again: bool,
+            notice: str = "") -> HttpResponse:
+    """The page that hands the stored answer to MTurk (posted by script, or by the worker's click), for
+    the assignment it was stored on (the worker's live one, when an old tab sent it)."""
+    fields = {"assignmentId": answer.assignment.external_id, "description": answer.description,
               "category": answer.category, "mismatch": ",".join(map(str, answer.marked))}
-    return message(request, "Your answer is stored" if again else "Thank you",
-                   "We had this answer already; press the button to finish the HIT at Mechanical Turk."
-                   if again else "Your answer is saved. Finishing the HIT at Mechanical Turk…",
+    if notice:
+        text = f"{notice} Press the button to finish the HIT at Mechanical Turk."
+    elif again:
+        text = "We had this answer already; press the button to finish the HIT at Mechanical Turk."
+    else:
+        text = "Your answer is saved. Finishing the HIT at Mechanical Turk…"
+    return message(request, "Your answer is stored" if again or notice else "Thank you", text,
                    submit_to=submit_url(turk_submit_to, hit.campaign.backend), submit_fields=fields,
-                   auto_submit=not again)
+                   auto_submit=not (again or notice))
 
 
 @csrf_exempt
@@ -71,20 +78,26 @@ def _mturk_hit(request: HttpRequest, key) -> HttpResponse:
     form, positions = bind_form(hit)
     if not assignment_id or assignment_id == PREVIEW_ID:
         return render_form(request, FormPage(hit, "preview", form, action=""), positions)
-    if hit.campaign.status == Campaign.Status.FINISHED:
+    if hit.campaign.status == Campaign.Status.FINISHED and not _within_deadline(hit, assignment_id):
         return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
-    if hit.mturk_hit_id and params.get("hitId") and params["hitId"] != hit.mturk_hit_id:
-        return message(request, "Wrong HIT", "This page belongs to another HIT; open it again from MTurk.", status=400)
     try:
-        assignment = assignment_open_mturk(hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""))
+        assignment = assignment_open_mturk(hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""),
+                                           hit_id=params.get("hitId", ""))
     except AssignmentError as error:
         return message(request, "This HIT cannot be opened", str(error), status=400)
     turk_submit_to = params.get("turkSubmitTo", "")
-    answered = Answer.objects.filter(assignment=assignment).first()
+    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
     if answered is not None:
-        return _finish(request, hit, assignment, answered, turk_submit_to, again=True)
+        return _finish(request, hit, answered, turk_submit_to, again=True)
     hidden = {"token": signing.dumps(assignment.pk, salt=TOKEN_SALT), "turkSubmitTo": turk_submit_to}
     return render_form(request, FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden), positions)
+
+
+def _within_deadline(hit: Hit, assignment_id: str) -> bool:
+    """An assignment accepted before the campaign finished may still be answered until MTurk's deadline."""
+    deadline = (Assignment.objects.filter(hit=hit, external_id=assignment_id[:64])
+                .values_list("expires_at", flat=True).first())
+    return deadline is not None and timezone.now() <= deadline
 
 
 def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
@@ -97,13 +110,10 @@ def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
     if assignment is None:
         return message(request, "No such assignment", "This assignment does not belong to this HIT.", status=400)
     turk_submit_to = request.POST.get("turkSubmitTo", "")
-    answered = Answer.objects.filter(assignment=assignment).first()
-    if answered is not None:
-        return _finish(request, hit, assignment, answered, turk_submit_to, again=True)
-    form, positions = bind_form(hit, request.POST)
+    form, positions = bind_form(hit)
     hidden = {"token": request.POST["token"], "turkSubmitTo": turk_submit_to}
     page = FormPage(hit, "mturk", form, reverse("mturk-hit", args=[hit.key]), hidden)
     result, response = submit(request, assignment, page, positions)
     if response is not None:
         return response
-    return _finish(request, hit, assignment, result.answer, turk_submit_to, again=not result.created)
+    return _finish(request, hit, result.answer, turk_submit_to, again=not result.created, notice=result.notice)

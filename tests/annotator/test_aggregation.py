@@ -46,6 +46,25 @@ def test_the_authors_answers_give_methods_table(capsys) -> None:
     assert list(UnitLabel.objects.order_by("unit_id").values_list("label", "category", "precision", "status")) == before
 
 
+def test_one_threshold_and_method_from_the_settings_and_one_detector_rule(settings, tmp_path, capsys) -> None:
+    settings.UNIT_DETECTOR_THRESHOLD = 0.9
+    settings.AGGREGATION_METHOD = "dawid-skene"
+    call_command("import_annotations", str(FIXTURE), "--network", "places205-alexnet", "--no-aggregate")
+    with pytest.raises(CommandError, match="Dawid-Skene weighs workers"):  # the setting's method is used
+        call_command("aggregate", "--network", "places205-alexnet")
+    call_command("aggregate", "--network", "places205-alexnet", "--method", "majority")
+    strict = {row.layer: row.detectors for row in selectors.layer_summaries("places205-alexnet")}
+    assert all(strict[layer] < detectors for layer, (_, _, detectors) in METHOD_TABLE.items())
+    labels = UnitLabel.objects.filter(unit__layer__name="pool5")
+    assert strict["pool5"] == sum(label.precision >= 0.9 for label in labels)
+    # A reviewer's status is the one the summaries, the figures and the comparison count.
+    label = labels.filter(status="detector").first()
+    UnitLabel.objects.filter(pk=label.pk).update(review_status="not_detector")
+    assert selectors.layer_summaries("places205-alexnet", layer="pool5")[0].detectors == strict["pool5"] - 1
+    call_command("figures", "--network", "places205-alexnet", "--out", str(tmp_path))
+    assert (tmp_path / "places205-alexnet_objects.svg").exists()
+
+
 def test_bad_rows_are_reported_by_number_and_good_rows_kept(tmp_path, capsys) -> None:
     path = tmp_path / "answers.csv"
     path.write_text(
@@ -59,7 +78,7 @@ def test_bad_rows_are_reported_by_number_and_good_rows_kept(tmp_path, capsys) ->
         "n,conv3,1,w1,sky,Region or surface,0.5\n")
     call_command("import_annotations", str(path), "--network", "n")
     err = capsys.readouterr().err
-    for row, reason in ((3, "invalid literal"), (4, "empty description"), (5, "category 'animal'"),
+    for row, reason in ((3, "unit 'x' is not a whole number"), (4, "empty description"), (5, "category 'animal'"),
                         (6, "precision '1.5' is not between 0 and 1"), (7, "empty layer")):
         assert f"skipped row {row}: " in err and reason in err
     assert sorted(Answer.objects.values_list("description", "category", "worker__external_id")) == [
@@ -103,20 +122,20 @@ def test_exports_carry_labels_answers_and_a_tally(tmp_path) -> None:
 
 def test_an_answer_through_the_hit_page_updates_the_unit_label(world_dir, client,
                                                                django_capture_on_commit_callbacks) -> None:
-    import re
-
+    from annotator.models import Assignment
+    from annotator.services.workers import lab_link_create
     from tests.factories import concept_network
+
     concept_network(world_dir, concepts=("car", "house"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--answers-per-unit", "1")
-    from annotator.models import Campaign, Hit
-    Campaign.objects.update(backend="sandbox", status="published")
-    hit = Hit.objects.filter(unit__index=0).get()
-    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A", "workerId": "W"}).content.decode()
-    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    call_command("publish", "c", "--backend", "local")
+    client.post(lab_link_create(label="seat-1")[1])
+    assignment = Assignment.objects.get(external_id=client.post("/annotate/next/").url.rstrip("/").rsplit("/", 1)[1])
+    hit = assignment.hit
     gold = [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)]
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        client.post(f"/hit/{hit.key}/", {"token": token, "description": "Cars", "category": "object",
-                                         "mismatch": gold})
+        client.post(f"/annotate/a/{assignment.external_id}/", {"description": "Cars", "category": "object",
+                                                               "mismatch": gold})
     assert len(callbacks) == 1, "one aggregation task, sent after the answer is committed"
     label = UnitLabel.objects.get(unit=hit.unit)
     assert (label.label, label.category, label.precision, label.status) == ("car", "object", 1.0, "detector")

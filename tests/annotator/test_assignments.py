@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotator.models import Assignment, Campaign, Worker
-from annotator.services.assignments import answer_submit, assignment_claim
+from annotator.services.answers import answer_submit
+from annotator.services.assignments import assignment_claim
 from tests.factories import concept_network
 
 
@@ -28,7 +29,8 @@ def worker(name: str) -> Worker:
 
 def answer(assignment: Assignment) -> None:
     gold = list(assignment.hit.slots.filter(gold=True).values_list("position", flat=True))
-    result = answer_submit(assignment_pk=assignment.pk, description="car", category="object", marked=gold)
+    result = answer_submit(assignment_pk=assignment.pk,
+                           data={"description": "car", "category": "object", "mismatch": [str(p) for p in gold]})
     assert result.created
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -41,6 +42,7 @@ def world(world_dir) -> dict[str, Hit]:
 @pytest.fixture
 def staff() -> Client:
     user = get_user_model().objects.create_user("reviewer", password="pw", is_staff=True)
+    user.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
     client = Client()
     client.force_login(user)
     return client
@@ -137,7 +139,7 @@ def test_unit_page_review_actions(world, staff) -> None:
 def test_campaign_page_shows_progress_money_and_worker_quality(world, staff) -> None:
     campaign = Campaign.objects.get(name="c")
     html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
-    assert "HITs done <b>3 / 4</b>" in html and "answers in <b>10 / 12</b>" in html and ">83%<" in html
+    assert "HITs done <b>3 / 4</b>" in html and "answers that count <b>10 / 12</b>" in html and ">83%<" in html
     assert "Local annotators: no money spent" in html
     rows = {cells[0]: cells for cells in (re.findall(r"<td>(.*?)</td>", row) for row in
                                           re.findall(r'<tr class="worker-row">(.*?)</tr>', html, re.S))}

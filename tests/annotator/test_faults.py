@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.test import Client
 
-from annotator.models import Answer, Campaign, Hit
+from annotator.models import Answer
 from annotator.views import hit_form
-from tests.factories import concept_network
+from tests.factories import concept_network, put_on_mturk
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +19,9 @@ pytestmark = pytest.mark.django_db
 def test_a_database_outage_during_a_submission_loses_nothing_and_stores_once(world_dir, monkeypatch) -> None:
     concept_network(world_dir, concepts=("car", "house"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
-    Campaign.objects.update(backend="sandbox", status="published")
-    hit = Hit.objects.first()
+    hit = put_on_mturk("c")[0]
     client = Client()
-    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1"}).content.decode()
+    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1", "hitId": "H1"}).content.decode()
     data = {"token": re.search(r'name="token" value="([^"]+)"', page).group(1), "description": "car",
             "category": "object", "mismatch": [str(p) for p in hit.slots.filter(gold=True).values_list("position",
                                                                                                         flat=True)]}

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from annotator.models import Answer, Assignment, Campaign, Hit
-from tests.factories import concept_network
+from tests.factories import concept_network, put_on_mturk
 
 pytestmark = pytest.mark.django_db
 SANDBOX_SUBMIT = "https://workersandbox.mturk.com/mturk/externalSubmit"
@@ -18,8 +18,7 @@ SANDBOX_SUBMIT = "https://workersandbox.mturk.com/mturk/externalSubmit"
 def hit(world_dir) -> Hit:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
-    Campaign.objects.filter(name="c").update(backend="sandbox", status="published")
-    return Hit.objects.filter(campaign__name="c").select_related("campaign").first()
+    return put_on_mturk("c")[0]
 
 
 def gold(hit: Hit) -> list[int]:
@@ -163,23 +162,22 @@ def test_bad_tokens_assignments_and_hits(hit, client) -> None:
     assert cross.status_code == 400 and "does not belong to this HIT" in cross.content.decode()
     missing = client.get("/hit/00000000-0000-0000-0000-000000000000/", {"assignmentId": "A9"})
     assert missing.status_code == 404 and "does not exist" in missing.content.decode()
-    stolen = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "SOMEONE-ELSE"})
+    stolen = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "SOMEONEELSE", "hitId": "H1"})
     assert stolen.status_code == 400 and "belongs to another HIT or worker" in stolen.content.decode()
-    no_worker = client.get(f"/hit/{hit.key}/", {"assignmentId": "A2"})
+    no_worker = client.get(f"/hit/{hit.key}/", {"assignmentId": "A2", "hitId": "H1"})
     assert no_worker.status_code == 400 and "workerId" in no_worker.content.decode()
     Campaign.objects.update(status="finished")
     finished = client.get(f"/hit/{hit.key}/", {"assignmentId": "A3", "workerId": "W3"})
     assert finished.status_code == 410 and "finished" in finished.content.decode()
-    Hit.objects.filter(pk=hit.pk).update(mturk_hit_id="H-REAL")
     Campaign.objects.update(status="published")
-    wrong = client.get(f"/hit/{hit.key}/", {"assignmentId": "A4", "workerId": "W4", "hitId": "H-OTHER"})
+    wrong = client.get(f"/hit/{hit.key}/", {"assignmentId": "A4", "workerId": "W4", "hitId": "H2"})
     assert wrong.status_code == 400 and "another HIT" in wrong.content.decode()
     assert not Answer.objects.exists()
 
 
 def test_a_local_campaign_is_not_served_as_an_mturk_hit(hit, client) -> None:
     Campaign.objects.update(backend="local")
-    assert client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W"}).status_code == 404
+    assert client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W", "hitId": "H1"}).status_code == 404
 
 
 def test_framing_headers(hit, client, admin_client) -> None:

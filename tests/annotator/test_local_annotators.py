@@ -61,7 +61,10 @@ def test_lab_links_identify_workers_without_accounts(campaign, client, capsys) -
     call_command("annotators", "link", "seat-1", "seat-2")
     links = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
     path = links["seat-1"].replace("http://127.0.0.1:8000", "")
-    assert client.get(path).url == "/annotate/"
+    assert "Start annotating as seat-1" in client.get(path).content.decode()
+    assert client.get("/annotate/").status_code == 302, "opening the link alone signs nobody in"
+    assert client.post(path).url == "/annotate/"
+    assert client.session.get_expire_at_browser_close(), "the session ends when the browser closes"
     assert "Hello, seat-1" in client.get("/annotate/").content.decode()
     answer_current(client, client.post("/annotate/next/"))
     assert Answer.objects.get().worker.external_id == "seat-1"
@@ -72,7 +75,9 @@ def test_lab_links_identify_workers_without_accounts(campaign, client, capsys) -
 def test_annotators_see_only_their_own_assignments_and_need_csrf(campaign) -> None:
     mine, theirs = Client(enforce_csrf_checks=True), Client()
     for client, label in ((mine, "a"), (theirs, "b")):
-        client.get(lab_link_create(label=label)[1])
+        path = lab_link_create(label=label)[1]
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(path).content.decode()).group(1)
+        client.post(path, {"csrfmiddlewaretoken": csrf})
     theirs_url = theirs.post("/annotate/next/").url
     assert mine.get(theirs_url).status_code == 404
     page = mine.get("/annotate/").content.decode()
@@ -94,3 +99,38 @@ def test_invited_annotators_set_their_password(campaign, capsys) -> None:
     assert done.status_code == 302
     assert client.login(username="newbie", password="a-Long-pass-42")
     assert "Hello, newbie" in client.get("/annotate/").content.decode()
+
+
+def test_lab_link_sign_in_needs_our_own_pages_post(campaign) -> None:
+    """Another site cannot sign a browser in: a GET signs nobody in and a POST needs our CSRF token."""
+    _, path = lab_link_create(label="seat-9")
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(path).content.decode()
+    assert browser.post(path).status_code == 403 and browser.get("/annotate/").status_code == 302
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert browser.post(path, {"csrfmiddlewaretoken": csrf}).url == "/annotate/"
+    assert browser.get("/annotate/").status_code == 200
+
+
+def test_lab_links_expire_and_can_be_revoked(campaign, capsys, monkeypatch) -> None:
+    import time
+
+    _, old_path = lab_link_create(label="seat-3")
+    signed_in = Client()
+    signed_in.post(old_path)
+    assert signed_in.get("/annotate/").status_code == 200
+    call_command("annotators", "revoke", "seat-3")
+    assert "revoked" in capsys.readouterr().out
+    assert signed_in.get("/annotate/").status_code == 302, "a revoked link's browser is signed out"
+    refused = Client().post(old_path)
+    assert refused.status_code == 400 and "revoked" in refused.content.decode()
+    _, fresh = lab_link_create(label="seat-3")
+    assert Client().post(fresh).url == "/annotate/", "a new link works after a revocation"
+    _, short = lab_link_create(label="seat-4", valid_days=0.5)
+    later = Client()
+    later.post(short)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 86400)
+    assert later.get("/annotate/").status_code == 302, "an expired link's session ends"
+    expired = Client().post(short)
+    assert expired.status_code == 400 and "expired" in expired.content.decode()

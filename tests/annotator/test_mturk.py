@@ -10,10 +10,10 @@ import pytest
 from botocore.stub import ANY
 from django.core.management import CommandError, call_command
 
-from annotator.models import Answer, Assignment, Bonus, Campaign, Hit, ReviewAction, UnitLabel, Worker
+from annotator.models import Answer, Bonus, Campaign, Hit, ReviewAction, UnitLabel, Worker
 from annotator.services.mturk_hits import hit_token
 from mturk.question import answers_xml
-from tests.factories import answer_hit, concept_network
+from tests.factories import answer_hit, as_mturk_answer, concept_network
 
 pytestmark = pytest.mark.django_db
 URL = "https://localhost"  # resolves everywhere; https as MTurk requires
@@ -112,12 +112,7 @@ def published(campaign: Campaign) -> dict[int, Hit]:
 
 
 def mturk_answer(hit: Hit, assignment_id: str, worker: str, description: str = "car", **kwargs) -> Answer:
-    answer = answer_hit(hit, worker, description, "object", **kwargs)
-    Answer.objects.filter(pk=answer.pk).update(source="mturk")
-    Assignment.objects.filter(pk=answer.assignment_id).update(external_id=assignment_id)
-    Worker.objects.filter(pk=answer.worker_id).update(kind="mturk")
-    answer.refresh_from_db()
-    return answer
+    return as_mturk_answer(answer_hit(hit, worker, description, "object", **kwargs), assignment_id)
 
 
 def hit_info(hit_id: str, status: str = "Assignable") -> dict:
@@ -164,7 +159,8 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     expect()
     call_command("sync", "c")
     out = capsys.readouterr().out
-    assert "2 HITs (2 assignable); 4 assignments on MTurk, 2 matched ours; 1 now approved; 0 adopted." in out
+    assert ("2 HITs (2 assignable); 4 assignments on MTurk, 2 matched ours; 1 now approved; 0 confirmed; "
+            "0 adopted.") in out
     assert "only on MTurk: A3 (worker W3" in out and "no answer stored here" in out
     assert "only on MTurk: A4" in out and "description: Use words only" in out
     assert "only here: A9 (worker W9" in out
@@ -176,7 +172,7 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     expect()
     call_command("sync", "c", "--adopt")
     out = capsys.readouterr().out
-    assert "0 now" not in out and "no status changed; 1 adopted." in out
+    assert "0 now" not in out and "no status changed; 0 confirmed; 1 adopted." in out
     adopted = Answer.objects.get(assignment__external_id="A3")
     assert (adopted.description, adopted.worker.external_id, adopted.gold_passed, adopted.source) == (
         "house", "W3", True, "mturk")
@@ -220,7 +216,7 @@ def test_bonus_is_paid_once_and_recorded(campaign, stubbed_mturk, capsys) -> Non
     with pytest.raises(CommandError, match="Insufficient funds"):
         call_command("bonus", "A1", "--amount", "0.5", "--reason", "again")
     assert Bonus.objects.count() == 1
-    for amount, message in (("0", "between"), ("abc", "not an amount")):
+    for amount, message in (("0", "between"), ("abc", "amount of dollars")):
         with pytest.raises(CommandError, match=message):
             call_command("bonus", "A1", "--amount", amount, "--reason", "x")
 

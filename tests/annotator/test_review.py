@@ -10,7 +10,7 @@ from annotator import selectors
 from annotator.models import Answer, Campaign, Hit, ReviewAction, UnitLabel, Worker
 from annotator.services import export, review
 from annotator.services.assignments import assignment_claim
-from tests.factories import answer_hit, concept_network
+from tests.factories import answer_hit, as_mturk_answer, concept_network
 
 pytestmark = pytest.mark.django_db
 ALICE = review.Reviewer("alice")
@@ -126,11 +126,7 @@ def mturk_answer(hit: Hit, worker: str = "A1WORKER") -> Answer:
     Campaign.objects.filter(pk=hit.campaign_id).update(backend="sandbox")
     Hit.objects.filter(pk=hit.pk).update(mturk_hit_id="3HITID")
     hit.refresh_from_db()
-    answer = answer_hit(hit, worker, "car", "object")
-    Answer.objects.filter(pk=answer.pk).update(source=Answer.Source.MTURK)
-    answer.assignment.external_id = "3ASSIGNMENT"
-    answer.assignment.save()
-    return answer
+    return as_mturk_answer(answer_hit(hit, worker, "car", "object"), "3ASSIGNMENT")
 
 
 def test_rejecting_an_mturk_answer_rejects_the_assignment_there(hits, stubbed_mturk) -> None:

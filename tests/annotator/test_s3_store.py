@@ -9,6 +9,7 @@ import os
 import boto3
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client
@@ -67,7 +68,9 @@ def test_a_dissection_on_s3_matches_the_folder_and_is_served_from_it(image_dir, 
     image = Client().get(f"/hit/{hit.key}/img/0")
     assert image.status_code == 200 and b"".join(image.streaming_content)[:2] in (b"\xff\xd8", b"\x89P")
     staff = Client()
-    staff.force_login(get_user_model().objects.create_user("r", password="pw", is_staff=True))
+    reviewer = get_user_model().objects.create_user("r", password="pw", is_staff=True)
+    reviewer.groups.add(Group.objects.get(name="reviewer"))
+    staff.force_login(reviewer)
     picture = staff.get(f"/dashboard/media/{rf.picture_path}")
     assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
     assert staff.get("/dashboard/media/dissections/nothing-here.png").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from annotator.models import Answer, Hit, Layer, Network, UnitLabel
@@ -26,7 +27,8 @@ def layer(world_dir) -> Layer:
         answer_hit(hits["tree"], worker, "green", "color", wrong=6 + i)
         answer_hit(hits["sky"], worker, "sky", "region", wrong=1)
     answer_hit(hits["boat"], "w1", "boat", "object")
-    get_user_model().objects.create_user("reviewer", password="review-pw-1", is_staff=True)
+    reviewer = get_user_model().objects.create_user("reviewer", password="review-pw-1", is_staff=True)
+    reviewer.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
     get_user_model().objects.create_user("annotator", password="annot-pw-1")
     return Layer.objects.get(network__name="world")
 

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from django.core.management import call_command
 
-from annotator.models import Answer, Campaign, Hit
-from tests.factories import concept_network
+from annotator.models import Answer, Hit
+from tests.factories import concept_network, put_on_mturk
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -19,8 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 def hit(world_dir) -> Hit:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
-    Campaign.objects.filter(name="c").update(backend="sandbox", status="published")
-    return Hit.objects.filter(campaign__name="c", unit__index=0).select_related("campaign").get()
+    return next(hit for hit in put_on_mturk("c") if hit.unit.index == 0)
 
 
 def positions(hit: Hit, gold: bool) -> list[int]:
@@ -28,7 +27,7 @@ def positions(hit: Hit, gold: bool) -> list[int]:
 
 
 def hit_url(live_server, hit: Hit, assignment: str = "A1", turk: str = "", worker: str = "W1") -> str:
-    params = {"assignmentId": assignment, "hitId": "H1", "workerId": worker, "turkSubmitTo": turk}
+    params = {"assignmentId": assignment, "hitId": hit.mturk_hit_id, "workerId": worker, "turkSubmitTo": turk}
     return f"{live_server.url}/hit/{hit.key}/?{urlencode(params)}"
 
 

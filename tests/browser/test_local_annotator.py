@@ -18,6 +18,7 @@ def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> 
     call_command("publish", "c", "--backend", "local")
     _, path = lab_link_create(label="seat-01")
     page.goto(f"{live_server.url}{path}")
+    page.click("#start")
     page.click("text=Next HIT")
     for number in (1, 2):
         key = page.url.rstrip("/").rsplit("/", 1)[-1]

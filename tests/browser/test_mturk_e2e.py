@@ -59,10 +59,12 @@ def test_publish_answer_sync_approve_on_a_local_mturk(page, live_server, world_d
     [assignment] = turk.assignments.values()
     assert assignment["AssignmentStatus"] == "Submitted" and "<FreeText>car</FreeText>" in assignment["Answer"]
 
+    assert not stored.counts, "stored at once, but counted only once MTurk lists the assignment"
     call_command("sync", "c")
     out = capsys.readouterr().out
-    assert "1 assignments on MTurk, 1 matched ours; no status changed; 0 adopted." in out
+    assert "1 assignments on MTurk, 1 matched ours; no status changed; 1 confirmed; 0 adopted." in out
     assert "only" not in out and "differs" not in out
+    assert Answer.objects.get().counts
     call_command("review", "c", "--approve", assignment["AssignmentId"])
     assert assignment["AssignmentStatus"] == "Approved"
     assert Answer.objects.get().review == "approved"
@@ -72,7 +74,7 @@ def test_publish_answer_sync_approve_on_a_local_mturk(page, live_server, world_d
     answer_in_frame(page, house, turk.accept(house.mturk_hit_id, "WORKER2"), "house")
     assert turk.auto_approve(datetime.now(UTC) + timedelta(hours=2)) == 1
     call_command("sync", "c")
-    assert "1 now approved" in capsys.readouterr().out
+    assert "1 now approved; 1 confirmed" in capsys.readouterr().out
     assert set(Answer.objects.values_list("review", flat=True)) == {"approved"}
 
     # Re-running publish and sync creates and changes nothing.

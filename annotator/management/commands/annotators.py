@@ -1,4 +1,5 @@
-"""`python manage.py annotators invite USERNAME [--email E]` | `link LABEL ...` | `list` | `block|unblock WORKER`."""
+"""`python manage.py annotators invite USERNAME [--email E]` | `link LABEL ... [--valid-days N]` |
+`revoke LABEL ...` | `list` | `block|unblock WORKER`."""
 from __future__ import annotations
 
 import getpass
@@ -6,8 +7,16 @@ import getpass
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.management.arguments import bounded_float
 from annotator.models import Worker
-from annotator.services.workers import WorkerError, annotator_invite, lab_link_create, worker_block
+from annotator.services.workers import (
+    LAB_LINK_DAYS,
+    WorkerError,
+    annotator_invite,
+    lab_link_create,
+    lab_link_revoke,
+    worker_block,
+)
 
 
 class Command(BaseCommand):
@@ -22,6 +31,11 @@ class Command(BaseCommand):
         link = actions.add_parser("link", help="Print a link per label that signs a browser in as that worker, "
                                                "without an account")
         link.add_argument("labels", nargs="+")
+        link.add_argument("--valid-days", type=bounded_float(0.01, 366), default=LAB_LINK_DAYS,
+                          help=f"Days the link signs people in (default {LAB_LINK_DAYS})")
+        revoke = actions.add_parser("revoke", help="Stop every link made for these labels; their browsers are "
+                                                   "signed out")
+        revoke.add_argument("labels", nargs="+")
         actions.add_parser("list", help="Workers and their answer counts")
         for name, text in (("block", "Give a worker no more HITs (on MTurk: a worker block)"),
                            ("unblock", "Lift a block")):
@@ -37,8 +51,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Invitation for {opts['username']}: {settings.SITE_URL}{path}")
             elif opts["action"] == "link":
                 for label in opts["labels"]:
-                    _, path = lab_link_create(label=label)
+                    _, path = lab_link_create(label=label, valid_days=opts["valid_days"])
                     self.stdout.write(f"{label}\t{settings.SITE_URL}{path}")
+            elif opts["action"] == "revoke":
+                for label in opts["labels"]:
+                    lab_link_revoke(label=label)
+                    self.stdout.write(f"{label}: every link made so far is revoked.")
             elif opts["action"] in ("block", "unblock"):
                 found = list(Worker.objects.filter(external_id=opts["worker"]))
                 if len(found) != 1:

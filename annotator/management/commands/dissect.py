@@ -2,6 +2,8 @@
 fields and segmentations. Re-running the same command resumes; a finished dissection does nothing."""
 from __future__ import annotations
 
+import argparse
+import math
 import signal
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,12 +14,13 @@ from annotator.services.dissection_setup import full_pass_reason
 
 
 def _floats(text: str) -> list[float]:
+    """Three finite numbers R,G,B; argparse reports the error with the option's name."""
     try:
         values = [float(v) for v in text.split(",")]
-    except ValueError as exc:
-        raise CommandError(f"Expected three numbers R,G,B, got {text!r}") from exc
-    if len(values) != 3:
-        raise CommandError(f"Expected three numbers R,G,B, got {text!r}")
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected three numbers R,G,B, got {text!r}")
     return values
 
 
@@ -61,6 +64,9 @@ class Command(BaseCommand):
         for positive in ("top_k", "occluder_size", "occluder_stride", "batch_size", "chunk_size"):
             if opts[positive] < 1:
                 raise CommandError(f"--{positive.replace('_', '-')} must be at least 1")
+        if not [s for s in opts["layers"].split(",") if s.strip()]:
+            raise CommandError(f"--layers {opts['layers']!r} names no layer: give aliases or module names, "
+                               "comma-separated (--layers conv5 or --layers layer3,layer4).")
         settings = service.DissectionSettings(
             network=opts["network"], layers=[s.strip() for s in opts["layers"].split(",") if s.strip()],
             images=opts["images"], weights=opts["weights"], top_k=opts["top_k"], input_size=opts["input_size"],

@@ -23,7 +23,13 @@ class Command(BaseCommand):
             raise CommandError(f"No units match network={opts['network']!r} layer={opts['layer']!r}")
         text = export.render(records, opts["format"])
         if opts["output"]:
-            Path(opts["output"]).write_text(text)
+            target = Path(opts["output"])
+            if not target.parent.is_dir():
+                raise CommandError(f"Cannot write {target}: the folder {target.parent} does not exist.")
+            try:
+                target.write_text(text)
+            except OSError as error:
+                raise CommandError(f"Cannot write {target}: {error.strerror or error}.") from None
             self.stderr.write(f"Wrote {len(records)} units to {opts['output']}")
         else:
             self.stdout.write(text, ending="")

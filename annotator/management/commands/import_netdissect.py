@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.management.arguments import bounded_float
 from annotator.services.netdissect import TallyImportError, tally_import
 
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--network", required=True, help="Network the labels belong to (created if new)")
         parser.add_argument("--layer", required=True, help="The dissected layer (pool5 for the reference file)")
-        parser.add_argument("--threshold", type=float, default=0.04, help="IoU above which a unit is a detector")
+        parser.add_argument("--threshold", type=bounded_float(0, 1), default=0.04,
+                            help="IoU above which a unit is a detector")
         parser.add_argument("--zero-based", action="store_true", help="Unit numbers start at 0 (NetDissect's at 1)")
 
     def handle(self, *args: object, **opts) -> None:

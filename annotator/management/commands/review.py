@@ -6,6 +6,7 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.management.arguments import bounded_float
 from annotator.models import Answer
 from annotator.services import review
 from annotator.services.campaigns import CampaignError, campaign_get
@@ -23,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--reject-rule", nargs="+", default=[], choices=RULES)
         parser.add_argument("--approve-passing", action="store_true", help="Approve answers passing all rules")
         parser.add_argument("--feedback", default="", help="What the worker is told (required to reject)")
-        parser.add_argument("--min-seconds", type=float, default=20.0, help="Faster than this is 'too-fast'")
+        parser.add_argument("--min-seconds", type=bounded_float(0, 86400), default=20.0,
+                            help="Faster than this is 'too-fast'")
         parser.add_argument("--dry-run", action="store_true", help="List what would be done")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 

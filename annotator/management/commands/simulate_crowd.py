@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.management.arguments import bounded_float
 from annotator.services.campaigns import CampaignError, campaign_get
 from annotator.services.simulated_crowd import CrowdError, CrowdSettings, crowd_simulate
 
@@ -14,8 +15,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign")
         parser.add_argument("--workers", type=int, default=10)
-        parser.add_argument("--spammers", type=float, default=0.2, help="Share of workers answering at random")
-        parser.add_argument("--noise", type=float, default=0.1, help="Chance an honest worker errs on each choice")
+        parser.add_argument("--spammers", type=bounded_float(0, 1), default=0.2,
+                            help="Share of workers answering at random")
+        parser.add_argument("--noise", type=bounded_float(0, 1), default=0.1,
+                            help="Chance an honest worker errs on each choice")
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args: object, **opts) -> None:

@@ -1,0 +1,216 @@
+"""Answers: the one way an answer is checked, stored, scored and made to count, whoever sends it (the
+local page, the MTurk page, sync adopting an answer only MTurk has, and imports).
+
+An answer is stored first and never lost, but it counts (for aggregation, its HIT's answer count and
+the figures) only once it is trustworthy: the platform confirms it (an MTurk answer once sync has seen
+its assignment on MTurk), nothing held it back (a finished campaign, a blocked worker), no reviewer
+rejected it, and its HIT still wanted it. `hit_answers_settle` is the only code that decides
+`Answer.counts`; everything that changes one of those facts calls it.
+
+Concurrency: the assignment row is locked while its answer is written (one answer per assignment
+is also the answer's one-to-one key), and the HIT row while its answers are settled, so two answers
+arriving at once never both take the HIT's last place."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotator.forms import HitAnswerForm
+from annotator.models import Answer, Assignment, Campaign, Hit, HitImage, Worker
+from annotator.tasks import enqueue_aggregation
+
+GOLD_TRIES = 3  # as in the authors' form: two warnings, and the third try is stored whatever it marks
+
+
+class AssignmentError(Exception):
+    """A request about an assignment that cannot be honoured; the message is shown to the worker."""
+
+
+@dataclass
+class Submission:
+    """The outcome of a submit: the stored answer; or the form to show again (invalid, or a request to
+    look at the images again after gold images were left unmarked)."""
+
+    answer: Answer | None
+    form: HitAnswerForm
+    created: bool = False
+    gold_retry: bool = False
+    tries_left: int = 0
+
+    @property
+    def notice(self) -> str:
+        """What the worker is told about a stored answer that will not count through no fault of theirs."""
+        if self.answer is None or not self.answer.held:
+            return ""
+        if self.answer.held == Answer.Held.LATE:
+            return ("The campaign finished before your answer arrived. It is stored, but it no longer counts "
+                    "towards the unit's label. Thank you for your work.")
+        return "Your answer is stored, but answers from your account no longer count. Ask the researcher why."
+
+
+def answer_score(*, gold: set[int], marked: set[int], unit_images: int) -> tuple[float, int, int]:
+    """(precision, gold images shown, gold images marked): precision is the share of the unit's own
+    images left unmarked (METHOD stage 5), so marking a gold image costs nothing."""
+    wrong = len(marked - gold)
+    precision = (unit_images - wrong) / unit_images if unit_images else 0.0
+    return precision, len(gold), len(gold & marked)
+
+
+def hit_positions(hit: Hit) -> tuple[list[int], set[int]]:
+    """The HIT's slot positions in order, and the gold ones among them."""
+    rows = list(HitImage.objects.filter(hit=hit).order_by("position").values_list("position", "gold"))
+    return [position for position, _ in rows], {position for position, gold in rows if gold}
+
+
+def _held(assignment: Assignment, campaign: Campaign, now: datetime) -> str:
+    """Why an answer arriving now is not wanted. MTurk lets a worker submit an accepted assignment until
+    its own deadline even after the requester stopped the HIT, so an MTurk answer is late only past it."""
+    if assignment.worker.blocked:
+        return Answer.Held.BLOCKED
+    if campaign.status == Campaign.Status.FINISHED:
+        within = campaign.on_mturk and assignment.expires_at is not None and now <= assignment.expires_at
+        if not within:
+            return Answer.Held.LATE
+    return Answer.Held.NONE
+
+
+def _target(assignment_pk: int) -> Assignment:
+    """The locked assignment an answer is stored on. A submission from an old tab names an assignment
+    the worker has since given up (returned on MTurk, or expired locally) while they hold the same HIT
+    again: the answer belongs to the live one, or it would break one-live-assignment-per-worker."""
+    assignment = (Assignment.objects.select_for_update().select_related("hit__campaign", "worker")
+                  .filter(pk=assignment_pk).first())
+    if assignment is None:
+        raise AssignmentError("This assignment does not exist.")
+    if assignment.status == Assignment.Status.ABANDONED:
+        live = (Assignment.objects.select_for_update().select_related("hit__campaign", "worker")
+                .filter(hit_id=assignment.hit_id, worker_id=assignment.worker_id)
+                .exclude(status=Assignment.Status.ABANDONED).first())
+        if live is not None:
+            return live
+    return assignment
+
+
+def answer_submit(*, assignment_pk: int, data: Mapping, user_agent: str = "", now: datetime | None = None
+                  ) -> Submission:
+    """Check a HIT form's answer by the form's rules, then store it on the assignment exactly once,
+    scored against the HIT's gold images, and queue the unit's aggregation after commit.
+
+    Unmarked gold images earn a warning and another try (the form keeps the answers) until the last
+    of GOLD_TRIES, which is stored whatever it marks. A repeated submission returns the stored answer.
+    An MTurk answer is stored unconfirmed; sync confirms it."""
+    now = now or timezone.now()
+    hit = Hit.objects.select_related("campaign").filter(assignments__pk=assignment_pk).first()
+    if hit is None:
+        raise AssignmentError("This assignment does not exist.")
+    positions, gold = hit_positions(hit)
+    form = HitAnswerForm(data, positions=positions)
+    valid = form.is_valid()
+    with transaction.atomic():
+        assignment = _target(assignment_pk)
+        existing = Answer.objects.filter(assignment=assignment).first()
+        if existing is not None:
+            return Submission(existing, form, created=False)
+        if not valid:
+            return Submission(None, form)
+        chosen = set(form.cleaned_data["mismatch"])
+        if len(gold & chosen) < len(gold) and assignment.gold_warnings < GOLD_TRIES - 1:
+            assignment.gold_warnings += 1
+            assignment.save(update_fields=["gold_warnings"])
+            return Submission(None, form, gold_retry=True, tries_left=GOLD_TRIES - assignment.gold_warnings)
+        answer = _store(hit=hit, assignment=assignment, worker=assignment.worker, gold=gold, marked=chosen,
+                        description=form.cleaned_data["description"], category=form.cleaned_data["category"],
+                        held=_held(assignment, hit.campaign, now), opened_at=assignment.opened_at, submitted_at=now,
+                        gold_warnings=assignment.gold_warnings, user_agent=user_agent[:500],
+                        confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_mturk
+                        else Answer.Confirmation.CONFIRMED)
+        _close(assignment)
+        if answer.counts:
+            enqueue_aggregation([hit.unit_id])
+    return Submission(answer, form, created=True)
+
+
+def _close(assignment: Assignment) -> None:
+    """The assignment is answered. One that was given up stays so if the worker holds the HIT again."""
+    try:
+        with transaction.atomic():
+            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED)
+    except IntegrityError:
+        pass
+
+
+def _store(*, hit: Hit, assignment: Assignment, worker: Worker, gold: set[int], marked: set[int], description: str,
+           category: str, held: str, confirmation: str, opened_at: datetime | None, submitted_at: datetime | None,
+           gold_warnings: int = 0, user_agent: str = "", review: str = Answer.Review.SUBMITTED) -> Answer:
+    precision, gold_total, gold_marked = answer_score(gold=gold, marked=marked, unit_images=hit.unit_images)
+    answer = Answer.objects.create(
+        unit_id=hit.unit_id, hit=hit, assignment=assignment, worker=worker,
+        source=Answer.Source.MTURK if hit.campaign.on_mturk else Answer.Source.LOCAL,
+        description=description, category=category, marked=sorted(marked), precision=precision,
+        gold_total=gold_total, gold_marked=gold_marked, gold_warnings=gold_warnings, opened_at=opened_at,
+        submitted_at=submitted_at, user_agent=user_agent, confirmation=confirmation, held=held, review=review)
+    hit_answers_settle(hit.pk)
+    answer.refresh_from_db(fields=["counts"])
+    return answer
+
+
+def answer_adopt(*, hit: Hit, assignment_id: str, worker_id: str, description: str, category: str,
+                 marked: list[int], accepted_at: datetime | None, submitted_at: datetime | None, review: str
+                 ) -> Answer:
+    """Store an answer that reached MTurk but not us (our server was down when the worker submitted).
+    MTurk listed it, so it is confirmed; `description`, `category` and `marked` passed the form's rules."""
+    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=worker_id)
+    _, gold = hit_positions(hit)
+    with transaction.atomic():
+        assignment, _ = Assignment.objects.get_or_create(external_id=assignment_id, defaults={
+            "hit": hit, "worker": worker, "opened_at": accepted_at or timezone.now(),
+            "status": Assignment.Status.SUBMITTED})
+        return _store(hit=hit, assignment=assignment, worker=worker, gold=gold, marked=set(marked),
+                      description=description, category=category, held=Answer.Held.NONE, opened_at=accepted_at,
+                      submitted_at=submitted_at, confirmation=Answer.Confirmation.CONFIRMED, review=review)
+
+
+def hit_answers_settle(hit_id: int) -> bool:
+    """Decide which of a HIT's answers count: the trusted ones, in the order they were sent, up to the
+    number the HIT wants; later ones are kept and shown as beyond it. True when any answer changed:
+    the caller then aggregates the unit again."""
+    with transaction.atomic():
+        hit = Hit.objects.select_for_update().select_related("campaign").filter(pk=hit_id).first()
+        if hit is None:
+            return False
+        wanted, counted = hit.answers_wanted, 0
+        now_counting, now_not = [], []
+        for answer in Answer.objects.filter(hit_id=hit_id).order_by(F("submitted_at").asc(nulls_last=True), "id"):
+            counts = answer.trusted and counted < wanted
+            counted += counts
+            if counts != answer.counts:
+                (now_counting if counts else now_not).append(answer.pk)
+        if now_counting:
+            Answer.objects.filter(pk__in=now_counting).update(counts=True)
+        if now_not:
+            Answer.objects.filter(pk__in=now_not).update(counts=False)
+    return bool(now_counting or now_not)
+
+
+def answers_settle(answer_ids: Iterable[int]) -> set[int]:
+    """Settle the HITs of these answers again after a review, a confirmation or a sync changed them;
+    imported answers (no HIT) count exactly when they are trusted. Returns the units whose counted
+    answers changed."""
+    ids = list(answer_ids)
+    units: set[int] = set()
+    for hit_id, unit_id in sorted(set(Answer.objects.filter(pk__in=ids).exclude(hit=None)
+                                      .values_list("hit_id", "unit_id"))):
+        if hit_answers_settle(hit_id):
+            units.add(unit_id)
+    imported = Answer.objects.filter(pk__in=ids, hit=None)
+    now_counting = imported.filter(Answer.trusted_q(), counts=False)
+    now_not = imported.filter(counts=True).exclude(Answer.trusted_q())
+    for changed, counts in ((now_counting, True), (now_not, False)):
+        units |= set(changed.values_list("unit_id", flat=True))
+        changed.update(counts=counts)
+    return units
