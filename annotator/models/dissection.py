@@ -185,10 +185,10 @@ class UnitLabel(models.Model):
     Category = Category
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        DETECTOR = "detector"
-        NOT_DETECTOR = "not_detector"
-        NEEDS_REVIEW = "needs_review"
+        PENDING = "pending", "pending"
+        DETECTOR = "detector", "detector"
+        NOT_DETECTOR = "not_detector", "not a detector"
+        NEEDS_REVIEW = "needs_review", "needs review"
 
     unit = models.OneToOneField(Unit, on_delete=models.CASCADE, related_name="label")
     label = models.CharField(max_length=200, blank=True)
@@ -222,6 +222,11 @@ class UnitLabel(models.Model):
     @property
     def final_status(self) -> str:
         return self.review_status or self.status
+
+    @property
+    def final_status_label(self) -> str:
+        """The status in words, for people (pages and exports for reading)."""
+        return self.Status(self.final_status).label
 
     @property
     def is_detector(self) -> bool:

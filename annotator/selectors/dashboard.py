@@ -58,6 +58,10 @@ class UnitCard:
         return self.label.final_status if self.label else UnitLabel.Status.PENDING
 
     @property
+    def final_status_label(self) -> str:
+        return UnitLabel.Status(self.final_status).label
+
+    @property
     def precision(self) -> float | None:
         return self.label.precision if self.label else None
 

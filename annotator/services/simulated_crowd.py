@@ -120,7 +120,7 @@ def _csrf(page: str) -> str:
 def _answer_one(browser: _Browser, worker: crowd.SimulatedWorker, truths: dict[int, HitTruth]) -> bool:
     """Take the next HIT and answer it; False when none is left."""
     url, page, _ = browser.open("/annotate/")
-    current = re.search(r'href="(/annotate/a/[^"]+)"', page)
+    current = re.search(r'action="(/annotate/a/[^"]+)"', page)
     if current:
         url, page, _ = browser.open(current.group(1))
     elif 'action="/annotate/next/"' in page:

@@ -134,13 +134,15 @@ def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
+    # After a preview or a refusal the rule form comes back as it was filled in.
+    as_filled = (f"{reverse('dashboard-campaign', args=[campaign.pk])}?" + urlencode({
+        "rules": request.POST.getlist("rules"), "feedback": request.POST.get("feedback", ""),
+        "min_seconds": request.POST.get("min_seconds", ""),
+        "approve_passing": request.POST.get("approve_passing", "")}, doseq=True) + "#review-rules")
     try:
         if action == "review":
-            if _review_by_rule(request, campaign):  # a preview: the form comes back as it was filled in
-                query = urlencode({"rules": request.POST.getlist("rules"), "feedback": request.POST.get("feedback", ""),
-                                   "min_seconds": request.POST.get("min_seconds", ""),
-                                   "approve_passing": request.POST.get("approve_passing", "")}, doseq=True)
-                return redirect(f"{reverse('dashboard-campaign', args=[campaign.pk])}?{query}#review-rules")
+            if _review_by_rule(request, campaign):
+                return redirect(as_filled)
         elif action in ("sync", "expire", "extend", "delete"):
             if not campaign.on_mturk:
                 raise CampaignError(f"Campaign {campaign.name} is not on Mechanical Turk.")
@@ -159,6 +161,8 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
             raise CampaignError(f"Unknown campaign action {action!r}.")
     except (CampaignError, review.ReviewError, mturk.MTurkError, ValueError) as error:
         messages.error(request, str(error))
+        if action == "review":
+            return redirect(as_filled)
     return redirect("dashboard-campaign", campaign_id=campaign.pk)
 
 
@@ -167,11 +171,11 @@ def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
     rules = [rule for rule in request.POST.getlist("rules") if rule in RULES]
     approve = bool(request.POST.get("approve_passing"))
     feedback = request.POST.get("feedback", "").strip()
-    if rules and not feedback:
+    dry_run = request.POST.get("preview") == "1"
+    if rules and not feedback and not dry_run:  # a preview rejects nobody, so it needs no words for them
         raise review.ReviewError("Write the feedback the rejected workers will read.")
     if not rules and not approve:
         raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
-    dry_run = request.POST.get("preview") == "1"
     outcome = answers_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
                                      approve_passing=approve, feedback=feedback,
                                      min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get(

@@ -13,7 +13,7 @@ from annotator import selectors
 from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
 from annotator.models import Assignment, Category, Hit
 from annotator.services import artifacts
-from annotator.services.answers import AssignmentError, Submission, answer_submit
+from annotator.services.answers import GOLD_TRIES, AssignmentError, Submission, answer_submit
 
 GOLD_WARNING = ("Some images that clearly do not show your description are not marked yet. Look at every "
                 "image again and mark each one that does not match, then submit.")
@@ -62,11 +62,22 @@ def submit(request: HttpRequest, assignment: Assignment, page: FormPage, positio
         return None, message(request, "This HIT cannot take answers", str(error), status=400)
     page.form = result.form
     if result.gold_retry:
-        page.notice = GOLD_WARNING
+        page.notice = gold_notice(result, len(positions))
         return None, render_form(request, page, positions)
     if result.answer is None:
         return None, render_form(request, page, positions, status=400)
     return result, None
+
+
+def gold_notice(result: Submission, shown: int) -> str:
+    """Which try comes next, what the worker has marked, and whether the next try is the last."""
+    upcoming = GOLD_TRIES - result.tries_left + 1
+    marked = len(result.form.cleaned_data.get("mismatch", [])) if hasattr(result.form, "cleaned_data") else 0
+    text = (f"Try {upcoming} of {GOLD_TRIES}. {GOLD_WARNING} You have marked {marked} of the {shown} images; "
+            f"{shown - marked} look unmarked.")
+    if result.tries_left == 1:
+        text += " This is your last try: what you submit next is stored as it is."
+    return text
 
 
 def message(request: HttpRequest, title: str, text: str, status: int = 200, **extra) -> HttpResponse:

@@ -94,7 +94,9 @@ def test_the_grid_sorts_and_filters(world, staff) -> None:
     assert card_units(staff.get(url, {"min_precision": "0.9"}).content.decode()) == at_least
     assert card_units(staff.get(url, {"min_agreement": "1", "min_precision": "x"}).content.decode()) == [0, 3]
     page = staff.get(url).content.decode()
-    assert "needs_review" in page and "RF of unit 0" not in page  # the factory's units have no RF picture
+    assert '<span class="badge needs_review">needs review</span>' in page, "status names in words"
+    assert ">needs_review<" not in page and ">not_detector<" not in page
+    assert "RF of unit 0" not in page  # the factory's units have no RF picture
     thumbs = re.findall(r'src="(/dashboard/media/[^"]+)"', page)
     assert len(thumbs) == 4 * 6
     image = staff.get(thumbs[0])
@@ -219,7 +221,12 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     staff.post(action, {"action": "review", "rules": ["gold-failed", "too-fast"], "feedback": "Mark gold"})
     assert set(Answer.objects.filter(review="rejected").values_list("worker__external_id", flat=True)) == {"w1", "w4"}
     response = staff.post(action, {"action": "review", "rules": ["empty"]}, follow=True)
-    assert "Write the feedback" in response.content.decode()
+    html = response.content.decode()
+    assert "Write the feedback" in html and 'value="empty" checked' in html, "a refusal keeps the ticked rules"
+    preview = staff.post(action, {"action": "review", "rules": ["nonsense"], "preview": "1"}, follow=True)
+    assert "(preview: nothing changed)" in preview.content.decode(), "a preview needs no feedback"
+    campaign_page = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
+    assert campaign_page.count("data-confirm=") == 2, "expire and delete ask first"
 
     for hit in Hit.objects.filter(campaign=campaign):
         stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.mturk_hit_id, "ExpireAt": ANY})
