@@ -2,21 +2,68 @@
   "use strict";
   var form = document.getElementById("hit-form");
   var counter = document.getElementById("marked-count");
+  var description = document.getElementById("description");
   var boxes = Array.prototype.slice.call(form.querySelectorAll('input[name="mismatch"]'));
+  var radios = Array.prototype.slice.call(form.querySelectorAll('input[name="category"]'));
   function count() { counter.textContent = boxes.filter(function (b) { return b.checked; }).length; }
+
+  // The image grid is one tab stop: the arrow keys move in all four directions (up and down by a
+  // row of the grid as laid out now), Space or Enter marks.
+  var current = 0;
+  function rove(i) {
+    boxes[current].tabIndex = -1;
+    current = i;
+    boxes[i].tabIndex = 0;
+    boxes[i].focus();
+  }
+  function rowLength() {
+    var top = boxes[0].parentNode.offsetTop, n = 0;
+    while (n < boxes.length && boxes[n].parentNode.offsetTop === top) { n += 1; }
+    return Math.max(n, 1);
+  }
   boxes.forEach(function (box, i) {
+    box.tabIndex = i === 0 ? 0 : -1;
     box.addEventListener("change", count);
+    box.addEventListener("focus", function () { if (current !== i) { rove(i); } });
     box.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") { event.preventDefault(); box.click(); }
-      var step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
-      if (step && boxes[i + step]) { event.preventDefault(); boxes[i + step].focus(); }
+      if (event.key === "Enter") { event.preventDefault(); box.click(); return; }
+      var step = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: rowLength(), ArrowUp: -rowLength()}[event.key];
+      if (step) {
+        event.preventDefault();
+        if (boxes[i + step]) { rove(i + step); }
+      }
     });
   });
-  var description = document.getElementById("description");
+
+  // Keys 1 to 6 choose the category, wherever the focus is but in the text box.
+  document.addEventListener("keydown", function (event) {
+    if (event.target === description || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var n = parseInt(event.key, 10);
+    if (n >= 1 && n <= radios.length && !radios[n - 1].disabled) {
+      event.preventDefault();
+      radios[n - 1].checked = true;
+      radios[n - 1].dispatchEvent(new Event("change", {bubbles: true}));
+    }
+  });
+
+  // Enter in the text box goes on to the images instead of sending a half-done form.
+  description.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); if (boxes.length) { rove(current); } }
+  });
   description.addEventListener("input", function () {
     var text = description.value.trim();
     description.setCustomValidity(text ? "" : "Write one or two words for what the highlighted regions share.");
   });
+
+  // A link in the error summary puts the cursor in its field.
+  Array.prototype.forEach.call(document.querySelectorAll("#error-summary a"), function (link) {
+    link.addEventListener("click", function (event) {
+      var section = document.querySelector(link.getAttribute("href"));
+      var field = section && section.querySelector("input:not([type=hidden])");
+      if (field) { event.preventDefault(); section.scrollIntoView(); field.focus(); }
+    });
+  });
+
   form.addEventListener("submit", function (event) {
     if (form.dataset.sent) { event.preventDefault(); return; }
     form.dataset.sent = "1";
@@ -24,4 +71,7 @@
     setTimeout(function () { button.disabled = true; button.textContent = "Sending…"; }, 0);
   });
   count();
+  if (!description.disabled && !document.getElementById("error-summary") && !document.getElementById("gold-warning")) {
+    description.focus();
+  }
 })();

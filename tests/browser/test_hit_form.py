@@ -85,8 +85,12 @@ def test_full_answer_by_mouse_and_keyboard_reaches_mturk(page, live_server, hit,
     assert all(checked(page, p) for p in [*gold, start, following])
     marked = sorted({*gold, start, following})
     badge = tile(page, gold[0]).locator(".badge")
-    assert badge.is_visible() and "does not match" in badge.inner_text()
+    assert badge.is_visible(), "a marked image carries a corner mark"
     assert not tile(page, own[0]).locator(".badge").is_visible()
+    marked_image = tile(page, gold[0]).locator("img")
+    assert marked_image.evaluate("i => getComputedStyle(i).opacity") == "1", "a marked image stays readable"
+    assert marked_image.evaluate("i => getComputedStyle(i).filter") == "none"
+    assert marked_image.evaluate("i => i.getBoundingClientRect().width") >= 128
     assert page.locator("#marked-count").inner_text() == str(len(marked))
     page.get_by_text("Object", exact=True).click()
     screenshot(page, "hit-filled.png", tmp_path, full_page=True)
@@ -202,3 +206,34 @@ def test_only_mturk_may_frame_the_hit_page(page, live_server, hit, fake_turk) ->
         page.wait_for_timeout(500)
         child = page.frames[1]
         assert child.locator("#hit-form, form").count() == 0, f"{src} was framed by {parent}"
+
+
+def test_keyboard_first(page, live_server, hit) -> None:
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(hit_url(live_server, hit))
+    assert page.evaluate("document.activeElement.id") == "description", "the text box has focus on load"
+    page.keyboard.type("car")
+    page.keyboard.press("Enter")  # goes on to the images; a half-done form is not sent
+    assert "/hit/" in page.url and not Answer.objects.exists()
+    active = "document.activeElement.name === 'mismatch' ? Number(document.activeElement.value) : -1"
+    assert page.evaluate(active) == 0
+    per_row = page.evaluate("""(() => { const t = [...document.querySelectorAll('label.tile')];
+        return t.filter(e => e.offsetTop === t[0].offsetTop).length; })()""")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(active) == per_row
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(active) == 1
+    page.keyboard.press("Space")
+    assert checked(page, 1)
+    page.keyboard.press("Tab")  # the grid is one tab stop: Tab leaves it
+    assert page.evaluate("document.activeElement.name") != "mismatch"
+    page.keyboard.press("2")
+    assert page.locator('input[name="category"][value="object"]').is_checked()
+    # A server error's summary link puts the cursor in the field.
+    _without_browser_checks(page)
+    page.evaluate("document.getElementById('description').value = '   '")
+    page.locator("#submit").click()
+    page.wait_for_selector("#error-summary")
+    page.locator("#error-summary a").first.click()
+    assert page.evaluate("document.activeElement.id") == "description"
