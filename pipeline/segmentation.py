@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from pipeline.networks import LayerGeometry
 from pipeline.receptive_field import rf_extent
@@ -34,6 +35,15 @@ def segment(feature_map: np.ndarray, kernel: np.ndarray, geometry: LayerGeometry
         ky, kx = y0 - (cy - centre), x0 - (cx - centre)
         mask[y0:y1, x0:x1] |= kernel[ky:ky + y1 - y0, kx:kx + x1 - x0]
     return mask
+
+
+SHOWN_PX = 256  # what annotators see: twice the HIT page's 128-px tiles, sharp on high-density screens
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A square mask at `size` x `size` (nearest neighbour: a pixel is in or out, never half)."""
+    picture = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)
+    return np.asarray(picture) > 127
 
 
 def render(image: np.ndarray, mask: np.ndarray, dim: float = 0.2) -> np.ndarray:

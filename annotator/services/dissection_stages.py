@@ -202,10 +202,11 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
     for top, fmap in zip(tops, per_image, strict=True):
         mask = segmentation.segment(fmap, kernel, geometry, size, settings.activation_threshold)
         source = Path(dissection.image_set.root) / top.image.path
-        picture = np.asarray(images.crop_square(images.load_rgb(source), size))
+        # The same square the network saw, at the size annotators see it (not the network's, 64 px for the demo).
+        picture = np.asarray(images.crop_square(images.load_rgb(source), segmentation.SHOWN_PX))
+        shown = segmentation.render(picture, segmentation.resize_mask(mask, segmentation.SHOWN_PX), settings.dim)
         mask_path = artifacts.write_picture(f"{base}/mask_{top.rank:03d}.png", (mask * 255).astype(np.uint8))
-        shown_path = artifacts.write_picture(f"{base}/shown_{top.rank:03d}.jpg",
-                                             segmentation.render(picture, mask, settings.dim), quality=90)
+        shown_path = artifacts.write_picture(f"{base}/shown_{top.rank:03d}.jpg", shown, quality=90)
         seg_rows.append(Segmentation(top_image=top, mask_path=mask_path, rendered_path=shown_path,
                                      coverage=float(mask.mean())))
     map_path = artifacts.write_npy(f"{base}/rf.npy", rf)

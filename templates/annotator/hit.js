@@ -64,8 +64,53 @@
     });
   });
 
+  // Never lose a draft: what the worker typed, marked and chose is kept in this browser for this
+  // assignment, and comes back after a reload or when an open HIT is resumed. (Storage may be
+  // refused inside MTurk's frame; then nothing is kept, and nothing breaks.)
+  var store = null;
+  try { store = window.localStorage; store.getItem("probe"); } catch (error) { store = null; }
+  var assignment = new URLSearchParams(location.search).get("assignmentId") || "";
+  var draftKey = "hit-draft:" + location.pathname + ":" + assignment;
+  function saveDraft() {
+    if (!store || form.dataset.preview) { return; }
+    var category = radios.filter(function (r) { return r.checked; })[0];
+    var draft = {description: description.value, category: category ? category.value : "",
+                 marked: boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; }),
+                 saved: Date.now()};
+    try { store.setItem(draftKey, JSON.stringify(draft)); } catch (error) { /* full or refused */ }
+  }
+  function restoreDraft() {
+    if (!store || form.dataset.preview || form.dataset.bound) { return; }  // the server's copy wins
+    var draft = null;
+    try { draft = JSON.parse(store.getItem(draftKey) || "null"); } catch (error) { draft = null; }
+    if (!draft) { return; }
+    description.value = draft.description || "";
+    radios.forEach(function (r) { r.checked = r.value === draft.category; });
+    boxes.forEach(function (b) { b.checked = (draft.marked || []).indexOf(b.value) >= 0; });
+  }
+  function pruneDrafts() {  // drafts older than a week are of HITs long gone
+    if (!store) { return; }
+    for (var i = store.length - 1; i >= 0; i -= 1) {
+      var key = store.key(i);
+      if (key && key.indexOf("hit-draft:") === 0) {
+        try { if (Date.now() - JSON.parse(store.getItem(key)).saved > 7 * 86400000) { store.removeItem(key); } }
+        catch (error) { store.removeItem(key); }
+      }
+    }
+  }
+  pruneDrafts();
+  restoreDraft();
+  form.addEventListener("input", saveDraft);
+  form.addEventListener("change", saveDraft);
+  // The instructions fold away once a worker has sent a first HIT (the summary opens them again).
+  var instructions = document.getElementById("instructions");
+  if (store && instructions && !form.dataset.bound && store.getItem("hit-instructions-read")) {
+    instructions.open = false;
+  }
+
   form.addEventListener("submit", function (event) {
     if (form.dataset.sent) { event.preventDefault(); return; }
+    if (store) { try { store.setItem("hit-instructions-read", "1"); } catch (error) { /* refused */ } }
     form.dataset.sent = "1";
     var button = document.getElementById("submit");
     setTimeout(function () { button.disabled = true; button.textContent = "Sending…"; }, 0);

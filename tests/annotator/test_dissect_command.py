@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
@@ -35,6 +36,15 @@ def test_dissect_produces_top_images_rfs_and_segmentations_and_reports_skips(ima
     assert not TopImage.objects.filter(image__status=Image.Status.UNREADABLE).exists()
     assert ReceptiveField.objects.count() == Unit.objects.count() == 128
     assert Segmentation.objects.count() == TopImage.objects.count()
+    # Annotators see each segmentation at 256 px (twice a 128-px tile), lit where the 64-px mask is.
+    from annotator.services import artifacts
+
+    seg = Segmentation.objects.filter(coverage__gt=0.2, coverage__lt=0.8).first()
+    shown = np.asarray(artifacts.read_picture(seg.rendered_path).convert("L"), dtype=float)
+    mask = np.asarray(artifacts.read_picture(seg.mask_path)) > 0
+    assert shown.shape == (256, 256) and mask.shape == (64, 64)
+    lit = np.kron(mask, np.ones((4, 4), bool))
+    assert shown[lit].mean() > 2 * shown[~lit].mean()
     rf = ReceptiveField.objects.filter(unit__layer=conv3).values_list("empirical_px", flat=True)
     assert all(0 < px <= 20 for px in rf)
     assert Dissection.objects.get().stage == Dissection.Stage.DONE

@@ -237,3 +237,26 @@ def test_keyboard_first(page, live_server, hit) -> None:
     page.wait_for_selector("#error-summary")
     page.locator("#error-summary a").first.click()
     assert page.evaluate("document.activeElement.id") == "description"
+
+
+def test_a_draft_survives_a_reload_and_the_instructions_fold_after_a_first_hit(page, live_server, hit,
+                                                                              fake_turk) -> None:
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    assert page.locator("#instructions").evaluate("d => d.open"), "a first HIT shows the instructions"
+    page.locator("#description").fill("wheel")
+    own = positions(hit, False)[:2]
+    for p in own:
+        tile(page, p).click()
+    page.get_by_text("Object part", exact=True).click()
+    page.reload()
+    assert page.locator("#description").input_value() == "wheel"
+    assert all(checked(page, p) for p in own) and page.locator("#marked-count").inner_text() == "2"
+    assert page.locator('input[name="category"][value="part"]').is_checked()
+    for p in positions(hit, True):
+        tile(page, p).click()
+    page.locator("#submit").click()
+    page.wait_for_selector("#turk-done")
+    # The next HIT: the instructions are folded (one click opens them), and its form starts empty.
+    page.goto(hit_url(live_server, hit, assignment="A2", worker="W2"))
+    assert not page.locator("#instructions").evaluate("d => d.open")
+    assert page.locator("#description").input_value() == ""
