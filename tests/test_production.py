@@ -116,6 +116,8 @@ def test_nginx_keeps_four_slow_clients_from_delaying_anyone(tmp_path: Path) -> N
             for client in clients:
                 client.join(5)
             stop.clear()
+            print(f"{'gunicorn alone' if target == app else 'behind nginx'}: a normal request with four slow "
+                  f"clients took {seconds:.2f} s (status {status or 'timed out'})")
             if target == app:
                 assert seconds > 1.0, "without nginx the slow clients should have delayed the request"
                 time.sleep(1.0)  # let gunicorn's workers drop the abandoned connections
