@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
 from annotator import selectors
@@ -48,17 +49,30 @@ def index(request: HttpRequest) -> HttpResponse:
 @dashboard_permission(VIEW)
 def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
-    query = {name: request.GET.get(name, "").strip()
-             for name in ("sort", "order", "status", "category", "q", "min_precision", "min_agreement")}
+    query, cards = _grid(request, layer)
+    summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
+    return render(request, "dashboard/layer.html", {
+        "layer": layer, "cards": cards, "query": query, "query_string": _filter_query(query), "summary": summary,
+        "sorts": reads.SORTS,
+        "statuses": UnitLabel.Status.choices, "categories": Category.choices,
+        "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
+
+
+GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement")
+
+
+def _grid(request: HttpRequest, layer: Layer) -> tuple[dict[str, str], list]:
+    """The grid's filter from the query string, and the cards it selects, in its order."""
+    query = {name: request.GET.get(name, "").strip() for name in GRID_FILTER}
     cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
                               status=query["status"], category=query["category"], text=query["q"],
                               min_precision=_share(query["min_precision"]),
                               min_agreement=_share(query["min_agreement"]))
-    summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
-    return render(request, "dashboard/layer.html", {
-        "layer": layer, "cards": cards, "query": query, "summary": summary, "sorts": reads.SORTS,
-        "statuses": UnitLabel.Status.choices, "categories": Category.choices,
-        "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
+    return query, cards
+
+
+def _filter_query(query: dict[str, str]) -> str:
+    return urlencode({name: value for name, value in query.items() if value})
 
 
 def _share(text: str) -> float | None:
@@ -78,9 +92,16 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
         raise Http404("No such unit.")
     rows = [{"answer": a, "seconds": reads.seconds_spent(a)} for a in unit.answers.all()]
     hits = list(unit.hits.all())
+    # Previous and next unit through the grid's filter and order, for working through weak units.
+    query, cards = _grid(request, unit.layer)
+    order = [card.unit.pk for card in cards]
+    at = order.index(unit.pk) if unit.pk in order else None
+    neighbours = {"previous": order[at - 1] if at else None,
+                  "next": order[at + 1] if at is not None and at + 1 < len(order) else None}
     return render(request, "dashboard/unit.html", {
         "unit": unit, "label": reads.related_or_none(unit, "label"),
         "rf": reads.related_or_none(unit, "receptive_field"), "hits": hits,
+        "neighbours": neighbours, "query_string": _filter_query(query), "position": (at, len(order)),
         "answers": [row for row in rows if row["answer"].counts],
         "kept": [row for row in rows if not row["answer"].counts],
         "categories": Category.choices, "auto_labels": list(unit.auto_labels.all()),

@@ -234,3 +234,20 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     assert "extend: 4 HITs." in response.content.decode()
     actions = set(ReviewAction.objects.values_list("actor", "action"))
     assert {("reviewer", a) for a in ("approve", "bonus", "block", "reject", "extend")} <= actions
+
+
+def test_the_unit_page_steps_through_the_grids_filter_in_its_order(world, staff) -> None:
+    layer = Layer.objects.get(network__name="world")
+    query = "sort=precision&order=desc"
+    grid = staff.get(f"{reverse('dashboard-layer', args=[layer.pk])}?{query}").content.decode()
+    order = [int(pk) for pk in re.findall(r'href="/dashboard/unit/(\d+)/\?sort=precision&amp;order=desc"', grid)]
+    assert len(order) == 4, "each card links to its unit page with the filter"
+    first = staff.get(f"/dashboard/unit/{order[0]}/?{query}").content.decode()
+    assert 'id="previous-unit"' not in first
+    assert f'href="/dashboard/unit/{order[1]}/?{query.replace("&", "&amp;")}"' in first
+    assert "1 of 4 in this filter" in first
+    last = staff.get(f"/dashboard/unit/{order[-1]}/?{query}").content.decode()
+    assert 'id="next-unit"' not in last and f"/dashboard/unit/{order[-2]}/" in last
+    split = UnitLabel.objects.get(unit__layer=layer, status="needs_review").unit_id
+    only_review = staff.get(f"/dashboard/unit/{split}/?status=needs_review").content.decode()
+    assert "1 of 1 in this filter" in only_review and 'id="next-unit"' not in only_review
