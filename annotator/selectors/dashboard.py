@@ -16,6 +16,7 @@ from annotator.models import (
     Bonus,
     Campaign,
     Dissection,
+    Hit,
     Layer,
     ReviewAction,
     TopImage,
@@ -44,6 +45,7 @@ class UnitCard:
     thumbnails: list[str]
     rf_picture: str
     rf_px: float | None
+    campaigns: list[tuple[str, int, int]] = field(default_factory=list)  # (campaign, answers counted, wanted)
 
     @property
     def final_label(self) -> str:
@@ -95,12 +97,19 @@ def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, s
                  "top_images", to_attr="thumbs",
                  queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
                  .select_related("segmentation").order_by("rank"))))
+    counted = dict(Answer.objects.filter(unit__layer=layer, counts=True).order_by().values("hit_id")
+                   .annotate(n=Count("id")).values_list("hit_id", "n"))
+    per_unit: dict[int, list[tuple[str, int, int]]] = {}
+    for hit in (Hit.objects.filter(unit__layer=layer).select_related("campaign")
+                .annotate(wanted=Hit.answers_wanted_expression()).order_by("campaign__created_at", "id")):
+        per_unit.setdefault(hit.unit_id, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")
         cards.append(UnitCard(unit=unit, label=related_or_none(unit, "label"),
                               thumbnails=[t.segmentation.rendered_path for t in unit.thumbs],
-                              rf_picture=rf.picture_path if rf else "", rf_px=rf.empirical_px if rf else None))
+                              rf_picture=rf.picture_path if rf else "", rf_px=rf.empirical_px if rf else None,
+                              campaigns=per_unit.get(unit.pk, [])))
     if status:
         cards = [c for c in cards if c.final_status == status]
     if category:

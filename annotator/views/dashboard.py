@@ -90,7 +90,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     unit = reads.unit_page(unit_id)
     if unit is None:
         raise Http404("No such unit.")
-    rows = [{"answer": a, "seconds": reads.seconds_spent(a)} for a in unit.answers.all()]
+    rows = [{"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk)} for a in unit.answers.all()]
     hits = list(unit.hits.all())
     # Previous and next unit through the grid's filter and order, for working through weak units.
     query, cards = _grid(request, unit.layer)

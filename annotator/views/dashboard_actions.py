@@ -68,12 +68,14 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
 
 
 def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str]) -> HttpResponse:
-    """Run one answer action; its message (or the refusal) is shown on the unit page at that answer."""
+    """Run one answer action; its message (or the refusal) is shown on the unit page in that answer's
+    row, where the reviewer is, and the page opens there."""
     answer = get_object_or_404(Answer, pk=answer_id)
+    here = f"at-answer answer-{answer_id}"
     try:
-        messages.success(request, act(answer))
+        messages.success(request, act(answer), extra_tags=here)
     except review.ReviewError as error:
-        messages.error(request, str(error))
+        messages.error(request, str(error), extra_tags=here)
     return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
 
 

@@ -133,6 +133,12 @@ def test_unit_page_review_actions(world, staff) -> None:
                           {"feedback": "Scene is not the category of 'houses'."}, follow=True)
     html = response.content.decode()
     assert f'id="answer-{answer.pk}" class="answer rejected"' in html and "Scene is not the category" in html
+    assert response.redirect_chain[-1][0].endswith(f"#answer-{answer.pk}"), "the page opens at the answer"
+    confirmation = f"Answer {answer.pk} is rejected and left out of the unit&#x27;s label."
+    row_start = html.index('<tr class="row-message">')
+    assert html.index(confirmation) > row_start and html.index(confirmation) < html.index(f'id="answer-{answer.pk}"'), (
+        "the confirmation stands in the answer's table, just above its row")
+    assert html.count(confirmation) == 1
     assert UnitLabel.objects.get(unit_id=house.unit_id).answers == 2
     response = staff.post(review_url, {"action": "send_back", "more": "1"}, follow=True)
     assert "now wants 4 answers" in response.content.decode()
@@ -251,3 +257,15 @@ def test_the_unit_page_steps_through_the_grids_filter_in_its_order(world, staff)
     split = UnitLabel.objects.get(unit__layer=layer, status="needs_review").unit_id
     only_review = staff.get(f"/dashboard/unit/{split}/?status=needs_review").content.decode()
     assert "1 of 1 in this filter" in only_review and 'id="next-unit"' not in only_review
+
+
+def test_cards_count_answers_per_campaign(world, staff) -> None:
+    call_command("create_campaign", "second", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
+                 "--answers-per-unit", "2")
+    call_command("publish", "second", "--backend", "local")
+    answer_hit(Hit.objects.get(campaign__name="second", unit__index=0), "w9", "car", "object")
+    grid = staff.get(reverse("dashboard-layer", args=[Layer.objects.get(network__name="world").pk])).content.decode()
+    car = grid[grid.index('data-unit="0"'):grid.index('data-unit="1"')]
+    assert "c 3/3 answers" in car and "second 1/2 answers" in car and "4/3" not in car
+    boat = grid[grid.index('data-unit="3"'):]
+    assert "c 1/3 answers" in boat and "second 0/2 answers" in boat
