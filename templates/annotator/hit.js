@@ -108,6 +108,37 @@
     instructions.open = false;
   }
 
+  // One image large: Z on the focused image, resting the mouse on one, or pressing and holding it.
+  var zoom = document.getElementById("zoom");
+  var zoomImage = zoom.querySelector("img");
+  var hoverTimer = null, pressTimer = null;
+  function showLarge(box) { zoomImage.src = box.parentNode.querySelector("img").src; zoom.hidden = false; }
+  function hideLarge() { zoom.hidden = true; clearTimeout(hoverTimer); clearTimeout(pressTimer); }
+  boxes.forEach(function (box) {
+    var tile = box.parentNode;
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "z" || event.key === "Z") { event.preventDefault(); if (zoom.hidden) { showLarge(box); } else { hideLarge(); } }
+      else if (event.key === "Escape") { hideLarge(); }
+    });
+    box.addEventListener("blur", hideLarge);
+    tile.addEventListener("mouseenter", function () { hoverTimer = setTimeout(function () { showLarge(box); }, 700); });
+    tile.addEventListener("mouseleave", hideLarge);
+    tile.addEventListener("touchstart", function () { pressTimer = setTimeout(function () { showLarge(box); }, 500); },
+                          {passive: true});
+    tile.addEventListener("touchend", function (event) { if (!zoom.hidden) { event.preventDefault(); } hideLarge(); });
+    tile.addEventListener("touchmove", hideLarge, {passive: true});
+  });
+
+  // The bar with Submit stays in view while the grid scrolls, and names the chosen category.
+  var chosen = document.getElementById("chosen-category");
+  function showChoice() {
+    var radio = radios.filter(function (r) { return r.checked; })[0];
+    chosen.textContent = radio ? "Category: " + radio.parentNode.querySelector("strong").textContent
+                               : "Category: press 1 to 6, or choose below";
+  }
+  radios.forEach(function (r) { r.addEventListener("change", showChoice); });
+  showChoice();
+
   form.addEventListener("submit", function (event) {
     if (form.dataset.sent) { event.preventDefault(); return; }
     if (store) { try { store.setItem("hit-instructions-read", "1"); } catch (error) { /* refused */ } }

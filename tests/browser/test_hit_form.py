@@ -260,3 +260,29 @@ def test_a_draft_survives_a_reload_and_the_instructions_fold_after_a_first_hit(p
     page.goto(hit_url(live_server, hit, assignment="A2", worker="W2"))
     assert not page.locator("#instructions").evaluate("d => d.open")
     assert page.locator("#description").input_value() == ""
+
+
+def test_one_image_large_and_submit_always_in_view(page, live_server, hit) -> None:
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(hit_url(live_server, hit))
+    page.wait_for_function("Array.from(document.images).slice(0, 10).every(i => i.complete && i.naturalWidth > 0)")
+    tile(page, 0).locator("input").focus()
+    page.keyboard.press("z")
+    large = page.locator("#zoom img")
+    assert page.locator("#zoom").is_visible() and large.bounding_box()["width"] >= 500
+    assert large.get_attribute("src").endswith(tile(page, 0).locator("img").get_attribute("src"))
+    page.keyboard.press("Escape")
+    assert not page.locator("#zoom").is_visible()
+    tile(page, 5).hover()
+    page.wait_for_timeout(1000)  # resting the mouse on an image shows it large
+    assert page.locator("#zoom").is_visible()
+    assert large.get_attribute("src").endswith(tile(page, 5).locator("img").get_attribute("src"))
+    page.mouse.move(5, 5)
+    assert not page.locator("#zoom").is_visible()
+    # Halfway down the grid the bar with Submit is still in view, and names the chosen category.
+    tile(page, 30).scroll_into_view_if_needed()
+    tile(page, 30).locator("input").focus()
+    page.keyboard.press("4")
+    box = page.locator("#submit").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 768
+    assert page.locator("#chosen-category").inner_text() == "Category: Object part"
