@@ -10,6 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env_list(name: str) -> list[str]:
+    return [item.strip().rstrip("/") for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -66,8 +70,7 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_TRUSTED_ORIGINS = [
-    o.strip().rstrip("/") for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -186,10 +189,6 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate-home"
 # The address people reach this site at, for links printed by commands (lab links, invitations).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-
-
-def env_list(name: str) -> list[str]:
-    return [item.strip().rstrip("/") for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 # Mechanical Turk's worker sites: the only pages allowed to frame the HIT page, and the only places the

@@ -89,25 +89,27 @@ def _sort_key(name: str):
 
 def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, status: str = "",
                 category: str = "", text: str = "", min_precision: float | None = None,
-                min_agreement: float | None = None) -> list[UnitCard]:
+                min_agreement: float | None = None, pictures: bool = True) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
-    precision and agreement) and sorted."""
-    units = (Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
-             .prefetch_related(Prefetch(
-                 "top_images", to_attr="thumbs",
-                 queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
-                 .select_related("segmentation").order_by("rank"))))
-    counted = dict(Answer.objects.filter(unit__layer=layer, counts=True).order_by().values("hit_id")
-                   .annotate(n=Count("id")).values_list("hit_id", "n"))
+    precision and agreement) and sorted. Without `pictures` the cards carry only what filtering and
+    sorting read (the unit page's previous / next), not thumbnails or per-campaign counts."""
+    units = Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
     per_unit: dict[int, list[tuple[str, int, int]]] = {}
-    for hit in (Hit.objects.filter(unit__layer=layer).select_related("campaign")
-                .annotate(wanted=Hit.answers_wanted_expression()).order_by("campaign__created_at", "id")):
-        per_unit.setdefault(hit.unit_id, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
+    if pictures:
+        units = units.prefetch_related(Prefetch(
+            "top_images", to_attr="thumbs",
+            queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
+            .select_related("segmentation").order_by("rank")))
+        counted = dict(Answer.objects.filter(unit__layer=layer, counts=True).order_by().values("hit_id")
+                       .annotate(n=Count("id")).values_list("hit_id", "n"))
+        for hit in (Hit.objects.filter(unit__layer=layer).select_related("campaign")
+                    .annotate(wanted=Hit.answers_wanted_expression()).order_by("campaign__created_at", "id")):
+            per_unit.setdefault(hit.unit_id, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")
         cards.append(UnitCard(unit=unit, label=related_or_none(unit, "label"),
-                              thumbnails=[t.segmentation.rendered_path for t in unit.thumbs],
+                              thumbnails=[t.segmentation.rendered_path for t in getattr(unit, "thumbs", [])],
                               rf_picture=rf.picture_path if rf else "", rf_px=rf.empirical_px if rf else None,
                               campaigns=per_unit.get(unit.pk, [])))
     if status:

@@ -61,13 +61,13 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
 GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement")
 
 
-def _grid(request: HttpRequest, layer: Layer) -> tuple[dict[str, str], list]:
+def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[dict[str, str], list]:
     """The grid's filter from the query string, and the cards it selects, in its order."""
     query = {name: request.GET.get(name, "").strip() for name in GRID_FILTER}
     cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
                               status=query["status"], category=query["category"], text=query["q"],
                               min_precision=_share(query["min_precision"]),
-                              min_agreement=_share(query["min_agreement"]))
+                              min_agreement=_share(query["min_agreement"]), pictures=pictures)
     return query, cards
 
 
@@ -93,7 +93,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     rows = [{"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk)} for a in unit.answers.all()]
     hits = list(unit.hits.all())
     # Previous and next unit through the grid's filter and order, for working through weak units.
-    query, cards = _grid(request, unit.layer)
+    query, cards = _grid(request, unit.layer, pictures=False)
     order = [card.unit.pk for card in cards]
     at = order.index(unit.pk) if unit.pk in order else None
     neighbours = {"previous": order[at - 1] if at else None,
