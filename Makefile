@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO := var/demo
 
-.PHONY: install system-packages migrate demo test test-fast lint bench serve serve-production clean
+.PHONY: install system-packages axe-core migrate demo test test-fast lint bench serve serve-production clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(VENV)/.installed
 # Chromium, its driver and nginx for the tests (Debian packages; says so when it cannot install them).
 system-packages:
 	@bash scripts/system-packages
+
+# axe-core, the accessibility checker the browser tests inject into pages (npm, pinned in package-lock.json).
+axe-core:
+	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent \
+	  || echo "axe-core: npm could not install it (node and npm are needed); the accessibility tests fail without it."
 
 migrate: install
 	$(PY) manage.py migrate --noinput -v0
@@ -46,7 +51,7 @@ demo: migrate
 	@echo "prints. Review dashboard: $(PY) manage.py createsuperuser, make serve, then"
 	@echo "  http://127.0.0.1:8000/dashboard/ (units, reviews, campaign money and workers, figures)"
 
-test: install system-packages
+test: install system-packages axe-core
 	$(PY) -m pytest
 
 test-fast: install

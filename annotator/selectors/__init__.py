@@ -1,6 +1,7 @@
 """Reads: what views, commands and exports show, each in a bounded number of queries."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -191,6 +192,33 @@ def object_detector_labels(network: str, layer: str | None = None) -> list[str]:
     if layer:
         labels = labels.filter(unit__layer__name=layer)
     return [label.final_label for label in labels if is_object_detector(label)]
+
+
+@dataclass(frozen=True)
+class LabelBar:
+    """One bar of a layer's object-detector histogram: the label, its units, and its share of the
+    layer's largest bar (the bar's drawn length)."""
+
+    label: str
+    units: int
+    share: float
+
+
+def object_detector_histogram(network: str) -> list[tuple[Layer, list[LabelBar]]]:
+    """The second figure of the paper per layer, as data the dashboard draws with a link per bar: the
+    labels of the layer's object detectors, most frequent first (ties by label)."""
+    per_layer: dict[int, Counter] = {}
+    layers = {layer.pk: layer for layer in Layer.objects.filter(network__name=network).order_by("id")}
+    for label in UnitLabel.objects.filter(unit__layer__in=layers).select_related("unit"):
+        if is_object_detector(label):
+            per_layer.setdefault(label.unit.layer_id, Counter())[label.final_label] += 1
+    histogram = []
+    for layer_id, layer in layers.items():
+        counts = sorted(per_layer.get(layer_id, Counter()).items(), key=lambda item: (-item[1], item[0]))
+        if counts:
+            most = counts[0][1]
+            histogram.append((layer, [LabelBar(label=name, units=n, share=n / most) for name, n in counts]))
+    return histogram
 
 
 def category_alpha(answers: list[tuple[int, str]]) -> float | None:

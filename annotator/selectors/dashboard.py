@@ -17,12 +17,14 @@ from annotator.models import (
     Campaign,
     Dissection,
     Hit,
+    HitImage,
     Layer,
     ReviewAction,
     TopImage,
     Unit,
     UnitLabel,
 )
+from annotator.selectors import is_object_detector
 from mturk.fees import assignment_cost, bonus_cost
 
 THUMBNAILS = 6
@@ -89,10 +91,11 @@ def _sort_key(name: str):
 
 def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, status: str = "",
                 category: str = "", text: str = "", min_precision: float | None = None,
-                min_agreement: float | None = None, pictures: bool = True) -> list[UnitCard]:
+                min_agreement: float | None = None, detects: str = "", pictures: bool = True) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
-    precision and agreement) and sorted. Without `pictures` the cards carry only what filtering and
-    sorting read (the unit page's previous / next), not thumbnails or per-campaign counts."""
+    precision and agreement, or the object detectors of one label: a histogram bar's units) and
+    sorted. Without `pictures` the cards carry only what filtering and sorting read (the unit page's
+    previous / next), not thumbnails or per-campaign counts."""
     units = Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
     per_unit: dict[int, list[tuple[str, int, int]]] = {}
     if pictures:
@@ -120,6 +123,8 @@ def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, s
         cards = [c for c in cards if c.precision is not None and c.precision >= min_precision]
     if min_agreement is not None:
         cards = [c for c in cards if c.agreement is not None and c.agreement >= min_agreement]
+    if detects:
+        cards = [c for c in cards if c.label is not None and is_object_detector(c.label) and c.final_label == detects]
     if text:
         words = normalise(text)
         cards = [c for c in cards if words and words in normalise(c.final_label)]
@@ -143,6 +148,34 @@ def unit_page(unit_id: int) -> Unit | None:
                 Prefetch("review_actions", queryset=ReviewAction.objects.select_related("answer__worker")),
                 "auto_labels", "hits__campaign")
             .first())
+
+
+@dataclass(frozen=True)
+class SeenImage:
+    """One image of a HIT as its worker saw it, and whether they marked it as not matching."""
+
+    number: int
+    path: str
+    gold: bool
+    marked: bool
+
+
+def answers_as_seen(answers: list[Answer]) -> dict[int, list[SeenImage]]:
+    """Each answer's HIT images in the HIT's order, with its marks and the gold images flagged: why a
+    precision is low, as the reviewer can check by eye. Imported answers have no HIT and no entry."""
+    hit_ids = {a.hit_id for a in answers if a.hit_id}
+    slots: dict[int, list[tuple[int, str, bool]]] = {}
+    for hit_id, position, path, gold in (HitImage.objects.filter(hit_id__in=hit_ids).order_by("hit_id", "position")
+                                         .values_list("hit_id", "position",
+                                                      "top_image__segmentation__rendered_path", "gold")):
+        slots.setdefault(hit_id, []).append((position, path or "", gold))
+    seen = {}
+    for answer in answers:
+        if answer.hit_id in slots:
+            marked = set(answer.marked)
+            seen[answer.pk] = [SeenImage(number=i, path=path, gold=gold, marked=position in marked)
+                               for i, (position, path, gold) in enumerate(slots[answer.hit_id], start=1)]
+    return seen
 
 
 def seconds_spent(answer: Answer) -> float | None:

@@ -58,7 +58,7 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
         "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
 
 
-GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement")
+GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement", "detects")
 
 
 def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[dict[str, str], list]:
@@ -67,7 +67,8 @@ def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[di
     cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
                               status=query["status"], category=query["category"], text=query["q"],
                               min_precision=_share(query["min_precision"]),
-                              min_agreement=_share(query["min_agreement"]), pictures=pictures)
+                              min_agreement=_share(query["min_agreement"]), detects=query["detects"],
+                              pictures=pictures)
     return query, cards
 
 
@@ -90,7 +91,10 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     unit = reads.unit_page(unit_id)
     if unit is None:
         raise Http404("No such unit.")
-    rows = [{"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk)} for a in unit.answers.all()]
+    answers = list(unit.answers.all())
+    seen = reads.answers_as_seen(answers)
+    rows = [{"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk), "seen": seen.get(a.pk, [])}
+            for a in answers]
     hits = list(unit.hits.all())
     # Previous and next unit through the grid's filter and order, for working through weak units.
     query, cards = _grid(request, unit.layer, pictures=False)
@@ -129,7 +133,8 @@ def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
     network = get_object_or_404(Network, pk=network_id)
     return render(request, "dashboard/figures.html", {
         "network": network, "kinds": FIGURES, "threshold": settings.UNIT_DETECTOR_THRESHOLD,
-        "summaries": selectors.layer_summaries(network.name)})
+        "summaries": selectors.layer_summaries(network.name),
+        "histogram": selectors.object_detector_histogram(network.name)})
 
 
 @require_safe

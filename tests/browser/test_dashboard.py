@@ -8,8 +8,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from annotator.models import Answer, Hit, Layer, Network, UnitLabel
-from tests.factories import answer_hit, concept_network
+from annotator.models import Answer, Campaign, Hit, Layer, Network, UnitLabel
+from annotator.selectors import is_object_detector
+from tests.browser.test_hit_form import screenshot
+from tests.factories import answer_hit, concept_network, put_on_mturk
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -102,3 +104,110 @@ def test_figures_download(page, live_server, layer, tmp_path) -> None:
         page.click("#figure-objects >> text=SVG")
     assert download.value.suggested_filename == "world_objects.svg"
     assert Network.objects.filter(name="world").exists()
+
+
+def test_each_answer_is_shown_as_its_worker_saw_it(page, live_server, layer, tmp_path) -> None:
+    unit = Hit.objects.get(campaign__name="c", unit__index=0).unit
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/unit/{unit.pk}/")
+    answer = Answer.objects.get(unit=unit, worker__external_id="w3")  # two of its own images marked
+    slots = list(answer.hit.slots.order_by("position"))
+    seen = page.locator(f"#seen-{answer.pk}")
+    seen.locator("summary").click()
+    figures = seen.locator("figure.seen")
+    assert figures.count() == len(slots)
+    marked = [int(n) for n in seen.locator("figure.seen.marked").evaluate_all("fs => fs.map(f => f.dataset.number)")]
+    gold = [int(n) for n in seen.locator("figure.seen.gold").evaluate_all("fs => fs.map(f => f.dataset.number)")]
+    assert marked == [i for i, s in enumerate(slots, start=1) if s.position in answer.marked]
+    assert gold == [i for i, s in enumerate(slots, start=1) if s.gold] and set(gold) <= set(marked)
+    assert len(set(marked) - set(gold)) == 2, "the two unit images it marked show as marked, gold apart"
+    assert f"{answer.gold_marked} of {answer.gold_total} gold" in seen.locator("summary").inner_text()
+    # The pictures are the ones the HIT showed, in its order.
+    first = seen.locator("figure.seen img").first
+    first.scroll_into_view_if_needed()
+    page.wait_for_function(f"document.querySelector('#seen-{answer.pk} figure.seen img').naturalWidth > 0")
+    assert first.get_attribute("src").endswith(slots[0].top_image.segmentation.rendered_path)
+    screenshot(page, "dashboard-answer-marks.png", tmp_path)
+
+
+def test_previous_and_next_follow_the_filter(page, live_server, layer) -> None:
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/layer/{layer.pk}/")
+    page.select_option("#sort", "precision")
+    page.click("#grid-filter button[type=submit]")
+    order = grid_units(page)
+    page.click(f".unit-card[data-unit='{order[0]}']")
+    assert "1 of 6 in this filter" in page.locator("#unit-steps").inner_text()
+    assert page.locator("#previous-unit").count() == 0
+    page.click("#next-unit")
+    assert page.locator("h1").inner_text().endswith(f"unit {order[1]}")
+    page.click("#previous-unit")
+    assert page.locator("h1").inner_text().endswith(f"unit {order[0]}")
+
+
+def test_an_answer_action_confirms_in_the_answers_row(page, live_server, layer) -> None:
+    unit = Hit.objects.get(campaign__name="c", unit__index=1).unit
+    page.set_viewport_size({"width": 1366, "height": 600})
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/unit/{unit.pk}/")
+    answer = Answer.objects.get(unit=unit, description="building")
+    row = page.locator(f"#answer-{answer.pk}")
+    row.scroll_into_view_if_needed()
+    row.locator("input[name=feedback]").fill("A building is not a scene.")
+    row.locator("button", has_text="Reject").click()
+    page.wait_for_load_state()
+    message = page.locator("tr.row-message", has_text="ejected")
+    assert message.count() == 1
+    box = message.bounding_box()
+    assert page.evaluate("window.scrollY") > 0, "the page opens at the answer, not at its top"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 600, "the confirmation is in view"
+    assert page.locator(f"#answer-{answer.pk}").evaluate("r => r.previousElementSibling.className") == "row-message"
+
+
+def test_status_names_read_as_words_and_cards_count_per_campaign(page, live_server, layer) -> None:
+    call_command("create_campaign", "more", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
+                 "--answers-per-unit", "2")
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/layer/{layer.pk}/")
+    badges = page.locator(".unit-card .badge").all_inner_texts()
+    assert "needs review" in badges and not any("_" in text for text in badges)
+    counts = page.locator(".unit-card[data-unit='0'] .campaign-count").all_inner_texts()
+    assert counts == ["c 3/3 answers", "more 0/2 answers"]
+
+
+def test_expire_and_delete_ask_first(page, live_server, layer) -> None:
+    call_command("create_campaign", "t", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
+    put_on_mturk("t")
+    campaign = Campaign.objects.get(name="t")
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/campaign/{campaign.pk}/")
+    asked, posts = [], []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    page.click("button:has-text('Expire HITs')")
+    page.click("button:has-text('Delete reviewed HITs')")
+    page.wait_for_timeout(300)
+    assert len(asked) == 2 and "Expire every HIT of t" in asked[0] and "cannot be undone" in asked[1]
+    assert posts == [], "declining sends nothing to the server"
+
+
+def test_a_histogram_bar_opens_its_units(page, live_server, layer) -> None:
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/network/{layer.network_id}/figures/")
+    bars = page.locator("#figure-objects .histogram a")
+    expected = {label.final_label for label in UnitLabel.objects.all() if is_object_detector(label)}
+    assert set(bars.evaluate_all("bs => bs.map(b => b.dataset.label)")) == expected and "car" in expected
+    assert page.locator("#figure-types img").bounding_box()["width"] >= 700, "the figure is drawn large"
+    car = page.locator("#figure-objects .histogram a[data-label='car']")
+    units = int(car.get_attribute("data-units"))
+    car.click()
+    assert "/dashboard/layer/" in page.url and page.locator("#detects-filter").is_visible()
+    assert len(grid_units(page)) == units
+    assert all(label == "car" for label in page.locator(".unit-card .label-text").all_inner_texts())
+
+
+def test_a_rule_preview_needs_no_feedback_and_keeps_the_ticked_rules(page, live_server, layer) -> None:
+    campaign = Campaign.objects.get(name="c")
+    sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/campaign/{campaign.pk}/")
+    page.check("input[name=rules][value=too-fast]")
+    page.fill("input[name=min_seconds]", "40")
+    page.click("#rule-preview")
+    page.wait_for_load_state()
+    assert "would be rejected" in page.content() and "preview: nothing changed" in page.content()
+    assert page.is_checked("input[name=rules][value=too-fast]")
+    assert page.input_value("input[name=min_seconds]") == "40"
+    assert not Answer.objects.filter(review="rejected").exists()

@@ -1,0 +1,118 @@
+"""axe-core (the npm package, injected into real Chromium) finds no serious or critical accessibility
+violation on the pages annotators and reviewers use: the HIT page in each of its states, the start
+page, and every dashboard page. The controls' names and the marked state reach assistive technology."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import Client
+
+from annotator.models import Campaign, Hit, Layer
+from annotator.services.workers import lab_link_create
+from tests.browser.conftest import accessibility_problems
+from tests.browser.test_hit_form import _without_browser_checks, hit_url, positions, tile
+from tests.factories import answer_hit, concept_network, put_on_mturk
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def world(world_dir) -> Hit:
+    """A local campaign with answers (for the dashboard) and an MTurk one (for the HIT page's states)."""
+    concepts = ("car", "house", "tree")
+    concept_network(world_dir, concepts=concepts)
+    call_command("create_campaign", "local", "--network", "world", "--layers", "conv3")
+    call_command("publish", "local", "--backend", "local")
+    local = {i: Hit.objects.get(campaign__name="local", unit__index=i) for i in range(3)}
+    for i, worker in enumerate(("w1", "w2", "w3")):
+        answer_hit(local[0], worker, "car", "object", wrong=i)
+        answer_hit(local[1], worker, ("house", "building", "house")[i], "object")
+    call_command("create_campaign", "turk", "--network", "world", "--layers", "conv3")
+    return next(hit for hit in put_on_mturk("turk") if hit.unit.index == 0)
+
+
+def signed_in(page, live_server) -> None:
+    """A reviewer and paymaster's session, put into the browser: every dashboard control is shown."""
+    user = get_user_model().objects.create_user("reviewer", password="review-pw-1", is_staff=True)
+    user.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+
+
+def assert_accessible(page, axe_source: str, what: str) -> None:
+    problems = accessibility_problems(page, axe_source)
+    assert not problems, f"{what}:\n" + "\n".join(problems)
+
+
+def test_the_hit_page_in_every_state(page, live_server, world, axe_source, fake_turk) -> None:
+    hit = world
+    page.goto(hit_url(live_server, hit, assignment="ASSIGNMENT_ID_NOT_AVAILABLE"))
+    assert_accessible(page, axe_source, "HIT preview")
+    page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
+    assert_accessible(page, axe_source, "HIT, answering")
+    # Every image's box is named, and its marked state reaches assistive technology.
+    first = tile(page, 0).locator("input")
+    assert page.get_by_role("checkbox", name="Image 1 does not match").count() == 1
+    first.focus()
+    page.keyboard.press("Space")
+    assert page.get_by_role("checkbox", name="Image 1 does not match", checked=True).count() == 1
+    assert first.get_attribute("aria-pressed") is None, "a checkbox's state is its own; aria-pressed is for buttons"
+    page.keyboard.press("Space")
+    page.locator("#description").fill("car")
+    page.get_by_text("Object", exact=True).click()
+    page.locator("#submit").click()
+    page.wait_for_selector("#gold-warning")
+    assert_accessible(page, axe_source, "HIT, gold warning")
+    for p in positions(hit, True):
+        tile(page, p).click()
+    _without_browser_checks(page)
+    page.evaluate("document.getElementById('description').value = '   '")
+    page.locator("#submit").click()
+    page.wait_for_selector("#error-summary")
+    assert_accessible(page, axe_source, "HIT, an error")
+
+
+def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source) -> None:
+    _, path = lab_link_create(label="seat-01")
+    page.goto(f"{live_server.url}{path}")
+    assert_accessible(page, axe_source, "lab link page")
+    page.click("#start")
+    assert_accessible(page, axe_source, "start page")
+    page.click("text=Next HIT")
+    page.wait_for_selector("#hit-form")
+    assert_accessible(page, axe_source, "local HIT page")
+
+
+def test_the_dashboard(page, live_server, world, axe_source) -> None:
+    signed_in(page, live_server)
+    layer = Layer.objects.get(network__name="world")
+    unit = Hit.objects.get(campaign__name="local", unit__index=0).unit
+    campaign = Campaign.objects.get(name="local")
+    for what, path in (("index", "/dashboard/"), ("unit grid", f"/dashboard/layer/{layer.pk}/"),
+                       ("unit page", f"/dashboard/unit/{unit.pk}/"),
+                       ("campaign page", f"/dashboard/campaign/{campaign.pk}/"),
+                       ("MTurk campaign page", f"/dashboard/campaign/{Campaign.objects.get(name='turk').pk}/"),
+                       ("figures", f"/dashboard/network/{layer.network_id}/figures/")):
+        page.goto(f"{live_server.url}{path}")
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert_accessible(page, axe_source, what)
+
+
+def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
+    fixtures = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zhou2015"
+    call_command("import_annotations", str(fixtures / "places205-alexnet_annotations.csv"),
+                 "--network", "places205-alexnet")
+    call_command("import_netdissect", str(fixtures / "netdissect_caffe_reference_places205.csv"),
+                 "--network", "places205-alexnet", "--layer", "pool5")
+    signed_in(page, live_server)
+    layer = Layer.objects.get(network__name="places205-alexnet", name="pool5")
+    page.goto(f"{live_server.url}/dashboard/layer/{layer.pk}/netdissect/")
+    assert page.locator("table").count() >= 1
+    assert_accessible(page, axe_source, "crowd vs NetDissect")
