@@ -126,6 +126,10 @@ def test_each_answer_is_shown_as_its_worker_saw_it(page, live_server, layer, tmp
     first.scroll_into_view_if_needed()
     page.wait_for_function(f"document.querySelector('#seen-{answer.pk} figure.seen img').naturalWidth > 0")
     assert first.get_attribute("src").endswith(slots[0].top_image.segmentation.rendered_path)
+    seen.locator("figure.seen").last.scroll_into_view_if_needed()
+    page.wait_for_function(f"[...document.querySelectorAll('#seen-{answer.pk} img')].every(i => i.complete)")
+    broken = seen.locator("img").evaluate_all("is => is.filter(i => i.naturalWidth === 0).map(i => i.alt)")
+    assert broken == [], "every image the worker saw is shown, gold ones too"
     screenshot(page, "dashboard-answer-marks.png", tmp_path)
 
 
@@ -186,8 +190,10 @@ def test_expire_and_delete_ask_first(page, live_server, layer) -> None:
     assert posts == [], "declining sends nothing to the server"
 
 
-def test_a_histogram_bar_opens_its_units(page, live_server, layer) -> None:
+def test_a_histogram_bar_opens_its_units(page, live_server, layer, tmp_path) -> None:
     sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/network/{layer.network_id}/figures/")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    screenshot(page, "dashboard-figures.png", tmp_path, full_page=True)
     bars = page.locator("#figure-objects .histogram a")
     expected = {label.final_label for label in UnitLabel.objects.all() if is_object_detector(label)}
     assert set(bars.evaluate_all("bs => bs.map(b => b.dataset.label)")) == expected and "car" in expected
