@@ -286,3 +286,15 @@ def test_one_image_large_and_submit_always_in_view(page, live_server, hit) -> No
     box = page.locator("#submit").bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 768
     assert page.locator("#chosen-category").inner_text() == "Category: Object part"
+
+
+def test_submit_stays_in_view_inside_mturks_frame(page, live_server, hit, fake_turk) -> None:
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{fake_turk.origin}/?{urlencode({'src': hit_url(live_server, hit)})}")
+    frame = next(f for f in page.frames if "/hit/" in f.url)
+    frame.wait_for_selector("#hit-form")
+    frame.locator('label.tile[data-position="40"]').scroll_into_view_if_needed()
+    assert frame.evaluate("window.scrollY") > 0
+    inside = frame.evaluate("""(() => { const r = document.getElementById('submit').getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight; })()""")
+    assert inside, "the bar with Submit is in view within the 800-px frame while the grid scrolls"
