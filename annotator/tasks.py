@@ -55,7 +55,7 @@ def enqueue_aggregation(unit_ids: list[int]) -> None:
 def mturk_sync_all() -> int:
     """Celery beat runs this every MTURK_SYNC_SECONDS: each published MTurk campaign is synced in its
     own task, so one campaign's failure (MTurk refusing, say) does not hold up the others."""
-    ids = list(Campaign.objects.filter(backend__in=["sandbox", "production"], status="published")
+    ids = list(Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published")
                .values_list("pk", flat=True))
     for campaign_id in ids:
         mturk_sync_campaign.delay(campaign_id)
@@ -64,11 +64,16 @@ def mturk_sync_all() -> int:
 
 @shared_task(name="annotator.mturk_sync_campaign", acks_late=True)
 def mturk_sync_campaign(campaign_id: int) -> dict:
+    from annotator.services.crowds import crowd_sync, mturk_client
     from annotator.services.mturk_sync import campaign_sync
-    from mturk import client as mturk
 
     campaign = Campaign.objects.get(pk=campaign_id)
-    report = campaign_sync(campaign=campaign, client=mturk.connect(campaign.backend))
+    if campaign.on_prolific:  # the same schedule mirrors Prolific's submissions
+        lines = crowd_sync(campaign)
+        for line in lines:
+            log.info("sync %s: %s", campaign.name, line)
+        return {"lines": lines}
+    report = campaign_sync(campaign=campaign, client=mturk_client(campaign))
     for line in report.lines():
         log.info("sync %s: %s", campaign.name, line)
     return {"assignments": report.assignments, "only_on_mturk": len(report.only_on_mturk),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotator.views import annotate, dashboard, dashboard_actions, hit_form, mturk_hit
+from annotator.views import annotate, dashboard, dashboard_actions, hit_form, mturk_hit, prolific
 
 urlpatterns = [
     path("hit/<uuid:key>/", mturk_hit.mturk_hit, name="mturk-hit"),
@@ -9,6 +9,8 @@ urlpatterns = [
     path("annotate/next/", annotate.next_hit, name="annotate-next"),
     path("annotate/a/<str:external_id>/", annotate.assignment_page, name="annotate-assignment"),
     path("annotate/lab/<str:token>/", annotate.lab_link, name="annotate-lab"),
+    path("prolific/<int:campaign_id>/", prolific.start, name="prolific-start"),
+    path("prolific/<int:campaign_id>/hit/", prolific.hit, name="prolific-hit"),
 ]
 
 urlpatterns += [

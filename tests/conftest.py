@@ -60,3 +60,16 @@ def stubbed_mturk(monkeypatch):
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def prolific_service(monkeypatch):
+    """The local Prolific, with the environment a deployment sets pointing at it."""
+    from tests.prolific_service import LocalProlific
+
+    service = LocalProlific()
+    monkeypatch.setenv("PROLIFIC_TOKEN", service.token)
+    monkeypatch.setenv("PROLIFIC_API_URL", service.url)
+    monkeypatch.setenv("PROLIFIC_COMPLETION_URL", f"{service.url}/submissions/complete")
+    yield service
+    service.close()

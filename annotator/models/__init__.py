@@ -6,6 +6,7 @@ from annotator.models.annotation import (
     Campaign,
     Hit,
     HitImage,
+    ProlificSession,
     ReviewAction,
     Worker,
 )
@@ -28,6 +29,6 @@ from annotator.models.dissection import (
 
 __all__ = [
     "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "AutoLabel", "Bonus", "Campaign", "Category",
-    "Dissection", "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ReceptiveField",
-    "ReviewAction", "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
+    "Dissection", "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ProlificSession",
+    "ReceptiveField", "ReviewAction", "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
 ]

@@ -21,6 +21,7 @@ class Campaign(models.Model):
         LOCAL = "local", "Local annotators"
         SANDBOX = "sandbox", "Mechanical Turk sandbox"
         PRODUCTION = "production", "Mechanical Turk"
+        PROLIFIC = "prolific", "Prolific"
 
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -43,6 +44,8 @@ class Campaign(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     mturk = models.JSONField(default=dict, blank=True, help_text="MTurk publishing settings and the HIT type id")
     mturk_synced_at = models.DateTimeField(null=True, blank=True)
+    prolific = models.JSONField(default=dict, blank=True, help_text=(
+        "Prolific publishing settings, the study's id, status and completion code"))
 
     def __str__(self) -> str:
         return self.name
@@ -50,6 +53,15 @@ class Campaign(models.Model):
     @property
     def on_mturk(self) -> bool:
         return self.backend in (self.Backend.SANDBOX, self.Backend.PRODUCTION)
+
+    @property
+    def on_prolific(self) -> bool:
+        return self.backend == self.Backend.PROLIFIC
+
+    @property
+    def on_platform(self) -> bool:
+        """A crowd platform answers for this campaign's workers: their answers count once it confirms them."""
+        return self.on_mturk or self.on_prolific
 
 
 class Hit(models.Model):
@@ -108,6 +120,7 @@ class Worker(models.Model):
         ACCOUNT = "account"
         LINK = "link", "Lab link"
         MTURK = "mturk", "Mechanical Turk"
+        PROLIFIC = "prolific", "Prolific"
         IMPORTED = "imported"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -164,6 +177,7 @@ class Answer(models.Model):
     class Source(models.TextChoices):
         LOCAL = "local"
         MTURK = "mturk"
+        PROLIFIC = "prolific"
         IMPORTED = "imported"
 
     class Review(models.TextChoices):
@@ -176,7 +190,7 @@ class Answer(models.Model):
         so an MTurk answer is only as good as MTurk's word that its assignment exists."""
 
         CONFIRMED = "confirmed"
-        UNCONFIRMED = "unconfirmed", "Unconfirmed (sync has not seen its assignment on MTurk yet)"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed (sync has not seen it on MTurk or Prolific yet)"
         UNKNOWN = "unknown", "Unknown to MTurk (its assignment's deadline passed and MTurk does not list it)"
 
     class Held(models.TextChoices):
@@ -185,6 +199,7 @@ class Answer(models.Model):
         NONE = "", "Nothing"
         LATE = "late", "Sent after its campaign finished"
         BLOCKED = "blocked", "Sent by a blocked worker"
+        RETURNED = "returned", "Its Prolific submission was returned or timed out"
 
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
     hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
@@ -302,3 +317,23 @@ class Bonus(models.Model):
 
     def __str__(self) -> str:
         return f"${self.amount} to {self.worker_id} for answer {self.answer_id}"
+
+
+class ProlificSession(models.Model):
+    """One participant's way through a campaign's Prolific study: the HITs they answer, and their
+    submission on Prolific (one a participant and study; SESSION_ID names it), mirrored by sync."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prolific_sessions")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="prolific_sessions")
+    study_id = models.CharField(max_length=64)
+    session_id = models.CharField(max_length=64, help_text="Prolific's SESSION_ID (its submission's id)")
+    status = models.CharField(max_length=32, blank=True, help_text="The submission's status on Prolific, from sync")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Sent back to Prolific with the code")
+    reviewed = models.CharField(max_length=16, blank=True, help_text="approved or rejected by us on Prolific")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "worker"], name="prolific_session_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.worker.external_id} in {self.campaign.name}"

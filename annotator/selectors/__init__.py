@@ -91,20 +91,24 @@ def hit_slot_file(key, position: int) -> str | None:
             .values_list("top_image__segmentation__rendered_path", flat=True).first())
 
 
-def worker_open_assignment(worker: Worker, now: datetime | None = None) -> Assignment | None:
-    """The worker's oldest unexpired open local assignment: what "next HIT" hands back first."""
+def worker_open_assignment(worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
+                           ) -> Assignment | None:
+    """The worker's oldest unexpired open assignment of local HITs (or of one campaign's, for a Prolific
+    participant): what "next HIT" hands back first."""
     now = now or timezone.now()
-    return (Assignment.objects.filter(worker=worker, status=Assignment.Status.OPEN,
-                                      hit__campaign__backend=Campaign.Backend.LOCAL)
+    where = Q(hit__campaign=campaign) if campaign is not None else Q(hit__campaign__backend=Campaign.Backend.LOCAL)
+    return (Assignment.objects.filter(where, worker=worker, status=Assignment.Status.OPEN)
             .filter(Q(expires_at=None) | Q(expires_at__gte=now))
             .select_related("hit").order_by("opened_at").first())
 
 
-def hits_available(*, worker: Worker | None = None) -> QuerySet[Hit]:
-    """Published local HITs with a free answer slot (and, for a worker, of units they never had)."""
+def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = None) -> QuerySet[Hit]:
+    """Published local HITs (or one campaign's, for its Prolific participants) with a free answer slot
+    and, for a worker, of units they never had."""
     taken = (Assignment.objects.filter(hit=OuterRef("pk")).exclude(slot=None).order_by()
              .values("hit").annotate(n=Count("id")).values("n"))
-    hits = (Hit.objects.filter(campaign__backend=Campaign.Backend.LOCAL, campaign__status=Campaign.Status.PUBLISHED)
+    where = Q(campaign=campaign) if campaign is not None else Q(campaign__backend=Campaign.Backend.LOCAL)
+    hits = (Hit.objects.filter(where, campaign__status=Campaign.Status.PUBLISHED)
             .annotate(taken=Coalesce(Subquery(taken), 0))
             .filter(taken__lt=Hit.answers_wanted_expression()))
     if worker is not None:

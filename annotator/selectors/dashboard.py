@@ -19,6 +19,7 @@ from annotator.models import (
     Hit,
     HitImage,
     Layer,
+    ProlificSession,
     ReviewAction,
     TopImage,
     Unit,
@@ -26,6 +27,7 @@ from annotator.models import (
 )
 from annotator.selectors import is_object_detector
 from mturk.fees import assignment_cost, bonus_cost
+from prolific.fees import with_fee
 
 THUMBNAILS = 6
 SORTS = ("unit", "label", "category", "precision", "agreement", "status", "rf")
@@ -256,6 +258,7 @@ class CampaignMoney:
     spent: Decimal
     owed: Decimal
     bonuses: Decimal = Decimal(0)
+    platform: str = "Mechanical Turk"
 
 
 def campaign_money(campaign: Campaign) -> CampaignMoney:
@@ -264,6 +267,8 @@ def campaign_money(campaign: Campaign) -> CampaignMoney:
     counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
         approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
         submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)))
+    if campaign.on_prolific:
+        return _prolific_money(campaign)
     if not campaign.on_mturk:
         return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
     each = assignment_cost(campaign.reward, campaign.answers_per_unit)
@@ -271,6 +276,27 @@ def campaign_money(campaign: Campaign) -> CampaignMoney:
                    .values_list("amount", flat=True)), Decimal(0))
     return CampaignMoney(True, counts["approved"], counts["submitted"], each * counts["approved"] + bonuses,
                          each * counts["submitted"], bonuses)
+
+
+def _prolific_money(campaign: Campaign) -> CampaignMoney:
+    """Prolific pays per participant (their submission), with its service fee on rewards and bonuses:
+    spent on approved submissions, owed on those awaiting review (Prolific approves them itself after
+    its review period)."""
+    reward = Decimal((campaign.prolific or {}).get("reward") or "0")
+    sessions = ProlificSession.objects.filter(campaign=campaign)
+    approved = sessions.filter(Q(reviewed="approved") | Q(status="APPROVED")).count()
+    awaiting = sessions.filter(status="AWAITING REVIEW", reviewed="").count()
+    bonuses = sum((with_fee(b) for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True)
+                   .values_list("amount", flat=True)), Decimal(0))
+    return CampaignMoney(True, approved, awaiting, with_fee(reward) * approved + bonuses, with_fee(reward) * awaiting,
+                         bonuses, platform="Prolific")
+
+
+def prolific_sessions(campaign: Campaign) -> list[ProlificSession]:
+    """The campaign's participants, each with the answers they sent."""
+    return list(ProlificSession.objects.filter(campaign=campaign).select_related("worker")
+                .annotate(answers=Count("worker__answers", filter=Q(worker__answers__hit__campaign=campaign)))
+                .order_by("started_at"))
 
 
 def hit_states(campaign: Campaign) -> dict[str, int]:

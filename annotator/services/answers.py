@@ -61,6 +61,12 @@ def answer_score(*, gold: set[int], marked: set[int], unit_images: int) -> tuple
     return precision, len(gold), len(gold & marked)
 
 
+def answer_source(campaign: Campaign) -> str:
+    if campaign.on_mturk:
+        return Answer.Source.MTURK
+    return Answer.Source.PROLIFIC if campaign.on_prolific else Answer.Source.LOCAL
+
+
 def hit_positions(hit: Hit) -> tuple[list[int], set[int]]:
     """The HIT's slot positions in order, and the gold ones among them."""
     rows = list(HitImage.objects.filter(hit=hit).order_by("position").values_list("position", "gold"))
@@ -103,7 +109,7 @@ def answer_submit(*, assignment_pk: int, data: Mapping, user_agent: str = "", no
 
     Unmarked gold images earn a warning and another try (the form keeps the answers) until the last
     of GOLD_TRIES, which is stored whatever it marks. A repeated submission returns the stored answer.
-    An MTurk answer is stored unconfirmed; sync confirms it."""
+    An MTurk or Prolific answer is stored unconfirmed; sync confirms it."""
     now = now or timezone.now()
     hit = Hit.objects.select_related("campaign").filter(assignments__pk=assignment_pk).first()
     if hit is None:
@@ -127,7 +133,7 @@ def answer_submit(*, assignment_pk: int, data: Mapping, user_agent: str = "", no
                         description=form.cleaned_data["description"], category=form.cleaned_data["category"],
                         held=_held(assignment, hit.campaign, now), opened_at=assignment.opened_at, submitted_at=now,
                         gold_warnings=assignment.gold_warnings, user_agent=user_agent[:500],
-                        confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_mturk
+                        confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_platform
                         else Answer.Confirmation.CONFIRMED)
         _close(assignment)
         if answer.counts:
@@ -150,7 +156,7 @@ def _store(*, hit: Hit, assignment: Assignment, worker: Worker, gold: set[int], 
     precision, gold_total, gold_marked = answer_score(gold=gold, marked=marked, unit_images=hit.unit_images)
     answer = Answer.objects.create(
         unit_id=hit.unit_id, hit=hit, assignment=assignment, worker=worker,
-        source=Answer.Source.MTURK if hit.campaign.on_mturk else Answer.Source.LOCAL,
+        source=answer_source(hit.campaign),
         description=description, category=category, marked=sorted(marked), precision=precision,
         gold_total=gold_total, gold_marked=gold_marked, gold_warnings=gold_warnings, opened_at=opened_at,
         submitted_at=submitted_at, user_agent=user_agent, confirmation=confirmation, held=held, review=review)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotator import selectors
-from annotator.models import Assignment, Hit, Worker
+from annotator.models import Assignment, Campaign, Hit, Worker
 from annotator.services.answers import AssignmentError
 
 # Mechanical Turk's ids (AssignmentId, HITId, WorkerId): 1 to 64 upper-case letters and digits.
@@ -28,9 +28,11 @@ def assignments_expire(now: datetime | None = None) -> int:
         status=Assignment.Status.ABANDONED, slot=None)
 
 
-def assignment_claim(*, worker: Worker, now: datetime | None = None) -> Assignment | None:
-    """The worker's next local HIT: their own open one if any, else a HIT of a unit they never had
-    whose answer slots are not all taken; units closest to done first. None when nothing is left.
+def assignment_claim(*, worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
+                     ) -> Assignment | None:
+    """The worker's next local HIT (or, for a Prolific participant, the next of `campaign`'s): their own
+    open one if any, else a HIT of a unit they never had whose answer slots are not all taken; units
+    closest to done first. None when nothing is left.
 
     The worker's row is locked while this runs, so requests racing for the same worker (a
     double-clicked submit, several tabs) hand out one HIT between them, not one each."""
@@ -40,10 +42,10 @@ def assignment_claim(*, worker: Worker, now: datetime | None = None) -> Assignme
         worker = Worker.objects.select_for_update().get(pk=worker.pk)
         if worker.blocked:
             return None
-        current = selectors.worker_open_assignment(worker, now)
+        current = selectors.worker_open_assignment(worker, now, campaign=campaign)
         if current is not None:
             return current
-        for hit in selectors.hits_available(worker=worker)[:25]:
+        for hit in selectors.hits_available(worker=worker, campaign=campaign)[:25]:
             taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
             free = [s for s in range(hit.answers_wanted) if s not in taken]
             if not free:

@@ -50,17 +50,18 @@ class MTurkSettings:
             custom_type=self.qualification_type, custom_min=self.qualification_min)
 
 
-def check_external_url(url: str) -> str:
-    """Our site's public address, as MTurk's workers' browsers will reach it: https and a host name
-    that resolves. Plain http is accepted only for a loopback host while MTURK_ENDPOINT_URL points
-    MTurk calls at a local service (tests, a private rehearsal)."""
+def check_external_url(url: str, local_service: str = "MTURK_ENDPOINT_URL") -> str:
+    """Our site's public address, as the crowd's browsers will reach it: https and a host name that
+    resolves. Plain http is accepted only for a loopback host while `local_service` (MTURK_ENDPOINT_URL,
+    PROLIFIC_API_URL) points the platform's calls at a local service (tests, a private rehearsal)."""
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
     if not host or parts.scheme not in ("https", "http") or parts.query or parts.fragment:
         raise CampaignError(f"--external-url {url!r} is not a site address such as https://annotate.example.org.")
     loopback = host in LOOPBACK_NAMES or _is_loopback_ip(host)
-    if parts.scheme != "https" and not (loopback and os.environ.get("MTURK_ENDPOINT_URL")):
-        raise CampaignError(f"--external-url must use https (MTurk only frames https pages): {url!r}.")
+    if parts.scheme != "https" and not (loopback and os.environ.get(local_service)):
+        raise CampaignError(f"--external-url must use https (the platforms send workers to https pages only): "
+                            f"{url!r}.")
     try:
         socket.getaddrinfo(host, parts.port or 443)
     except (OSError, UnicodeError) as error:

@@ -169,7 +169,7 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
             _on_mturk(answer, lambda client, assignment_id: mturk.reject_assignment(client, assignment_id, feedback))
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
-        if answer.assignment_id and answer.source == Answer.Source.LOCAL:
+        if answer.assignment_id and answer.source in (Answer.Source.LOCAL, Answer.Source.PROLIFIC):
             Assignment.objects.filter(pk=answer.assignment_id).update(slot=None)
         ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.REJECT, unit_id=answer.unit_id,
                                     answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})

@@ -104,9 +104,11 @@ def annotator_invite(*, username: str, email: str = "") -> str:
 
 def worker_block(*, worker_id: int, reviewer_name: str, reason: str, block: bool = True) -> Worker:
     """Block (or unblock) a worker from our HITs: locally they get no more HITs; on MTurk a worker
-    block (CreateWorkerBlock / DeleteWorkerBlock) keeps them from all of this requester's HITs."""
+    block (CreateWorkerBlock / DeleteWorkerBlock) keeps them from all of this requester's HITs; on
+    Prolific the participant joins the workspace's blocklist group."""
     from annotator.models import ReviewAction
-    from mturk import client as mturk
+    from annotator.services.crowds import CrowdError, crowd_block
+    from annotator.services.review import ReviewError
 
     reason = " ".join(reason.split())
     if block and not reason:
@@ -116,17 +118,10 @@ def worker_block(*, worker_id: int, reviewer_name: str, reason: str, block: bool
         raise WorkerError(f"There is no worker {worker_id}.")
     if worker.blocked == block:
         return worker
-    if worker.kind == Worker.Kind.MTURK:
-        backend = (worker.assignments.order_by("-opened_at").values_list("hit__campaign__backend", flat=True).first()
-                   or "sandbox")
-        try:
-            client = mturk.connect(backend)
-            if block:
-                mturk.block_worker(client, worker.external_id, reason)
-            else:
-                mturk.unblock_worker(client, worker.external_id, reason)
-        except mturk.MTurkError as error:
-            raise WorkerError(str(error)) from error
+    try:
+        crowd_block(worker, block=block, reason=reason)
+    except (CrowdError, ReviewError) as error:
+        raise WorkerError(str(error)) from error
     Worker.objects.filter(pk=worker.pk).update(blocked=block, blocked_reason=reason if block else "")
     ReviewAction.objects.create(actor=reviewer_name, action=ReviewAction.Action.BLOCK if block
                                 else ReviewAction.Action.UNBLOCK, worker=worker, details={"reason": reason})

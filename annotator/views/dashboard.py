@@ -122,6 +122,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
         "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all()),
         "hit_states": reads.hit_states(campaign), "rules": RULES,
+        "prolific_sessions": reads.prolific_sessions(campaign) if campaign.on_prolific else [],
         "rule_form": {"rules": request.GET.getlist("rules"), "feedback": request.GET.get("feedback", ""),
                       "min_seconds": request.GET.get("min_seconds") or "20",
                       "approve_passing": bool(request.GET.get("approve_passing"))}})

@@ -19,10 +19,11 @@ from annotator.models import Answer, Campaign, Worker
 from annotator.permissions import MANAGE_HITS, MODERATE, PAY, REVIEW, dashboard_permission
 from annotator.services import review
 from annotator.services.campaigns import CampaignError
+from annotator.services.crowds import CrowdError, crowd_review_by_rule, crowd_sync, mturk_client, prolific_client
 from annotator.services.mturk_hits import hits_change
-from annotator.services.mturk_sync import campaign_sync
 from annotator.services.payments import bonus_send
-from annotator.services.review_rules import RULES, answers_review_by_rule
+from annotator.services.prolific_review import prolific_bonus
+from annotator.services.review_rules import RULES
 from annotator.services.workers import WorkerError, worker_block
 from mturk import client as mturk
 
@@ -124,12 +125,13 @@ def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
 
 
 CAMPAIGN_ACTIONS = {"review": REVIEW, "sync": REVIEW, "expire": MANAGE_HITS, "extend": MANAGE_HITS,
-                    "delete": MANAGE_HITS}
+                    "delete": MANAGE_HITS, "bonus": PAY}
 
 
 @require_POST
 def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """sync, review (by rule), expire, extend or delete, for a campaign: each with its permission."""
+    """sync, review (by rule), expire, extend or delete (MTurk), bulk bonuses (Prolific), for a campaign:
+    each with its permission."""
     action = request.POST.get("action", "")
     return dashboard_permission(CAMPAIGN_ACTIONS.get(action, REVIEW))(_campaign_action)(request, campaign_id, action)
 
@@ -145,23 +147,28 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
         if action == "review":
             if _review_by_rule(request, campaign):
                 return redirect(as_filled)
-        elif action in ("sync", "expire", "extend", "delete"):
+        elif action == "sync":
+            for line in crowd_sync(campaign):
+                messages.info(request, line)
+        elif action == "bonus":
+            if not campaign.on_prolific:
+                raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk bonuses are paid per answer.")
+            amounts = {pid: request.POST.get("amount", "") for pid in request.POST.getlist("participants")}
+            paid = prolific_bonus(campaign=campaign, amounts=amounts, reason=request.POST.get("reason", ""),
+                                  reviewer=_reviewer(request), client=prolific_client())
+            messages.success(request, f"Bonuses paid in one bulk payment to {len(paid)} participants.")
+        elif action in ("expire", "extend", "delete"):
             if not campaign.on_mturk:
                 raise CampaignError(f"Campaign {campaign.name} is not on Mechanical Turk.")
-            client = mturk.connect(campaign.backend)
-            if action == "sync":
-                for line in campaign_sync(campaign=campaign, client=client).lines():
-                    messages.info(request, line)
-            else:
-                hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
-                report = hits_change(campaign=campaign, action=action, client=client,
-                                     actor=request.user.get_username(), hours=hours)
-                messages.success(request, f"{action}: {report.done} HITs.")
-                for line in report.refused:
-                    messages.error(request, line)
+            hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
+            report = hits_change(campaign=campaign, action=action, client=mturk_client(campaign),
+                                 actor=request.user.get_username(), hours=hours)
+            messages.success(request, f"{action}: {report.done} HITs.")
+            for line in report.refused:
+                messages.error(request, line)
         else:
             raise CampaignError(f"Unknown campaign action {action!r}.")
-    except (CampaignError, review.ReviewError, mturk.MTurkError, ValueError) as error:
+    except (CampaignError, CrowdError, review.ReviewError, mturk.MTurkError, ValueError) as error:
         messages.error(request, str(error))
         if action == "review":
             return redirect(as_filled)
@@ -178,12 +185,13 @@ def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
         raise review.ReviewError("Write the feedback the rejected workers will read.")
     if not rules and not approve:
         raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
-    outcome = answers_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
+    outcome = crowd_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
                                      approve_passing=approve, feedback=feedback,
                                      min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get(
                                          "min_seconds") or 20)["min_seconds"], dry_run=dry_run)
     verb = "would be" if dry_run else "were"
-    messages.info(request, f"{len(outcome.rejected)} answers {verb} rejected and {len(outcome.approved)} approved"
+    what = "submissions" if campaign.on_prolific else "answers"
+    messages.info(request, f"{len(outcome.rejected)} {what} {verb} rejected and {len(outcome.approved)} approved"
                            f"{' (preview: nothing changed)' if dry_run else ''}.")
     for line in outcome.refused:
         messages.error(request, line)

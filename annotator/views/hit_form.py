@@ -24,12 +24,14 @@ class FormPage:
     """Everything the template needs besides the request."""
 
     hit: Hit
-    mode: str  # "mturk", "preview" or "local"
+    mode: str  # "mturk", "preview", "local" or "prolific"
     form: HitAnswerForm
     action: str
     hidden: dict[str, str] = field(default_factory=dict)
     notice: str = ""
     done_count: int | None = None
+    progress: str = ""
+    draft_key: str = ""  # names the browser's draft where the URL does not tell one assignment from another
 
 
 def bind_form(hit: Hit, data=None) -> tuple[HitAnswerForm, list[int]]:

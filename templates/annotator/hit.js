@@ -69,7 +69,7 @@
   // refused inside MTurk's frame; then nothing is kept, and nothing breaks.)
   var store = null;
   try { store = window.localStorage; store.getItem("probe"); } catch (error) { store = null; }
-  var assignment = new URLSearchParams(location.search).get("assignmentId") || "";
+  var assignment = form.dataset.draft || new URLSearchParams(location.search).get("assignmentId") || "";
   var draftKey = "hit-draft:" + location.pathname + ":" + assignment;
   function saveDraft() {
     if (!store || form.dataset.preview) { return; }

@@ -108,7 +108,7 @@ def test_the_dashboard_shows_uncounted_answers_apart_with_why(mturk_hit, client,
     submit(client, hit, open_page(client, hit, "FORGED1", "NOBODY1"), description="forged")
     page = admin_client.get(f"/dashboard/unit/{hit.unit_id}/").content.decode()
     kept = page[page.index('id="kept-answers"'):]
-    assert "forged" in kept and "sync has not seen its assignment on mturk yet" in kept
+    assert "forged" in kept and "sync has not seen it on mturk or prolific yet" in kept
     assert "forged" not in page[page.index('id="answers"'):page.index('id="kept-answers"')]
     campaign = admin_client.get(f"/dashboard/campaign/{hit.campaign_id}/").content.decode()
     assert "1 unconfirmed" in campaign

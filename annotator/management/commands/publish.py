@@ -1,4 +1,4 @@
-"""`python manage.py publish NAME [--backend sandbox|production|local] [--external-url https://HOST] ...`."""
+"""`python manage.py publish NAME [--backend sandbox|production|prolific|local] [--external-url https://HOST] ...`."""
 from __future__ import annotations
 
 import getpass
@@ -13,15 +13,19 @@ from tqdm import tqdm
 from annotator import selectors
 from annotator.models import Campaign
 from annotator.services.campaigns import CampaignError, campaign_get, campaign_publish, check_backend
+from annotator.services.crowds import CrowdError, prolific_client
 from annotator.services.mturk_hits import (
     MTurkSettings,
     campaign_publish_mturk,
     check_external_url,
     publish_plan,
 )
+from annotator.services.prolific_study import ProlificSettings, campaign_publish_prolific, study_plan
 from mturk import client as mturk
+from prolific.client import ProlificError
 
 DEFAULTS = MTurkSettings(external_url="")
+PROLIFIC = ProlificSettings(external_url="")
 
 
 def _int_or_none(text: str) -> int | None:
@@ -30,7 +34,8 @@ def _int_or_none(text: str) -> int | None:
 
 class Command(BaseCommand):
     help = ("Publish a campaign's HITs: on the Mechanical Turk sandbox (the default) or production, one HIT per "
-            "unit pointing at this site's HIT page; or to local annotators. Prints the cost first.")
+            "unit pointing at this site's HIT page; as one Prolific study; or to local annotators. Prints the cost "
+            "first.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
@@ -55,8 +60,17 @@ class Command(BaseCommand):
         parser.add_argument("--qualification-test", type=Path, help="QuestionForm XML: create a qualification "
                             "test (with --qualification-answers, an AnswerKey XML) and require it")
         parser.add_argument("--qualification-answers", type=Path)
+        parser.add_argument("--hits-per-participant", type=int, default=PROLIFIC.hits_per_participant,
+                            help="Prolific: HITs one participant answers (places = answers needed / this)")
+        parser.add_argument("--minutes-per-hit", type=int, default=PROLIFIC.minutes_per_hit,
+                            help="Prolific: the estimated time of one HIT, for the study's estimated time")
+        parser.add_argument("--min-previous-submissions", type=_int_or_none, default=PROLIFIC.previous_submissions,
+                            help="Prolific: approved submissions a participant has made (100; 'none' to drop)")
+        parser.add_argument("--language", default="", help="Prolific: choice ids of its fluent-languages filter, "
+                            "comma-separated")
         parser.add_argument("--dry-run", action="store_true", help="Print the cost and the balance, create nothing")
-        parser.add_argument("--yes", action="store_true", help="Do not ask before spending money on production")
+        parser.add_argument("--yes", action="store_true", help="Do not ask before spending money (MTurk "
+                            "production, Prolific)")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}", help="Recorded as who did it")
 
     def handle(self, *args: object, **opts) -> None:
@@ -64,8 +78,10 @@ class Command(BaseCommand):
             campaign = campaign_get(opts["name"])
             if opts["backend"] == Campaign.Backend.LOCAL:
                 return self._local(campaign)
+            if opts["backend"] == Campaign.Backend.PROLIFIC:
+                return self._prolific(campaign, opts)
             self._mturk(campaign, opts)
-        except (CampaignError, mturk.MTurkError) as error:
+        except (CampaignError, CrowdError, mturk.MTurkError, ProlificError) as error:
             raise CommandError(str(error)) from error
 
     def _local(self, campaign: Campaign) -> None:
@@ -87,6 +103,37 @@ class Command(BaseCommand):
             approved_hits=opts["min_approved_hits"],
             locales=[c.strip() for c in opts["locale"].split(",") if c.strip()],
             qualification_type=opts["qualification_type"], qualification_min=opts["qualification_min"])
+
+    def _prolific(self, campaign: Campaign, opts: dict) -> None:
+        if not opts["external_url"]:
+            raise CampaignError("--external-url is required for Prolific: the https address where participants' "
+                                "browsers reach this site (the study link points there).")
+        check_backend(campaign, Campaign.Backend.PROLIFIC)
+        settings_ = ProlificSettings(
+            external_url=check_external_url(opts["external_url"], local_service="PROLIFIC_API_URL"),
+            title=opts["title"] if opts["title"] != DEFAULTS.title else PROLIFIC.title,
+            description=opts["description"] if opts["description"] != DEFAULTS.description else PROLIFIC.description,
+            hits_per_participant=opts["hits_per_participant"], minutes_per_hit=opts["minutes_per_hit"],
+            approval_rate=opts["min_approval_rate"], previous_submissions=opts["min_previous_submissions"],
+            languages=[c.strip() for c in opts["language"].split(",") if c.strip()])
+        client = prolific_client()
+        plan = study_plan(campaign=campaign, settings=settings_, client=client)
+        self.stdout.write(f"Publishing {campaign.name!r} on Prolific (real money):\n{plan.describe()}")
+        if opts["dry_run"]:
+            self.stdout.write("Dry run: nothing was created.")
+            return
+        if not opts["yes"]:
+            if not sys.stdin.isatty():
+                raise CommandError("Publishing on Prolific spends money: run it in a terminal to confirm, or "
+                                   "pass --yes.")
+            if input(f"Spend up to ${plan.total:.2f}? Type yes to publish: ").strip().lower() != "yes":
+                raise CommandError("Not confirmed; nothing was created.")
+        report = campaign_publish_prolific(campaign=campaign, settings=settings_, client=client,
+                                           actor=opts["actor"], plan=plan)
+        made = "created" if report.created else "found (made by an earlier run)"
+        went = "published now" if report.published else "published already"
+        self.stdout.write(f"Study {report.study_id}: {made}, {went}, {report.places} places. "
+                          f"Next: manage.py sync {campaign.name}")
 
     def _mturk(self, campaign: Campaign, opts: dict) -> None:
         backend = opts["backend"]

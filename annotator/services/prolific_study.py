@@ -1,0 +1,302 @@
+"""A campaign as one Prolific study: publishing it, taking participants through its HITs, and mirroring
+their submissions (sync).
+
+One study per campaign. A participant answers up to `hits_per_participant` HITs (10 by default: about
+15 minutes of work at 1-2 minutes a HIT, a usual Prolific study length, while one person's answers
+still spread over ten units rather than many), never a unit twice, and is then sent back to Prolific
+with the study's completion code. Places are the answers the campaign needs divided by that number,
+rounded up; a participant who returns or times out frees their HITs for the next one.
+
+Trust follows MTurk's rule: an answer is stored at once but counts only once sync finds the
+participant's submission in the study's list (anyone can make up a PROLIFIC_PID). A returned or
+timed-out submission's answers are kept and shown, never counted (the participant withdrew)."""
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from annotator.models import Answer, Assignment, Campaign, ProlificSession, ReviewAction, Worker
+from annotator.services.aggregation import units_aggregate
+from annotator.services.answers import AssignmentError, answers_settle
+from annotator.services.assignments import assignment_claim
+from annotator.services.campaigns import CampaignError, check_backend
+from prolific.client import DECIDED, RETURNED, ProlificClient, ProlificError
+from prolific.fees import fee_rate, with_fee
+
+PROLIFIC_ID = re.compile(r"[0-9a-fA-F]{24}")  # Prolific's participant, study and session ids
+PLACEHOLDERS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+
+
+@dataclass
+class ProlificSettings:
+    """What participants see in Prolific's list, who may take the study, and how much each does."""
+
+    external_url: str
+    title: str = "Name what the highlighted image regions have in common"
+    description: str = ("You will see sets of about 60 images with highlighted regions. For each set, write one or "
+                        "two words for what most of them show, mark the images that don't match, and pick a "
+                        "category. Desktop or laptop only.")
+    hits_per_participant: int = 10
+    minutes_per_hit: int = 2
+    approval_rate: int | None = 95
+    previous_submissions: int | None = 100
+    languages: list[str] = field(default_factory=list)  # Prolific's choice ids of its fluent-languages filter
+
+    def check(self) -> None:
+        if not 1 <= self.hits_per_participant <= 100:
+            raise CampaignError("--hits-per-participant must be between 1 and 100.")
+        if not 1 <= self.minutes_per_hit <= 60:
+            raise CampaignError("--minutes-per-hit must be between 1 and 60.")
+        if self.approval_rate is not None and not 0 <= self.approval_rate <= 100:
+            raise CampaignError("--min-approval-rate is a percentage between 0 and 100.")
+        if self.previous_submissions is not None and self.previous_submissions < 0:
+            raise CampaignError("--min-previous-submissions cannot be negative.")
+
+    def filters(self) -> list[dict]:
+        """Prolific's study filters for the lab's usual requirements."""
+        chosen = []
+        if self.approval_rate is not None:
+            chosen.append({"filter_id": "approval_rate", "selected_range": {"lower": self.approval_rate, "upper": 100}})
+        if self.previous_submissions is not None:
+            chosen.append({"filter_id": "approval_numbers", "selected_range": {"lower": self.previous_submissions}})
+        if self.languages:
+            chosen.append({"filter_id": "fluent-languages", "selected_values": list(self.languages)})
+        return chosen
+
+
+@dataclass
+class StudyPlan:
+    """What publishing costs, Prolific's fee included, shown before anything is created."""
+
+    places: int
+    hits_per_participant: int
+    reward: Decimal  # per participant
+    minutes: int
+    total: Decimal
+    fee: Decimal
+    quoted: bool  # the total is Prolific's own quote
+
+    def describe(self) -> str:
+        hourly = self.reward * 60 / self.minutes if self.minutes else Decimal(0)
+        source = "Prolific's cost calculator" if self.quoted else f"a {self.fee * 100:.1f}% service fee"
+        return (f"{self.places} places x up to {self.hits_per_participant} HITs each, ${self.reward:.2f} a participant "
+                f"for about {self.minutes} min (${hourly:.2f}/h) = ${self.total:.2f} with fees ({source})")
+
+
+def places_needed(campaign: Campaign, hits_per_participant: int) -> int:
+    wanted = sum(hit.answers_wanted for hit in campaign.hits.all())
+    return max(1, math.ceil(wanted / hits_per_participant))
+
+
+def study_plan(*, campaign: Campaign, settings: ProlificSettings, client: ProlificClient | None) -> StudyPlan:
+    settings.check()
+    places = places_needed(campaign, settings.hits_per_participant)
+    reward = (campaign.reward * settings.hits_per_participant).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    total, quoted = with_fee(reward) * places, False
+    if client is not None:
+        with contextlib.suppress(ProlificError):  # else the estimate from the fee rate stands
+            total, quoted = client.cost(int(reward * 100), places), True
+    return StudyPlan(places=places, hits_per_participant=settings.hits_per_participant, reward=reward,
+                     minutes=settings.hits_per_participant * settings.minutes_per_hit, total=total, fee=fee_rate(),
+                     quoted=quoted)
+
+
+def internal_name(campaign: Campaign) -> str:
+    """How a re-run finds the study an earlier run created (the campaign's id is unique here)."""
+    return f"unit-annotator campaign {campaign.pk}: {campaign.name}"
+
+
+def study_url(campaign: Campaign, external_url: str) -> str:
+    return f"{external_url.rstrip('/')}{reverse('prolific-start', args=[campaign.pk])}?{PLACEHOLDERS}"
+
+
+@dataclass
+class PublishReport:
+    study_id: str
+    created: bool
+    published: bool
+    places: int
+
+
+def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings, client: ProlificClient, actor: str,
+                              plan: StudyPlan | None = None) -> PublishReport:
+    """Create the campaign's study (or find the one an earlier run created), publish it, and raise its
+    places to what the campaign needs. Every step is looked up before it is done: a re-run after a
+    crash creates nothing twice, and a re-run with nothing to do changes nothing."""
+    check_backend(campaign, Campaign.Backend.PROLIFIC)
+    if campaign.status == Campaign.Status.FINISHED:
+        raise CampaignError(f"Campaign {campaign.name!r} is finished.")
+    plan = plan or study_plan(campaign=campaign, settings=settings, client=None)
+    state = dict(campaign.prolific or {})
+    code = state.get("completion_code") or secrets.token_hex(4).upper()
+    study_id, created = state.get("study_id", ""), False
+    if not study_id:
+        found = [s for s in client.studies() if s.get("internal_name") == internal_name(campaign)]
+        if found:
+            study_id = found[0]["id"]
+            code = _code_of(found[0]) or code
+        else:
+            study = client.create_study({
+                "name": settings.title, "internal_name": internal_name(campaign), "description": settings.description,
+                "external_study_url": study_url(campaign, settings.external_url),
+                "prolific_id_option": "url_parameters",
+                "completion_codes": [{"code": code, "code_type": "COMPLETED",
+                                      "actions": [{"action": "MANUALLY_REVIEW"}]}],
+                "total_available_places": plan.places, "estimated_completion_time": plan.minutes,
+                "reward": int(plan.reward * 100), "device_compatibility": ["desktop"], "filters": settings.filters()})
+            study_id, created = study["id"], True
+        state.update(asdict(settings), study_id=study_id, completion_code=code, reward=str(plan.reward))
+        Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state)
+    study = client.study(study_id)
+    published = False
+    if study.get("status") == "UNPUBLISHED":
+        study = client.publish_study(study_id)
+        published = True
+    places = int(study.get("total_available_places") or 0)
+    if places < plan.places:
+        client.set_places(study_id, plan.places)
+        places = plan.places
+    state.update(status=study.get("status", ""), places=places)
+    Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state,
+                                                   status=Campaign.Status.PUBLISHED,
+                                                   published_at=campaign.published_at or timezone.now())
+    if created or published:
+        ReviewAction.objects.create(actor=actor, action=ReviewAction.Action.PUBLISH, details={
+            "campaign": campaign.name, "backend": "prolific", "study": study_id, "places": places})
+    campaign.refresh_from_db()
+    return PublishReport(study_id=study_id, created=created, published=published, places=places)
+
+
+def _code_of(study: dict) -> str:
+    codes = [c.get("code", "") for c in study.get("completion_codes") or [] if c.get("code_type") == "COMPLETED"]
+    return codes[0] if codes else ""
+
+
+# The participant's way through ---------------------------------------------------------------------
+
+def session_start(*, campaign: Campaign, participant_id: str, study_id: str, session_id: str,
+                  now: datetime | None = None) -> ProlificSession:
+    """The participant's session, from the three ids Prolific puts on the study link. Each must look
+    like Prolific's, and the study must be this campaign's. Opening the link again resumes it; a new
+    SESSION_ID (the participant took the study again) replaces the old one."""
+    now = now or timezone.now()
+    for name, value in (("PROLIFIC_PID", participant_id), ("STUDY_ID", study_id), ("SESSION_ID", session_id)):
+        if not PROLIFIC_ID.fullmatch(value or ""):
+            raise AssignmentError(f"This link lacks a valid {name}; open the study from Prolific.")
+    if not campaign.on_prolific or study_id != (campaign.prolific or {}).get("study_id"):
+        raise AssignmentError("This link belongs to another study; open the study from Prolific.")
+    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.PROLIFIC, external_id=participant_id)
+    try:
+        with transaction.atomic():
+            session, _ = ProlificSession.objects.get_or_create(
+                campaign=campaign, worker=worker,
+                defaults={"study_id": study_id, "session_id": session_id, "started_at": now})
+    except IntegrityError:  # the link opened twice at once
+        session = ProlificSession.objects.get(campaign=campaign, worker=worker)
+    if session.session_id != session_id:
+        ProlificSession.objects.filter(pk=session.pk).update(session_id=session_id, status="", finished_at=None)
+        session.refresh_from_db()
+    return session
+
+
+def session_answered(session: ProlificSession) -> int:
+    return Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign).count()
+
+
+def session_next(session: ProlificSession, now: datetime | None = None) -> Assignment | None:
+    """The participant's next HIT of the campaign, or None when they have done their share (or
+    nothing is left for them): then they go back to Prolific with the completion code."""
+    if session.worker.blocked or session.finished_at is not None:
+        return None
+    if session_answered(session) >= int(session.campaign.prolific.get("hits_per_participant") or 10):
+        return None
+    return assignment_claim(worker=session.worker, now=now, campaign=session.campaign)
+
+
+def session_finish(session: ProlificSession, now: datetime | None = None) -> str:
+    """Close the participant's turn (their open HITs go back to the pool) and return the completion code."""
+    with transaction.atomic():
+        Assignment.objects.filter(worker=session.worker, hit__campaign=session.campaign,
+                                  status=Assignment.Status.OPEN).update(status=Assignment.Status.ABANDONED, slot=None)
+        ProlificSession.objects.filter(pk=session.pk, finished_at=None).update(finished_at=now or timezone.now())
+    return session.campaign.prolific.get("completion_code", "")
+
+
+# Sync -------------------------------------------------------------------------------------------------
+
+@dataclass
+class SyncReport:
+    study_status: str = ""
+    submissions: int = 0
+    confirmed: int = 0
+    returned: int = 0
+    decided: int = 0
+    unlisted: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"study {self.study_status or '?'}: {self.submissions} submissions listed, {self.confirmed} answers "
+                f"confirmed, {self.returned} participants returned or timed out (their HITs freed, their answers "
+                f"kept but not counted), {self.decided} decisions mirrored, {self.unlisted} participants Prolific "
+                "does not list (their answers wait)"]
+
+
+def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> SyncReport:
+    """Mirror the study's and its submissions' states (every page). Running it twice changes nothing."""
+    study_id = (campaign.prolific or {}).get("study_id")
+    if not study_id:
+        raise CampaignError(f"Campaign {campaign.name!r} has no Prolific study yet: publish it first.")
+    report = SyncReport()
+    study = client.study(study_id)
+    report.study_status = study.get("status", "")
+    listed = {s.get("participant_id") or s.get("participant"): s for s in client.submissions(study_id)}
+    report.submissions = len(listed)
+    changed: set[int] = set()
+    for session in ProlificSession.objects.filter(campaign=campaign).select_related("worker"):
+        submission = listed.get(session.worker.external_id)
+        if submission is None:
+            report.unlisted += 1
+            continue
+        status = submission.get("status", "")
+        answers = Answer.objects.filter(worker=session.worker, hit__campaign=campaign)
+        with transaction.atomic():
+            if status in RETURNED:
+                Assignment.objects.filter(worker=session.worker, hit__campaign=campaign,
+                                          status=Assignment.Status.OPEN).update(status=Assignment.Status.ABANDONED,
+                                                                                slot=None)
+                held = answers.filter(held=Answer.Held.NONE)
+                report.returned += session.status not in RETURNED
+                ids = list(held.values_list("pk", flat=True))
+                held.update(held=Answer.Held.RETURNED, confirmation=Answer.Confirmation.CONFIRMED)
+            else:
+                waiting = answers.filter(Q(confirmation=Answer.Confirmation.UNCONFIRMED) | Q(held=Answer.Held.RETURNED))
+                ids = list(waiting.values_list("pk", flat=True))
+                report.confirmed += len(ids)
+                waiting.update(confirmation=Answer.Confirmation.CONFIRMED, held=Answer.Held.NONE)
+                if status in DECIDED and session.reviewed != status.lower():
+                    verdict = Answer.Review.APPROVED if status == "APPROVED" else Answer.Review.REJECTED
+                    decided = answers.exclude(review=Answer.Review.REJECTED) if verdict == Answer.Review.APPROVED \
+                        else answers
+                    ids += list(decided.values_list("pk", flat=True))
+                    decided.update(review=verdict)
+                    report.decided += 1
+                    ProlificSession.objects.filter(pk=session.pk).update(reviewed=status.lower())
+            ProlificSession.objects.filter(pk=session.pk).update(status=status, session_id=submission.get("id")
+                                                                 or session.session_id)
+            changed |= answers_settle(ids)
+    if changed:
+        units_aggregate(unit_ids=sorted(changed))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        prolific={**campaign.prolific, "status": report.study_status,
+                  "places": int(study.get("total_available_places") or campaign.prolific.get("places") or 0)},
+        mturk_synced_at=timezone.now())
+    return report

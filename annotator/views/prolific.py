@@ -1,0 +1,106 @@
+"""The study as Prolific's participants take it: the study link lands here with PROLIFIC_PID,
+STUDY_ID and SESSION_ID; the participant answers HITs one after another; after the last one the page
+sends them back to Prolific with the study's completion code."""
+from __future__ import annotations
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotator.models import Assignment, Campaign, ProlificSession
+from annotator.services.answers import AssignmentError
+from annotator.services.prolific_study import session_answered, session_finish, session_next, session_start
+from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
+from prolific.client import completion_url
+
+SALT = "annotator.prolific-session"  # a signing salt, not a secret
+
+
+def _session_token(session: ProlificSession) -> str:
+    return signing.dumps(session.pk, salt=SALT)
+
+
+def _hit_url(session: ProlificSession) -> str:
+    return f"{reverse('prolific-hit', args=[session.campaign_id])}?t={_session_token(session)}"
+
+
+@require_GET
+def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Security behavior: no cookie (a participant's browser may refuse them for this site); the
+    participant is named by the ids Prolific puts on the link, and every later page by a token signed
+    with our secret key. Made-up ids open a session, but its answers count only once Prolific lists a
+    submission by that participant in this study (sync)."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or not campaign.on_prolific:
+        return message(request, "No such study", "This study does not exist here; open it from Prolific.", status=404)
+    params = request.GET
+    try:
+        session = session_start(campaign=campaign, participant_id=params.get("PROLIFIC_PID", ""),
+                                study_id=params.get("STUDY_ID", ""), session_id=params.get("SESSION_ID", ""))
+    except AssignmentError as error:
+        return message(request, "This study cannot be opened", str(error), status=400)
+    return redirect(_hit_url(session))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Security behavior: the token names the session (GET) or the session and its assignment (POST);
+    an answer is accepted only for that assignment, once (the MTurk page's approach: no session, no
+    CSRF cookie, a signed token instead)."""
+    token = request.GET.get("t", "")
+    try:
+        session_pk = signing.loads(token, salt=SALT)
+    except signing.BadSignature:
+        return message(request, "This page cannot be opened", "Its link is not valid; open the study from Prolific.",
+                       status=400)
+    session = (ProlificSession.objects.filter(pk=session_pk, campaign_id=campaign_id)
+               .select_related("campaign", "worker").first())
+    if session is None:
+        return message(request, "No such session", "Open the study from Prolific.", status=404)
+    if session.worker.blocked:
+        return message(request, "This study is not available to you", "Please return it on Prolific.", status=403)
+    if request.method == "POST":
+        return _answer(request, session)
+    if session.campaign.status == Campaign.Status.FINISHED:
+        return message(request, "This study has ended", "It takes no more answers; please return it on Prolific.",
+                       status=410)
+    assignment = session_next(session)
+    if assignment is None:
+        return redirect(completion_url(session_finish(session)))
+    return _form(request, session, assignment)
+
+
+def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment, data=None) -> HttpResponse:
+    form, positions = bind_form(assignment.hit, data)
+    return render_form(request, _page(session, assignment, form), positions)
+
+
+def _page(session: ProlificSession, assignment: Assignment, form) -> FormPage:
+    share = int(session.campaign.prolific.get("hits_per_participant") or 10)
+    done = session_answered(session)
+    return FormPage(assignment.hit, "prolific", form, f"{reverse('prolific-hit', args=[session.campaign_id])}"
+                    f"?t={_session_token(session)}",
+                    hidden={"assignment": signing.dumps(assignment.pk, salt=f"{SALT}:{session.pk}")},
+                    progress=f"Set {done + 1} of at most {share}. When you are done, this page takes you back to "
+                             "Prolific with your completion code.", draft_key=assignment.external_id)
+
+
+def _answer(request: HttpRequest, session: ProlificSession) -> HttpResponse:
+    try:
+        assignment_pk = signing.loads(request.POST.get("assignment", ""), salt=f"{SALT}:{session.pk}")
+    except signing.BadSignature:
+        return message(request, "This form cannot be sent", "Its assignment token is missing or not valid; "
+                       "open the study again from Prolific.", status=400)
+    assignment = (Assignment.objects.select_related("hit__campaign")
+                  .filter(pk=assignment_pk, worker=session.worker, hit__campaign=session.campaign).first())
+    if assignment is None:
+        return message(request, "No such HIT", "This HIT is not one of yours.", status=400)
+    form, positions = bind_form(assignment.hit)
+    _, response = submit(request, assignment, _page(session, assignment, form), positions)
+    if response is not None:
+        return response
+    return redirect(_hit_url(session))  # the next HIT, or back to Prolific with the code

@@ -1,0 +1,215 @@
+"""A campaign on Prolific, against the local Prolific: publishing (cost first, dry run, idempotent), the
+participant's way through (ids checked, a unit never twice, the completion code at the end), answers
+that count only once Prolific lists the submission, returns that free HITs, review by rule with
+Prolific's rejection rules, bulk bonuses paid once, and blocking through a participant group."""
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from annotator.models import Answer, Assignment, Campaign, ProlificSession, Worker
+from annotator.selectors.dashboard import campaign_money
+from annotator.services.workers import worker_block
+from tests.factories import concept_network
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EXTERNAL = "http://127.0.0.1:8000"
+LONG_FEEDBACK = ("Most of the images you were asked to check were left unmarked, including the three that clearly "
+                 "show something else; the instructions ask you to mark every image that does not match.")
+
+
+@pytest.fixture
+def campaign(world_dir, prolific_service) -> Campaign:
+    concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
+    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
+                 "--answers-per-unit", "2")
+    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--hits-per-participant", "2",
+                 "--yes")
+    return Campaign.objects.get(name="p")
+
+
+def take(client: Client, service, campaign: Campaign, participant: str) -> str:
+    """The participant opens the study from Prolific: the service starts their submission and sends
+    them to our study URL with the three ids; returns the HIT page our start page redirects to."""
+    target = service._start(campaign.prolific["study_id"], participant)
+    parts = urlsplit(target)
+    response = client.get(parts.path, dict(parse_qs(parts.query)))
+    assert response.status_code == 302, response.content[:300]
+    return response["Location"]
+
+
+def answer(client: Client, url: str, *, mark_gold: bool = True, description: str = "car") -> str:
+    """Answer the HIT the page shows; returns where the page sends the participant next."""
+    page = client.get(url)
+    assert page.status_code == 200
+    gold = [str(p) for p in page.context["page"].hit.slots.filter(gold=True).values_list("position", flat=True)]
+    token = page.context["page"].hidden["assignment"]
+    response = client.post(url, {"assignment": token, "description": description, "category": "object",
+                                 "mismatch": gold if mark_gold else []})
+    if not mark_gold:  # the gold warnings, then the third try is stored as it is
+        for _ in range(2):
+            response = client.post(url, {"assignment": token, "description": description, "category": "object"})
+    assert response.status_code == 302, response.content[:500]
+    following = client.get(response["Location"])  # the next HIT, or back to Prolific with the code
+    return following["Location"] if following.status_code == 302 else response["Location"]
+
+
+def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys) -> None:
+    concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
+    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--answers-per-unit", "3",
+                 "--reward", "0.15")
+    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--dry-run")
+    out = capsys.readouterr().out
+    # 4 units x 3 answers / 10 HITs a participant = 2 places; $1.50 a participant; Prolific's quote with its fee.
+    assert "2 places x up to 10 HITs each, $1.50 a participant" in out and "$4.00 with fees" in out
+    assert "Prolific's cost calculator" in out and prolific_service.studies == {}
+    with pytest.raises(CommandError, match="spends money"):
+        call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL)
+    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes",
+                 "--min-approval-rate", "98", "--language", "19")
+    (study,) = prolific_service.studies.values()
+    assert study["status"] == "ACTIVE" and study["total_available_places"] == 2 and study["reward"] == 150
+    assert study["external_study_url"].startswith(f"{EXTERNAL}/prolific/")
+    assert "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}" in \
+        study["external_study_url"]
+    assert {"filter_id": "approval_rate", "selected_range": {"lower": 98, "upper": 100}} in study["filters"]
+    assert {"filter_id": "fluent-languages", "selected_values": ["19"]} in study["filters"]
+    campaign = Campaign.objects.get(name="p")
+    assert campaign.backend == "prolific" and campaign.status == "published"
+    assert campaign.prolific["study_id"] == study["id"]
+    calls = list(prolific_service.calls)
+    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
+    assert [c for c in prolific_service.calls[len(calls):] if not c.startswith(("GET", "POST /api/v1/study-cost"))] \
+        == [], "a re-run changes nothing"
+    # A crash after Prolific created the study but before we stored its id: the re-run finds it.
+    Campaign.objects.filter(pk=campaign.pk).update(prolific={})
+    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
+    assert len(prolific_service.studies) == 1
+    assert Campaign.objects.get(pk=campaign.pk).prolific["study_id"] == study["id"]
+
+
+def test_a_participant_answers_their_share_and_goes_back_with_the_code(campaign, prolific_service) -> None:
+    client = Client()
+    url = take(client, prolific_service, campaign, secrets.token_hex(12))
+    first = answer(client, url)
+    assert first == url, "the next HIT follows"
+    done = answer(client, first)
+    code = campaign.prolific["completion_code"]
+    assert done == f"{prolific_service.url}/submissions/complete?cc={code}"
+    answers = list(Answer.objects.all())
+    assert len(answers) == 2 and len({a.unit_id for a in answers}) == 2, "two HITs, two different units"
+    assert all(a.source == "prolific" and a.confirmation == "unconfirmed" and not a.counts for a in answers)
+    assert not Assignment.objects.filter(status="open").exists()
+    # Opening the link again after finishing sends them back to Prolific, not to another HIT.
+    assert client.get(url)["Location"] == done
+
+
+@pytest.mark.parametrize(("params", "error"), [
+    ({"PROLIFIC_PID": "nope", "STUDY_ID": "x", "SESSION_ID": "y"}, "valid PROLIFIC_PID"),
+    ({"PROLIFIC_PID": "a" * 24, "STUDY_ID": "b" * 24, "SESSION_ID": "c" * 24}, "belongs to another study"),
+    ({"PROLIFIC_PID": "a" * 24}, "valid STUDY_ID"),
+])
+def test_the_study_link_is_checked(campaign, params, error) -> None:
+    response = Client().get(f"/prolific/{campaign.pk}/", params)
+    assert response.status_code == 400 and error in response.content.decode()
+    assert not ProlificSession.objects.exists()
+    assert Client().get(f"/prolific/{campaign.pk}/hit/", {"t": "forged"}).status_code == 400
+
+
+def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, prolific_service) -> None:
+    real, quitter = secrets.token_hex(12), secrets.token_hex(12)
+    answer(Client(), take(Client(), prolific_service, campaign, real))
+    quitting = Client()
+    assert quitting.get(answer(quitting, take(quitting, prolific_service, campaign, quitter))).status_code == 200
+    assert Assignment.objects.filter(worker__external_id=quitter, status="open").exists()  # a second HIT open
+    # A made-up participant: our page opens, but Prolific never lists a submission.
+    forger = Client()
+    forged_url = forger.get(f"/prolific/{campaign.pk}/", {
+        "PROLIFIC_PID": secrets.token_hex(12), "STUDY_ID": campaign.prolific["study_id"],
+        "SESSION_ID": secrets.token_hex(12)})["Location"]
+    answer(forger, forged_url)
+    prolific_service.set_status(quitter, "RETURNED")
+    call_command("sync", "p")
+    mine = Answer.objects.get(worker__external_id=real)
+    assert mine.confirmation == "confirmed" and mine.counts
+    theirs = Answer.objects.get(worker__external_id=quitter)
+    assert theirs.held == "returned" and not theirs.counts and "returned" in theirs.excluded_because
+    assert not Assignment.objects.filter(worker__external_id=quitter, status="open").exists(), "their HIT is free"
+    forged = Answer.objects.exclude(worker__external_id__in=[real, quitter]).get()
+    assert forged.confirmation == "unconfirmed" and not forged.counts
+    before = list(Answer.objects.order_by("id").values_list("confirmation", "held", "counts", "review"))
+    call_command("sync", "p")
+    assert list(Answer.objects.order_by("id").values_list("confirmation", "held", "counts", "review")) == before
+
+
+def finish(client: Client, service, campaign: Campaign, participant: str, *, careful: bool) -> None:
+    url = take(client, service, campaign, participant)
+    for _ in range(2):
+        url = answer(client, url, mark_gold=careful)
+    assert url.endswith(f"?cc={campaign.prolific['completion_code']}")
+    service._complete(participant, campaign.prolific["completion_code"])  # the browser reaches Prolific
+
+
+def test_review_by_rule_pays_the_careful_and_rejects_by_prolifics_rules(campaign, prolific_service, capsys) -> None:
+    careful, careless = secrets.token_hex(12), secrets.token_hex(12)
+    finish(Client(), prolific_service, campaign, careful, careful=True)
+    finish(Client(), prolific_service, campaign, careless, careful=False)
+    call_command("sync", "p")
+    with pytest.raises(CommandError, match="at least 100 characters"):
+        call_command("review", "p", "--reject-rule", "gold-failed", "--feedback", "Unmarked gold images.")
+    assert all(s["status"] == "AWAITING REVIEW" for s in prolific_service.submissions.values()), "nothing was sent"
+    call_command("review", "p", "--reject-rule", "gold-failed", "--approve-passing", "--feedback", LONG_FEEDBACK)
+    assert "1 participants' submissions were rejected, 1 approved" in capsys.readouterr().out
+    by_pid = {s["participant_id"]: s for s in prolific_service.submissions.values()}
+    assert by_pid[careful]["status"] == "APPROVED"
+    assert by_pid[careless]["status"] == "REJECTED" and by_pid[careless]["category"] == "FAILED_CHECK"
+    assert by_pid[careless]["message"] == LONG_FEEDBACK
+    rejected = Answer.objects.filter(worker__external_id=careless)
+    assert all(a.review == "rejected" and not a.counts for a in rejected)
+    assert not Assignment.objects.filter(answer__in=rejected).exclude(slot=None).exists(), "their HITs go to others"
+    assert all(a.review == "approved" for a in Answer.objects.filter(worker__external_id=careful))
+    money = campaign_money(campaign)
+    assert money.platform == "Prolific" and money.approved == 1 and money.spent == Decimal("0.27")  # $0.20 + 33.3%
+    call_command("review", "p", "--reject-rule", "gold-failed", "--approve-passing", "--feedback", LONG_FEEDBACK)
+    assert "0 participants' submissions were rejected, 0 approved" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="approved already"):
+        call_command("review", "p", "--reject", careful, "--feedback", LONG_FEEDBACK)
+
+
+def test_bonuses_go_out_in_one_bulk_payment_once(campaign, prolific_service, capsys) -> None:
+    first, second = secrets.token_hex(12), secrets.token_hex(12)
+    finish(Client(), prolific_service, campaign, first, careful=True)
+    finish(Client(), prolific_service, campaign, second, careful=True)
+    call_command("bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50",
+                 "--reason", "Careful work")
+    assert "Paid $1.00 in bonuses to 2 participants in one bulk payment" in capsys.readouterr().out
+    (bulk,) = prolific_service.bulk.values()
+    assert bulk["paid"] and bulk["amounts"] == {first: Decimal("0.50"), second: Decimal("0.50")}
+    call_command("bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50",
+                 "--reason", "Careful work")
+    assert len(prolific_service.bulk) == 1, "the same bonuses again pay nothing"
+    with pytest.raises(CommandError, match="Not participants"):
+        call_command("bonus", "--campaign", "p", "--participants", "f" * 24, "--amount", "0.50", "--reason", "x")
+    with pytest.raises(CommandError, match=r"A bonus is between \$0.01 and \$100.00"):
+        call_command("bonus", "--campaign", "p", "--participants", first, "--amount", "0", "--reason", "x")
+
+
+def test_blocking_uses_a_participant_group(campaign, prolific_service, monkeypatch) -> None:
+    participant = secrets.token_hex(12)
+    url = take(Client(), prolific_service, campaign, participant)
+    worker = Worker.objects.get(external_id=participant)
+    with pytest.raises(Exception, match="PROLIFIC_WORKSPACE_ID"):
+        worker_block(worker_id=worker.pk, reviewer_name="r", reason="spam")
+    monkeypatch.setenv("PROLIFIC_WORKSPACE_ID", "w" * 24)
+    worker_block(worker_id=worker.pk, reviewer_name="r", reason="spam")
+    (group,) = prolific_service.groups.values()
+    assert group["participants"] == [participant]
+    assert Client().get(url).status_code == 403, "a blocked participant gets no more HITs"
+    worker_block(worker_id=worker.pk, reviewer_name="r", reason="", block=False)
+    assert prolific_service.groups[group["id"]]["participants"] == []
