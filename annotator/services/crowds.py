@@ -17,8 +17,9 @@ class CrowdError(Exception):
     """The platform refused or could not be reached; the message says which call and why."""
 
 
-def mturk_client(campaign: Campaign):
-    return mturk.connect(campaign.backend)
+def mturk_client(campaign: Campaign | str):
+    """The MTurk client for a campaign's backend (or a backend's name, before a campaign has one)."""
+    return mturk.connect(campaign if isinstance(campaign, str) else campaign.backend)
 
 
 def prolific_client() -> prolific.ProlificClient:

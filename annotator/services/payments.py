@@ -7,6 +7,7 @@ from django.db import transaction
 
 from annotator.forms import BonusForm, numbers_clean
 from annotator.models import Answer, Bonus, ReviewAction
+from annotator.services.crowds import mturk_client
 from annotator.services.review import Reviewer, ReviewError
 from mturk import client as mturk
 
@@ -31,7 +32,7 @@ def bonus_send(*, answer_id: int, amount: str | Decimal, reason: str, reviewer: 
         bonus = Bonus.objects.create(answer=answer, worker=answer.worker, amount=value, reason=reason,
                                      token=f"bonus-{answer.pk}-{count + 1}", actor=reviewer.name)
     try:
-        mturk.send_bonus(mturk.connect(answer.hit.campaign.backend), worker_id=answer.worker.external_id,
+        mturk.send_bonus(mturk_client(answer.hit.campaign), worker_id=answer.worker.external_id,
                          assignment_id=answer.assignment.external_id, amount=value, reason=reason, token=bonus.token)
     except mturk.MTurkError as error:
         Bonus.objects.filter(pk=bonus.pk).delete()

@@ -108,7 +108,7 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
             raise ReviewError(f"The HIT of unit {unit_id} was never created on Mechanical Turk; publish first.")
         token = f"more-{hit.key.hex}-{hit.extra_answers + more}"
         try:
-            mturk.create_additional_assignments(mturk.connect(hit.campaign.backend), hit.mturk_hit_id, more, token)
+            mturk.create_additional_assignments(_mturk_client(hit.campaign), hit.mturk_hit_id, more, token)
         except mturk.MTurkError as error:
             raise ReviewError(str(error)) from error
     with transaction.atomic():
@@ -121,6 +121,12 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
     units_aggregate(unit_ids=[unit_id])
     hit.refresh_from_db()
     return hit
+
+
+def _mturk_client(campaign):
+    from annotator.services.crowds import mturk_client  # crowds builds every platform client
+
+    return mturk_client(campaign)
 
 
 def _answer(answer_id: int) -> Answer:
@@ -142,7 +148,7 @@ def _require_confirmed(answer: Answer, verb: str) -> None:
 def _on_mturk(answer: Answer, call) -> None:
     """The MTurk side of an answer decision, made before ours; a refusal changes nothing here."""
     try:
-        call(mturk.connect(answer.hit.campaign.backend), answer.assignment.external_id)
+        call(_mturk_client(answer.hit.campaign), answer.assignment.external_id)
     except mturk.MTurkError as error:
         raise ReviewError(str(error)) from error
 

@@ -18,6 +18,7 @@ from annotator.permissions import VIEW, dashboard_permission
 from annotator.selectors import dashboard as reads
 from annotator.services import artifacts, figures
 from annotator.services.review_rules import RULES
+from prolific.client import REJECTION_CATEGORIES
 
 FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -123,6 +124,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all()),
         "hit_states": reads.hit_states(campaign), "rules": RULES,
         "prolific_sessions": reads.prolific_sessions(campaign) if campaign.on_prolific else [],
+        "rejection_categories": REJECTION_CATEGORIES,
         "rule_form": {"rules": request.GET.getlist("rules"), "feedback": request.GET.get("feedback", ""),
                       "min_seconds": request.GET.get("min_seconds") or "20",
                       "approve_passing": bool(request.GET.get("approve_passing"))}})

@@ -22,10 +22,11 @@ from annotator.services.campaigns import CampaignError
 from annotator.services.crowds import CrowdError, crowd_review_by_rule, crowd_sync, mturk_client, prolific_client
 from annotator.services.mturk_hits import hits_change
 from annotator.services.payments import bonus_send
-from annotator.services.prolific_review import prolific_bonus
+from annotator.services.prolific_review import prolific_bonus, prolific_decide
 from annotator.services.review_rules import RULES
 from annotator.services.workers import WorkerError, worker_block
 from mturk import client as mturk
+from prolific.client import ProlificError
 
 
 def _reviewer(request: HttpRequest) -> review.Reviewer:
@@ -125,7 +126,7 @@ def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
 
 
 CAMPAIGN_ACTIONS = {"review": REVIEW, "sync": REVIEW, "expire": MANAGE_HITS, "extend": MANAGE_HITS,
-                    "delete": MANAGE_HITS, "bonus": PAY}
+                    "delete": MANAGE_HITS, "bonus": PAY, "decide": REVIEW}
 
 
 @require_POST
@@ -150,6 +151,20 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
         elif action == "sync":
             for line in crowd_sync(campaign):
                 messages.info(request, line)
+        elif action == "decide":
+            if not campaign.on_prolific:
+                raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk answers are decided "
+                                    "one by one.")
+            approve = request.POST.get("decision") == "approve"
+            participant = request.POST.get("participant", "")
+            try:
+                prolific_decide(campaign=campaign, participant_id=participant, approve=approve,
+                                reviewer=_reviewer(request), client=prolific_client(),
+                                feedback=request.POST.get("feedback", ""),
+                                category=request.POST.get("category", "OTHER"))
+            except ProlificError as error:
+                raise CrowdError(str(error)) from error
+            messages.success(request, f"{participant}: {'approved' if approve else 'rejected'} on Prolific.")
         elif action == "bonus":
             if not campaign.on_prolific:
                 raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk bonuses are paid per answer.")

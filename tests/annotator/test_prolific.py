@@ -213,3 +213,22 @@ def test_blocking_uses_a_participant_group(campaign, prolific_service, monkeypat
     assert Client().get(url).status_code == 403, "a blocked participant gets no more HITs"
     worker_block(worker_id=worker.pk, reviewer_name="r", reason="", block=False)
     assert prolific_service.groups[group["id"]]["participants"] == []
+
+
+def test_the_campaign_page_decides_one_participant(campaign, prolific_service, admin_client) -> None:
+    participant = secrets.token_hex(12)
+    finish(Client(), prolific_service, campaign, participant, careful=True)
+    call_command("sync", "p")
+    page = admin_client.get(f"/dashboard/campaign/{campaign.pk}/").content.decode()
+    assert participant in page and "awaiting review" in page and "Sync with Prolific" in page
+    action = f"/dashboard/campaign/{campaign.pk}/action/"
+    response = admin_client.post(action, {"action": "decide", "participant": participant, "decision": "reject",
+                                          "feedback": "Too short.", "category": "LOW_EFFORT"}, follow=True)
+    assert "at least 100 characters" in response.content.decode()
+    (submission,) = prolific_service.submissions.values()
+    assert submission["status"] == "AWAITING REVIEW", "nothing was sent"
+    response = admin_client.post(action, {"action": "decide", "participant": participant, "decision": "reject",
+                                          "feedback": LONG_FEEDBACK, "category": "LOW_EFFORT"}, follow=True)
+    assert f"{participant}: rejected on Prolific" in response.content.decode()
+    assert submission["status"] == "REJECTED" and submission["category"] == "LOW_EFFORT"
+    assert not Answer.objects.filter(worker__external_id=participant, counts=True).exists()

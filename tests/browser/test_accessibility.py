@@ -116,3 +116,18 @@ def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
     page.goto(f"{live_server.url}/dashboard/layer/{layer.pk}/netdissect/")
     assert page.locator("table").count() >= 1
     assert_accessible(page, axe_source, "crowd vs NetDissect")
+
+
+def test_the_prolific_participants_page_and_campaign_page(page, live_server, world_dir, axe_source,
+                                                         prolific_service) -> None:
+    concept_network(world_dir, concepts=("car", "house", "tree"))
+    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
+    call_command("publish", "p", "--backend", "prolific", "--external-url", live_server.url, "--yes")
+    campaign = Campaign.objects.get(name="p")
+    page.goto(prolific_service.study_link(campaign.prolific["study_id"], "a" * 24))
+    page.wait_for_selector("#hit-form")
+    assert_accessible(page, axe_source, "Prolific participant's HIT page")
+    signed_in(page, live_server)
+    page.goto(f"{live_server.url}/dashboard/campaign/{campaign.pk}/")
+    assert page.locator("#participants").is_visible()
+    assert_accessible(page, axe_source, "Prolific campaign page")

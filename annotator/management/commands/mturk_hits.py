@@ -6,6 +6,7 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.services.campaigns import CampaignError, campaign_get
+from annotator.services.crowds import mturk_client
 from annotator.services.mturk_hits import hits_change
 from mturk import client as mturk
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             campaign = campaign_get(opts["name"])
             if not campaign.on_mturk:
                 raise CampaignError(f"Campaign {campaign.name!r} is not on Mechanical Turk.")
-            report = hits_change(campaign=campaign, action=opts["action"], client=mturk.connect(campaign.backend),
+            report = hits_change(campaign=campaign, action=opts["action"], client=mturk_client(campaign),
                                  actor=opts["actor"], hours=opts["hours"])
         except (CampaignError, mturk.MTurkError) as error:
             raise CommandError(str(error)) from error

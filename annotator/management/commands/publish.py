@@ -13,7 +13,7 @@ from tqdm import tqdm
 from annotator import selectors
 from annotator.models import Campaign
 from annotator.services.campaigns import CampaignError, campaign_get, campaign_publish, check_backend
-from annotator.services.crowds import CrowdError, prolific_client
+from annotator.services.crowds import CrowdError, mturk_client, prolific_client
 from annotator.services.mturk_hits import (
     MTurkSettings,
     campaign_publish_mturk,
@@ -139,7 +139,7 @@ class Command(BaseCommand):
         backend = opts["backend"]
         check_backend(campaign, backend)
         settings_ = self._settings(opts)  # the URL is checked before any call
-        client = mturk.connect(backend)
+        client = mturk_client(backend)
         plan = publish_plan(campaign=campaign, client=client)
         where = "the MTurk SANDBOX (no money)" if backend == "sandbox" else "PRODUCTION MTurk (real money)"
         self.stdout.write(f"Publishing {campaign.name!r} on {where}:\n{plan.describe()}")
