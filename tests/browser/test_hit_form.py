@@ -160,13 +160,19 @@ def test_gold_warning_then_another_try(page, live_server, hit, fake_turk) -> Non
     page.get_by_text("Object", exact=True).click()
     page.locator("#submit").click()
     page.wait_for_selector("#gold-warning")
+    warning = page.locator("#gold-warning").inner_text()
+    assert "Try 2 of 3" in warning and "look unmarked" in warning and "last try" not in warning
     assert page.locator("#description").input_value() == "car"
+    page.locator("#submit").click()
+    page.wait_for_selector("#gold-warning")
+    assert "Try 3 of 3" in page.locator("#gold-warning").inner_text()
+    assert "This is your last try" in page.locator("#gold-warning").inner_text()
     for p in positions(hit, True):
         tile(page, p).click()
     page.locator("#submit").click()
     page.wait_for_selector("#turk-done")
     answer = Answer.objects.get()
-    assert answer.gold_passed and answer.gold_warnings == 1
+    assert answer.gold_passed and answer.gold_warnings == 2
 
 
 def test_double_submit_and_replay_store_once(page, live_server, hit, fake_turk) -> None:

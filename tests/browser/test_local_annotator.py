@@ -33,3 +33,39 @@ def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> 
         assert Answer.objects.count() == number
     assert page.locator("#nothing-left").is_visible()
     assert {(a.worker.external_id, a.gold_passed) for a in Answer.objects.all()} == {("seat-01", True)}
+
+
+def test_the_start_page_explains_and_an_open_hit_resumes_with_its_draft(page, live_server, world_dir) -> None:
+    concept_network(world_dir, concepts=("car", "house"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
+    call_command("publish", "c", "--backend", "local")
+    _, path = lab_link_create(label="seat-02")
+    page.goto(f"{live_server.url}{path}")
+    page.click("#start")
+    assert "write one or two words" in page.locator("#task-summary").inner_text()
+    assert "“car”" in page.locator("#task-example").inner_text()
+    page.get_by_role("button", name="Next HIT").click()
+    page.locator("#description").fill("wheel")
+    page.locator("label.tile").first.click()
+    hit_page = page.url
+    page.goto(f"{live_server.url}/annotate/")  # the worker leaves the HIT open
+    page.get_by_role("button", name="Continue your open HIT").click()
+    assert page.url.split("?")[0] == hit_page.split("?")[0]
+    assert page.locator("#description").input_value() == "wheel", "the draft came back"
+    assert page.locator("label.tile input").first.is_checked()
+
+
+def test_the_first_screen_of_images_is_there_when_the_page_has_loaded(page, live_server, world_dir) -> None:
+    concept_network(world_dir, concepts=("car", "house"))
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
+    call_command("publish", "c", "--backend", "local")
+    _, path = lab_link_create(label="seat-03")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{live_server.url}{path}")
+    page.click("#start")
+    page.get_by_role("button", name="Next HIT").click()
+    page.wait_for_load_state("load")  # the load event waits for eagerly requested images only
+    in_view = page.evaluate("""[...document.querySelectorAll('label.tile img')].filter(i => {
+        const r = i.getBoundingClientRect(); return r.top < innerHeight && r.bottom > 0; })
+        .map(i => ({eager: i.loading === 'eager', shown: i.complete && i.naturalWidth > 0}))""")
+    assert in_view and all(i["eager"] and i["shown"] for i in in_view), in_view
