@@ -165,14 +165,21 @@ def prolific_bonus(*, campaign: Campaign, amounts: dict[str, str | Decimal], rea
     return bonuses
 
 
+def block_group(client: ProlificClient) -> dict | None:
+    """The workspace's blocklist group (made on first use); None without PROLIFIC_WORKSPACE_ID."""
+    workspace = os.environ.get("PROLIFIC_WORKSPACE_ID", "")
+    if not workspace:
+        return None
+    groups = [g for g in client.participant_groups(workspace) if g.get("name") == BLOCK_GROUP]
+    return groups[0] if groups else client.create_participant_group(workspace, BLOCK_GROUP)
+
+
 def prolific_block(*, worker: Worker, block: bool, client: ProlificClient) -> None:
     """Prolific's way: a participant group of the workspace (PROLIFIC_WORKSPACE_ID) that every study
     this tool publishes uses as its blocklist. The group is made on first use."""
-    workspace = os.environ.get("PROLIFIC_WORKSPACE_ID", "")
-    if not workspace:
+    group = block_group(client)
+    if group is None:
         raise review.ReviewError("Set PROLIFIC_WORKSPACE_ID (your Prolific workspace) to block participants there.")
-    groups = [g for g in client.participant_groups(workspace) if g.get("name") == BLOCK_GROUP]
-    group = groups[0] if groups else client.create_participant_group(workspace, BLOCK_GROUP)
     if block:
         client.group_add(group["id"], [worker.external_id])
     else:

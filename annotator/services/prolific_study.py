@@ -30,6 +30,7 @@ from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import AssignmentError, answers_settle
 from annotator.services.assignments import assignment_claim
 from annotator.services.campaigns import CampaignError, check_backend
+from annotator.services.prolific_review import block_group
 from prolific.client import DECIDED, RETURNED, ProlificClient, ProlificError
 from prolific.fees import fee_rate, with_fee
 
@@ -146,6 +147,9 @@ def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings,
             study_id = found[0]["id"]
             code = _code_of(found[0]) or code
         else:
+            blocked = block_group(client)
+            filters = settings.filters() + ([{"filter_id": "participant_group_blocklist",
+                                              "selected_values": [blocked["id"]]}] if blocked else [])
             study = client.create_study({
                 "name": settings.title, "internal_name": internal_name(campaign), "description": settings.description,
                 "external_study_url": study_url(campaign, settings.external_url),
@@ -153,7 +157,7 @@ def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings,
                 "completion_codes": [{"code": code, "code_type": "COMPLETED",
                                       "actions": [{"action": "MANUALLY_REVIEW"}]}],
                 "total_available_places": plan.places, "estimated_completion_time": plan.minutes,
-                "reward": int(plan.reward * 100), "device_compatibility": ["desktop"], "filters": settings.filters()})
+                "reward": int(plan.reward * 100), "device_compatibility": ["desktop"], "filters": filters})
             study_id, created = study["id"], True
         state.update(asdict(settings), study_id=study_id, completion_code=code, reward=str(plan.reward))
         Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state)

@@ -60,7 +60,7 @@ def answer(client: Client, url: str, *, mark_gold: bool = True, description: str
     return following["Location"] if following.status_code == 302 else response["Location"]
 
 
-def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys) -> None:
+def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys, monkeypatch) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--answers-per-unit", "3",
                  "--reward", "0.15")
@@ -71,6 +71,7 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
     assert "Prolific's cost calculator" in out and prolific_service.studies == {}
     with pytest.raises(CommandError, match="spends money"):
         call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL)
+    monkeypatch.setenv("PROLIFIC_WORKSPACE_ID", "w" * 24)  # where blocked participants are kept
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes",
                  "--min-approval-rate", "98", "--language", "19")
     (study,) = prolific_service.studies.values()
@@ -80,6 +81,8 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
         study["external_study_url"]
     assert {"filter_id": "approval_rate", "selected_range": {"lower": 98, "upper": 100}} in study["filters"]
     assert {"filter_id": "fluent-languages", "selected_values": ["19"]} in study["filters"]
+    (group,) = prolific_service.groups.values()
+    assert {"filter_id": "participant_group_blocklist", "selected_values": [group["id"]]} in study["filters"]
     campaign = Campaign.objects.get(name="p")
     assert campaign.backend == "prolific" and campaign.status == "published"
     assert campaign.prolific["study_id"] == study["id"]
