@@ -8,6 +8,7 @@ import json
 
 from django.core.exceptions import ObjectDoesNotExist
 
+from annotator.models import UnitLabel
 from annotator.selectors import units_for_export
 
 CSV_FIELDS = ["network", "layer", "unit", "rf_theoretical_px", "rf_empirical_px", "top_image", "top_score",
@@ -93,11 +94,12 @@ def _tally(records: list[dict]) -> str:
 
 
 def _table(records: list[dict]) -> str:
-    """A plain-text table for the terminal: one line a unit."""
+    """A plain-text table for the terminal: one line a unit, its status in words (the files keep the
+    values scripts read)."""
     lines = [f"{'layer':8s} {'unit':>4s}  {'label':24s} {'category':9s} {'precision':>9s}  {'agree':>5s}  status"]
     for r in records:
         precision = "" if r["precision"] is None else f"{r['precision']:.2f}"
         agree = "" if r["category_agreement"] is None else f"{r['category_agreement']:.2f}"
         lines.append(f"{r['layer'][:8]:8s} {r['unit']:4d}  {(r['label'] or '-')[:24]:24s} {(r['category'] or '-'):9s} "
-                     f"{precision:>9s}  {agree:>5s}  {r['status']}")
+                     f"{precision:>9s}  {agree:>5s}  {UnitLabel.Status(r['status']).label}")
     return "\n".join(lines) + "\n"

@@ -118,6 +118,12 @@ def test_exports_carry_labels_answers_and_a_tally(tmp_path) -> None:
     assert list(rows[0])[:4] == ["unit", "category", "label", "score"]
     assert len(rows) == 256 and float(rows[0]["score"]) >= float(rows[-1]["score"])
     assert {int(r["unit"]) for r in rows} == set(range(1, 257))
+    table = tmp_path / "units.txt"
+    call_command("export", "--format", "table", "--network", "p", "--layer", "pool5", "--output", str(table))
+    lines = table.read_text().splitlines()
+    assert len(lines) == 257 and "not_detector" not in table.read_text() and "needs_review" not in table.read_text()
+    assert all(line.endswith(("pending", "detector", "not a detector", "needs review")) for line in lines[1:])
+    assert any(line.endswith("not a detector") for line in lines), "the terminal's table says it in words"
 
 
 def test_an_answer_through_the_hit_page_updates_the_unit_label(world_dir, client,
