@@ -216,4 +216,9 @@ def test_a_rule_preview_needs_no_feedback_and_keeps_the_ticked_rules(page, live_
     assert "would be rejected" in page.content() and "preview: nothing changed" in page.content()
     assert page.is_checked("input[name=rules][value=too-fast]")
     assert page.input_value("input[name=min_seconds]") == "40"
+    page.click("#rule-apply")  # applying a rejection without feedback is refused, the form kept
+    page.wait_for_load_state()
+    assert "Write the feedback the rejected workers will read" in page.content()
+    assert page.is_checked("input[name=rules][value=too-fast]")
+    assert page.input_value("input[name=min_seconds]") == "40"
     assert not Answer.objects.filter(review="rejected").exists()
