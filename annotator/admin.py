@@ -224,3 +224,19 @@ class ReviewActionAdmin(admin.ModelAdmin):
 # "View site" in the admin leads to the review dashboard.
 admin.site.site_url = "/dashboard/"
 admin.site.site_header = "Unit annotator"
+
+
+@admin.register(models.ProlificSession)
+class ProlificSessionAdmin(admin.ModelAdmin):
+    """Prolific participants' turns, as sync mirrors them: read only (Prolific is the source)."""
+
+    list_display = ("worker", "campaign", "status", "reviewed", "started_at", "finished_at")
+    list_filter = ("campaign", "status", "reviewed")
+    list_select_related = ("worker", "campaign")
+    search_fields = ("worker__external_id", "session_id")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -101,7 +101,8 @@ def _decide(session: ProlificSession, *, approve: bool, feedback: str, reviewer:
     answers = Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign)
     rejected = set(answers.values_list("pk", flat=True)) if not approve else set(failing)
     with transaction.atomic():
-        ProlificSession.objects.filter(pk=session.pk).update(reviewed="approved" if approve else "rejected")
+        ProlificSession.objects.filter(pk=session.pk).update(reviewed="approved" if approve else "rejected",
+                                                             status="APPROVED" if approve else "REJECTED")
         answers.filter(pk__in=rejected).update(review=Answer.Review.REJECTED, feedback=feedback[:1024])
         answers.exclude(pk__in=rejected).exclude(review=Answer.Review.REJECTED).update(review=Answer.Review.APPROVED)
         Assignment.objects.filter(answer__in=rejected).update(slot=None)  # another participant answers the HIT

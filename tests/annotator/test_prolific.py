@@ -235,3 +235,5 @@ def test_the_campaign_page_decides_one_participant(campaign, prolific_service, a
     assert f"{participant}: rejected on Prolific" in response.content.decode()
     assert submission["status"] == "REJECTED" and submission["category"] == "LOW_EFFORT"
     assert not Answer.objects.filter(worker__external_id=participant, counts=True).exists()
+    listing = admin_client.get("/admin/annotator/prolificsession/").content.decode()
+    assert participant in listing and "REJECTED" in listing  # the admin shows the mirror, read only
