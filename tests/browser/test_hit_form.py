@@ -304,3 +304,13 @@ def test_submit_stays_in_view_inside_mturks_frame(page, live_server, hit, fake_t
     inside = frame.evaluate("""(() => { const r = document.getElementById('submit').getBoundingClientRect();
         return r.top >= 0 && r.bottom <= window.innerHeight; })()""")
     assert inside, "the bar with Submit is in view within the 800-px frame while the grid scrolls"
+
+
+def test_on_a_phone_the_page_fits_and_submit_stays_in_view(page, live_server, hit) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(hit_url(live_server, hit))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"
+    assert tile(page, 0).locator("img").bounding_box()["width"] >= 128
+    tile(page, 30).scroll_into_view_if_needed()
+    box = page.locator("#submit").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
