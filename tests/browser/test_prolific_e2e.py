@@ -16,6 +16,7 @@ from django.test import Client
 
 from annotator.models import Answer, Campaign, Hit
 from tests.annotator.test_prolific import LONG_FEEDBACK, finish
+from tests.browser.test_hit_form import screenshot
 from tests.factories import concept_network
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
@@ -32,7 +33,7 @@ def answer_in_browser(page) -> None:
 
 
 def test_a_participant_from_prolific_then_review_and_pay(page, live_server, world_dir, prolific_service,
-                                                          capsys) -> None:
+                                                          tmp_path) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
                  "--answers-per-unit", "2")
@@ -85,6 +86,7 @@ def test_a_participant_from_prolific_then_review_and_pay(page, live_server, worl
     (bulk,) = prolific_service.bulk.values()
     assert bulk["paid"] and list(bulk["amounts"]) == [participant]
     assert "approved submission" in page.locator("#money").inner_text()
+    screenshot(page, "dashboard-prolific.png", tmp_path, full_page=True)
 
     # Re-running publish and sync changes nothing on Prolific or here.
     writes = [c for c in prolific_service.calls if not c.startswith("GET")]
