@@ -123,6 +123,9 @@ def test_the_study_link_is_checked(campaign, params, error) -> None:
     assert response.status_code == 400 and error in response.content.decode()
     assert not ProlificSession.objects.exists()
     assert Client().get(f"/prolific/{campaign.pk}/hit/", {"t": "forged"}).status_code == 400
+    assert Client().post(f"/prolific/{campaign.pk}/hit/?t=forged", {"assignment": "x", "description": "car"}
+                         ).status_code == 400
+    assert Client().get(f"/prolific/{campaign.pk + 1000}/", params).status_code == 404
 
 
 def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, prolific_service) -> None:

@@ -62,6 +62,22 @@ def accessibility_problems(page, axe_source: str) -> list[str]:
     }""")
 
 
+def sign_in_as_reviewer(page, live_server) -> None:
+    """A staff account in the "reviewer" and "paymaster" groups, its session put into the browser:
+    every dashboard control is shown."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = get_user_model().objects.create_user("reviewer", password="review-pw-1", is_staff=True)
+    user.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+
+
 class FakeTurk:
     """What the tests need of MTurk's worker site: its externalSubmit endpoint and a framing page."""
 

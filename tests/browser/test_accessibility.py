@@ -6,15 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.test import Client
 
 from annotator.models import Campaign, Hit, Layer
 from annotator.services.workers import lab_link_create
-from tests.browser.conftest import accessibility_problems
+from tests.browser.conftest import accessibility_problems, sign_in_as_reviewer
 from tests.browser.test_hit_form import _without_browser_checks, hit_url, positions, tile
 from tests.factories import answer_hit, concept_network, put_on_mturk
 
@@ -34,16 +30,6 @@ def world(world_dir) -> Hit:
         answer_hit(local[1], worker, ("house", "building", "house")[i], "object")
     call_command("create_campaign", "turk", "--network", "world", "--layers", "conv3")
     return next(hit for hit in put_on_mturk("turk") if hit.unit.index == 0)
-
-
-def signed_in(page, live_server) -> None:
-    """A reviewer and paymaster's session, put into the browser: every dashboard control is shown."""
-    user = get_user_model().objects.create_user("reviewer", password="review-pw-1", is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
 
 
 def assert_accessible(page, axe_source: str, what: str) -> None:
@@ -91,7 +77,7 @@ def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source) 
 
 
 def test_the_dashboard(page, live_server, world, axe_source) -> None:
-    signed_in(page, live_server)
+    sign_in_as_reviewer(page, live_server)
     layer = Layer.objects.get(network__name="world")
     unit = Hit.objects.get(campaign__name="local", unit__index=0).unit
     campaign = Campaign.objects.get(name="local")
@@ -111,7 +97,7 @@ def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
                  "--network", "places205-alexnet")
     call_command("import_netdissect", str(fixtures / "netdissect_caffe_reference_places205.csv"),
                  "--network", "places205-alexnet", "--layer", "pool5")
-    signed_in(page, live_server)
+    sign_in_as_reviewer(page, live_server)
     layer = Layer.objects.get(network__name="places205-alexnet", name="pool5")
     page.goto(f"{live_server.url}/dashboard/layer/{layer.pk}/netdissect/")
     assert page.locator("table").count() >= 1
@@ -127,7 +113,7 @@ def test_the_prolific_participants_page_and_campaign_page(page, live_server, wor
     page.goto(prolific_service.study_link(campaign.prolific["study_id"], "a" * 24))
     page.wait_for_selector("#hit-form")
     assert_accessible(page, axe_source, "Prolific participant's HIT page")
-    signed_in(page, live_server)
+    sign_in_as_reviewer(page, live_server)
     page.goto(f"{live_server.url}/dashboard/campaign/{campaign.pk}/")
     assert page.locator("#participants").is_visible()
     assert_accessible(page, axe_source, "Prolific campaign page")

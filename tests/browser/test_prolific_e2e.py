@@ -8,14 +8,12 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
 
 from annotator.models import Answer, Campaign, Hit
 from tests.annotator.test_prolific import LONG_FEEDBACK, finish
+from tests.browser.conftest import sign_in_as_reviewer
 from tests.browser.test_hit_form import screenshot
 from tests.factories import concept_network
 
@@ -60,12 +58,7 @@ def test_a_participant_from_prolific_then_review_and_pay(page, live_server, worl
     finish(Client(), prolific_service, campaign, careless, careful=False)
 
     # The reviewer, in the dashboard.
-    user = get_user_model().objects.create_user("reviewer", password="pw-123456", is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=["reviewer", "paymaster"]))
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+    sign_in_as_reviewer(page, live_server)
     page.goto(f"{live_server.url}/dashboard/campaign/{campaign.pk}/")
     page.click("#sync")
     assert "2 submissions listed" in page.content()
