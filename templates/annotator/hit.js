@@ -146,6 +146,11 @@
     var button = document.getElementById("submit");
     setTimeout(function () { button.disabled = true; button.textContent = "Sending…"; }, 0);
   });
+  // The first screen's images are requested at once; the rest right after the page has loaded, so
+  // that scrolling down never shows empty tiles.
+  window.addEventListener("load", function () {
+    Array.prototype.forEach.call(document.querySelectorAll('img[loading="lazy"]'), function (img) { img.loading = "eager"; });
+  });
   count();
   if (!description.disabled && !document.getElementById("error-summary") && !document.getElementById("gold-warning")) {
     description.focus();

@@ -69,3 +69,7 @@ def test_the_first_screen_of_images_is_there_when_the_page_has_loaded(page, live
         const r = i.getBoundingClientRect(); return r.top < innerHeight && r.bottom > 0; })
         .map(i => ({eager: i.loading === 'eager', shown: i.complete && i.naturalWidth > 0}))""")
     assert in_view and all(i["eager"] and i["shown"] for i in in_view), in_view
+    # The rest follow right after, so that scrolling down shows no empty tiles.
+    page.wait_for_function("[...document.querySelectorAll('label.tile img')].every(i => i.complete && i.naturalWidth)")
+    page.locator("label.tile").last.scroll_into_view_if_needed()
+    assert page.locator("label.tile img").last.evaluate("i => i.naturalWidth") > 0
