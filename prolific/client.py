@@ -50,8 +50,9 @@ class ProlificClient:
     def request(self, name: str, method: str, path: str, body: dict | None = None) -> dict:
         """One call, retried while Prolific throttles (429) or fails (5xx)."""
         url = path if path.startswith("http") else urljoin(self.base_url, path.lstrip("/"))
-        delay = 1.0
-        for attempt in range(1, self.tries + 1):
+        delay, attempt = 1.0, 0
+        while True:
+            attempt += 1
             with _ONE_AT_A_TIME:
                 try:
                     response = self.session.request(method, url, json=body, timeout=30)
@@ -67,7 +68,6 @@ class ProlificClient:
             wait = _retry_after(response) if response is not None else None
             self.sleep(wait if wait is not None else delay)
             delay = min(delay * 2, 60.0)
-        raise ProlificError(f"Prolific refused {name}: no answer")  # not reached
 
     def pages(self, name: str, path: str) -> Iterator[dict]:
         """Every result of a paginated list, following the `_links.next` of each page."""

@@ -264,11 +264,11 @@ class CampaignMoney:
 def campaign_money(campaign: Campaign) -> CampaignMoney:
     """Rewards with MTurk's commission: spent on approved assignments, owed on submitted ones (MTurk
     approves those by itself after the auto-approval delay). Local annotators are not paid through us."""
+    if campaign.on_prolific:
+        return _prolific_money(campaign)
     counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
         approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
         submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)))
-    if campaign.on_prolific:
-        return _prolific_money(campaign)
     if not campaign.on_mturk:
         return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
     each = assignment_cost(campaign.reward, campaign.answers_per_unit)

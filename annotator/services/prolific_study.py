@@ -21,11 +21,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import Answer, Assignment, Campaign, ProlificSession, ReviewAction, Worker
+from annotator.models import Answer, Assignment, Campaign, Hit, ProlificSession, ReviewAction, Worker
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import AssignmentError, answers_settle
 from annotator.services.assignments import assignment_claim
@@ -95,7 +95,7 @@ class StudyPlan:
 
 
 def places_needed(campaign: Campaign, hits_per_participant: int) -> int:
-    wanted = sum(hit.answers_wanted for hit in campaign.hits.all())
+    wanted = campaign.hits.aggregate(n=Sum(Hit.answers_wanted_expression()))["n"] or 0
     return max(1, math.ceil(wanted / hits_per_participant))
 
 
