@@ -12,13 +12,18 @@ from tests.factories import concept_network
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> None:
+def start_page(page, live_server, world_dir, label: str, *extra: str) -> None:
+    """A local campaign over two concept units, and a lab-link annotator on its start page."""
     concept_network(world_dir, concepts=("car", "house"))
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
+    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", *extra)
     call_command("publish", "c", "--backend", "local")
-    _, path = lab_link_create(label="seat-01")
+    _, path = lab_link_create(label=label)
     page.goto(f"{live_server.url}{path}")
     page.click("#start")
+
+
+def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> None:
+    start_page(page, live_server, world_dir, "seat-01", "--images-per-hit", "12")
     page.click("text=Next HIT")
     for number in (1, 2):
         key = page.url.rstrip("/").rsplit("/", 1)[-1]
@@ -36,12 +41,7 @@ def test_a_lab_link_annotator_answers_two_hits(page, live_server, world_dir) -> 
 
 
 def test_the_start_page_explains_and_an_open_hit_resumes_with_its_draft(page, live_server, world_dir) -> None:
-    concept_network(world_dir, concepts=("car", "house"))
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
-    call_command("publish", "c", "--backend", "local")
-    _, path = lab_link_create(label="seat-02")
-    page.goto(f"{live_server.url}{path}")
-    page.click("#start")
+    start_page(page, live_server, world_dir, "seat-02", "--images-per-hit", "12")
     assert "write one or two words" in page.locator("#task-summary").inner_text()
     assert "“car”" in page.locator("#task-example").inner_text()
     page.get_by_role("button", name="Next HIT").click()
@@ -56,13 +56,8 @@ def test_the_start_page_explains_and_an_open_hit_resumes_with_its_draft(page, li
 
 
 def test_the_first_screen_of_images_is_there_when_the_page_has_loaded(page, live_server, world_dir) -> None:
-    concept_network(world_dir, concepts=("car", "house"))
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
-    call_command("publish", "c", "--backend", "local")
-    _, path = lab_link_create(label="seat-03")
     page.set_viewport_size({"width": 1366, "height": 768})
-    page.goto(f"{live_server.url}{path}")
-    page.click("#start")
+    start_page(page, live_server, world_dir, "seat-03")
     page.get_by_role("button", name="Next HIT").click()
     page.wait_for_load_state("load")  # the load event waits for eagerly requested images only
     in_view = page.evaluate("""[...document.querySelectorAll('label.tile img')].filter(i => {
