@@ -12,10 +12,12 @@ units depend on are computed after the last convolution of each path (`cones.cha
 A stride-1 convolution whose box reads more unchanged than changed input is computed incrementally:
 the original output plus the input's change scattered through the kernel (`conv_transpose2d`).
 
-Early nodes are shared by all target positions (forward cone only); from a split node on (in
-execution order), each distinct target position continues on its own, much smaller, backward cone.
-The split is chosen per image by counting multiply-adds. The plan (boxes, runs of occluders) lives
-on the CPU; the maps and patches live on the model's device, so the same code runs on CUDA.
+The occluder grid is cut into tiles (`cones.tiling`), each with boxes sized for its own occluders,
+whose cones the maps' edges clip. Early nodes are shared by all target positions (forward cone
+only); from a split node on (in execution order), each distinct target position continues on its
+own, much smaller, backward cone. The split is chosen per tile by counting multiply-adds. The plan
+(boxes, runs of occluders) lives on the CPU; the maps and patches live on the model's device, so
+the same code runs on CUDA.
 """
 from __future__ import annotations
 
@@ -31,18 +33,18 @@ from torch import nn
 from pipeline import cones
 from pipeline.graph import ACTIVATIONS, Graph, GraphError, fold_batch_norms, trace
 from pipeline.images import pixels_to_input
-from pipeline.patches import Patch, crops, paste, restricted, transposed
+from pipeline.patches import Patch, channels_last, crops, paste, restricted, transposed
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Group:
-    """The targets at one map position: their units, relevant occluders, boxes and channels."""
+    """The targets at one map position: their units, relevant occluders, boxes (per tile) and channels."""
 
     units: list[int]
     keep: torch.Tensor
-    boxes: list
+    boxes: list[list]
     needs: list
 
 
@@ -56,10 +58,16 @@ class ConeSweep:
         self.side = (image.shape[-1] - size) // stride + 1
         self.lo = torch.arange(self.side) * stride
         with torch.inference_mode():
-            self.values = [v[0] for v in graph.evaluate(image[None], stop=target)]
+            self.values = [channels_last(v[0]) for v in graph.evaluate(image[None], stop=target)]
         self.original = self.values[target]
         self.ranges = cones.forward_ranges(graph, self.lay, self.lo, self.lo + size - 1)
-        self.shared = cones.boxes(self.lay, self.ranges, None, size)
+        self.tiles = cones.tiling(self.lay, self.ranges)
+        self.masks = []  # per tile, its occluders (G*G, row-major)
+        for (y0, y1), (x0, x1) in self.tiles:
+            mask = torch.zeros(self.side, self.side, dtype=torch.bool)
+            mask[y0:y1, x0:x1] = True
+            self.masks.append(mask.flatten())
+        self.shared = [cones.boxes(self.lay, self.ranges, None, size, tile) for tile in self.tiles]
         self.consumers: list[list[int]] = [[] for _ in graph.nodes]
         for i, node in enumerate(graph.nodes):
             for j in node.inputs:
@@ -79,7 +87,8 @@ class ConeSweep:
 
     def group(self, position: tuple[int, int], units: list[int]) -> Group:
         limits = cones.backward_limits(self.graph, self.lay, self.target, position)
-        return Group(units, self.relevant(position), cones.boxes(self.lay, self.ranges, limits, self.size),
+        return Group(units, self.relevant(position),
+                     [cones.boxes(self.lay, self.ranges, limits, self.size, tile) for tile in self.tiles],
                      cones.channel_needs(self.graph, self.target, units))
 
     # Planning ---------------------------------------------------------------------------------
@@ -104,7 +113,7 @@ class ConeSweep:
     def planned_cost(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> float:
         """Multiply-adds the best plan for these targets counts."""
         groups, every, union = self.groups(list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True)))
-        return self.plan(list(groups.values()), every, union)[1]
+        return sum(self.plan(t, list(groups.values()), every, union)[1] for t in range(len(self.tiles)))
 
     def scatters(self, i: int, changed: int, out_area: int) -> bool:
         """Whether a convolution is cheaper as the original plus its change, scattered from the
@@ -128,12 +137,14 @@ class ConeSweep:
             costs.append(count * self.lay[i].madds(area, None if needs[i] is None else len(needs[i])))
         return costs
 
-    def plan(self, groups: list[Group], every: torch.Tensor, union: list) -> tuple[int, float]:
-        """The split node with the fewest multiply-adds (len(nodes): never split), and that count."""
-        shared = np.cumsum([0.0, *self.node_costs(self.shared, union, int(every.sum()))])  # shared[s]: nodes < s
-        total = shared.copy()
+    def plan(self, tile: int, groups: list[Group], every: torch.Tensor, union: list) -> tuple[int, float]:
+        """For one tile's occluders: the split node with the fewest multiply-adds (len(nodes): never
+        split), and that count."""
+        mask = self.masks[tile]
+        shared = np.cumsum([0.0, *self.node_costs(self.shared[tile], union, int((every & mask).sum()))])
+        total = shared.copy()  # shared[s]: nodes before s, computed once for all positions
         for g in groups:
-            own = np.cumsum([0.0, *self.node_costs(g.boxes, g.needs, int(g.keep.sum()))])
+            own = np.cumsum([0.0, *self.node_costs(g.boxes[tile], g.needs, int((g.keep & mask).sum()))])
             total += own[-1] - own
         split = int(np.argmin(total[1:])) + 1
         return split, float(total[split])
@@ -158,7 +169,7 @@ class ConeSweep:
             return values
         key = ("plane", j, want)
         if key not in self._indices:  # the original map's channels, once per node and channel set
-            self._indices[key] = self.values[j] if want is None else self.values[j][list(want)]
+            self._indices[key] = self.values[j] if want is None else channels_last(self.values[j][list(want)])
         out = crops(self._indices[key], y, x, *sides)
         paste(out, values, patch.y - y, patch.x - x)
         return out
@@ -168,11 +179,11 @@ class ConeSweep:
         if key not in self._padded:
             layout = self.lay[i]
             plane = self.values[layout.node.inputs[0]]
-            plane = plane if channels is None else plane[list(channels)]
+            plane = plane if channels is None else channels_last(plane[list(channels)])
             wy, wx = layout.windows
             value = float("-inf") if isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d) else 0.0
             pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
-            self._padded[key] = F.pad(plane, pads, value=value) if any(pads) else plane
+            self._padded[key] = channels_last(F.pad(plane, pads, value=value)) if any(pads) else plane
         return self._padded[key]
 
     def _window(self, i: int, patch: Patch, channels: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
@@ -228,7 +239,7 @@ class ConeSweep:
         key = (i, need)
         if key not in self._scatter_weights:  # once per node and channel set, not per batch
             weight, _, groups = restricted(layout.node.module, need)
-            original = self.values[i] if need is None else self.values[i][list(need)]
+            original = self.values[i] if need is None else channels_last(self.values[i][list(need)])
             self._scatter_weights[key] = (transposed(weight, groups), groups, original)
         weight, groups, original = self._scatter_weights[key]
         spread = F.conv_transpose2d(change, weight, groups=groups, dilation=(wy.dilation, wx.dilation))
@@ -299,42 +310,48 @@ class ConeSweep:
     def discrepancy(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, noise: torch.Tensor,
                     split: int | None = None, batch: int = 256) -> torch.Tensor:
         """|target - original| for every target (unit, y, x) and occluder: T x G*G (on the CPU)."""
-        n = len(self.graph.nodes)
         targets = list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True))
         groups, every, union = self.groups(targets)
-        split = self.plan(list(groups.values()), every, union)[0] if split is None else max(1, split)
+        device = self.original.device
+        result = torch.zeros(len(targets), self.side * self.side, device=device)
+        with torch.inference_mode():
+            for tile, mask in enumerate(self.masks):
+                cut = self.plan(tile, list(groups.values()), every, union)[0] if split is None else max(1, split)
+                chosen = torch.nonzero(every & mask).flatten()
+                for start in range(0, len(chosen), batch):
+                    self._batch(tile, chosen[start:start + batch], cut, groups, union, targets, noise, result)
+        return result.cpu()
+
+    def _batch(self, tile: int, ids: torch.Tensor, split: int, groups: dict, union: list, targets: list,
+               noise: torch.Tensor, result: torch.Tensor) -> None:
+        """One batch of occluders of one tile: shared nodes up to the split, then each position's own."""
+        n, device = len(self.graph.nodes), result.device
         frontier = {j for i in range(split, n) for j in self.graph.nodes[i].inputs if j < split}
         if split >= n:
             frontier.add(self.target)
-        device = self.original.device
-        result = torch.zeros(len(targets), self.side * self.side, device=device)
-        chosen = torch.nonzero(every).flatten()
-        with torch.inference_mode():
-            for start in range(0, len(chosen), batch):
-                ids = chosen[start:start + batch]
-                state = {0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side],
-                                  self.lo[ids % self.side], None)}
-                self.run(1, split, state, self.shared, union, ids)
-                for p, group in groups.items():
-                    keep = group.keep[ids]
-                    if not bool(keep.any()):
-                        continue
-                    sub = ids[keep]
-                    own = {j: state[j].select(keep) for j in frontier if j in state}
-                    self.run(split, n, own, group.boxes, group.needs, sub)
-                    out = own[self.target]
-                    iy, ix = p[0] - out.y, p[1] - out.x
-                    h, w = out.values.shape[-2:]
-                    inside = ((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)).to(device)
-                    iy, ix = iy.clamp(0, h - 1).to(device), ix.clamp(0, w - 1).to(device)
-                    rows = torch.arange(len(sub), device=device)
-                    columns = sub.to(device)
-                    for row, (unit, y, x) in enumerate(targets):
-                        if (y, x) != p:
-                            continue
-                        channel = unit if out.channels is None else out.channels.index(unit)
-                        change = (out.values[rows, channel, iy, ix] - self.original[unit, y, x]).abs()
-                        result[row, columns] = torch.where(inside, change, torch.zeros((), device=device)).float()
+        state = {0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side],
+                          self.lo[ids % self.side], None)}
+        self.run(1, split, state, self.shared[tile], union, ids)
+        for p, group in groups.items():
+            keep = group.keep[ids]
+            if not bool(keep.any()):
+                continue
+            sub = ids[keep]
+            own = {j: state[j].select(keep) for j in frontier if j in state}
+            self.run(split, n, own, group.boxes[tile], group.needs, sub)
+            out = own[self.target]
+            iy, ix = p[0] - out.y, p[1] - out.x
+            h, w = out.values.shape[-2:]
+            inside = ((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)).to(device)
+            iy, ix = iy.clamp(0, h - 1).to(device), ix.clamp(0, w - 1).to(device)
+            rows = torch.arange(len(sub), device=device)
+            columns = sub.to(device)
+            for row, (unit, y, x) in enumerate(targets):
+                if (y, x) != p:
+                    continue
+                channel = unit if out.channels is None else out.channels.index(unit)
+                change = (out.values[rows, channel, iy, ix] - self.original[unit, y, x]).abs()
+                result[row, columns] = torch.where(inside, change, torch.zeros((), device=device)).float()
         return result.cpu()
 
 

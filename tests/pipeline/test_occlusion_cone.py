@@ -131,6 +131,29 @@ def test_small_graphs_every_split() -> None:
             assert full.max() > 0 and relative_error(full, cone) < 1e-4, (name, split)
 
 
+def test_occluders_near_the_edges_get_smaller_boxes_and_the_same_result(monkeypatch) -> None:
+    """Tiles of the occluder grid, each with boxes fitted to its own occluders' (edge-clipped) cones."""
+    from pipeline import cones
+
+    monkeypatch.setattr(cones, "TILE_OVERHEAD", 0.0)  # small sweeps would otherwise keep one tile
+    for model, name, size, watched in (
+            (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
+            (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (43, 2, 2)))):
+        sweep = sweep_of(model, name, size)
+        assert len(sweep.tiles) > 1
+        areas = np.array([[y.side * x.side for y, x in boxes] for boxes in sweep.shared])  # tiles x nodes
+        assert (areas.min(0) < areas.max(0)).sum() > len(sweep.graph.nodes) // 3  # corners' boxes are smaller
+        tiled = sweep.planned_cost(watched.units, watched.ys, watched.xs)
+        with monkeypatch.context() as m:
+            m.setattr(cones, "tiling", lambda lay, ranges: [((0, sweep.side), (0, sweep.side))])
+            whole = sweep_of(model, name, size).planned_cost(watched.units, watched.ys, watched.xs)
+        assert tiled < 0.98 * whole
+        nodes = len(sweep.graph.nodes)
+        for split in (1, nodes // 2, nodes):
+            full, cone = both(model, size, name, watched, stride=3, split=split)
+            assert full.max() > 0 and relative_error(full, cone) < 1e-4, (name, split)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("factory", "name", "units", "side", "stride", "dtype"), [
     (arch.resnet18, "layer3", 256, 14, 27, torch.float64), (arch.resnet18, "layer4", 512, 7, 27, torch.float64),
