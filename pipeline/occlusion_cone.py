@@ -159,7 +159,7 @@ class ConeSweep:
             have = patch.channels
             positions = list(want) if have is None else [have.index(c) for c in want]
             self._indices[key] = torch.tensor(positions, device=patch.values.device)
-        return patch.values.index_select(1, self._indices[key])
+        return patch.values[:, self._indices[key]]  # index_select copies a channels-last tensor whole first
 
     def _expand(self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
                 x: torch.Tensor) -> torch.Tensor:
@@ -295,7 +295,9 @@ class ConeSweep:
                 self.madds += self.lay[i].madds(area, values.shape[1]) * len(ids)
             elif node.kind == "add":
                 parts = [self._expand(j, state[j], need, sides, y, x) for j in node.inputs]
-                values = parts[0] + parts[1]
+                # into a part `_expand` made for this node (no other node holds it), else a new tensor
+                fresh = [k for k, j in enumerate(node.inputs) if parts[k] is not state[j].values]
+                values = parts[fresh[0]].add_(parts[1 - fresh[0]]) if fresh else parts[0] + parts[1]
                 self.madds += values.numel()
             else:  # cat
                 parts = [self._expand(j, state[j], ask, sides, y, x) for j, ask in cones.cat_parts(self.graph, i, need)]

@@ -89,5 +89,7 @@ class Patch:
     owned: bool = True  # whether this node alone may overwrite `values`
 
     def select(self, keep: torch.Tensor) -> Patch:
+        if bool(keep.all()):  # deep targets: every occluder reaches every position; share, never overwrite
+            return Patch(self.values, self.y, self.x, self.channels, owned=False)
         index = torch.nonzero(keep).flatten()
         return Patch(self.values[index.to(self.values.device)], self.y[index], self.x[index], self.channels)
