@@ -93,9 +93,10 @@ class ConeSweep:
 
     # Planning ---------------------------------------------------------------------------------
 
-    def groups(self, targets: list[tuple[int, int, int]]) -> tuple[dict, torch.Tensor, list]:
-        """The targets grouped by map position, the occluders any of them needs, the union's channels.
-        Kept for the last targets asked: the planner's cost check and the sweep plan the same ones."""
+    def groups(self, targets: list[tuple[int, int, int]]) -> tuple[dict, torch.Tensor, list, list]:
+        """The targets grouped by map position, the occluders any of them needs, the union's channels,
+        and each tile's plan (split, multiply-adds). Kept for the last targets asked: the planner's
+        cost check and the sweep use the same plans, computed once."""
         key = tuple(targets)
         if key in self._planned:
             return self._planned[key]
@@ -107,13 +108,14 @@ class ConeSweep:
         groups = {p: self.group(p, u) for p, u in by_position.items()}
         every = torch.stack([g.keep for g in groups.values()]).any(0)
         union = cones.channel_needs(self.graph, self.target, sorted({u for u, _, _ in targets}))
-        self._planned = {key: (groups, every, union)}
-        return groups, every, union
+        plans = [self.plan(t, list(groups.values()), every, union) for t in range(len(self.tiles))]
+        self._planned = {key: (groups, every, union, plans)}
+        return groups, every, union, plans
 
     def planned_cost(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> float:
         """Multiply-adds the best plan for these targets counts."""
-        groups, every, union = self.groups(list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True)))
-        return sum(self.plan(t, list(groups.values()), every, union)[1] for t in range(len(self.tiles)))
+        plans = self.groups(list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True)))[3]
+        return sum(cost for _, cost in plans)
 
     def scatters(self, i: int, changed: int, out_area: int) -> bool:
         """Whether a convolution is cheaper as the original plus its change, scattered from the
@@ -161,16 +163,23 @@ class ConeSweep:
             self._indices[key] = torch.tensor(positions, device=patch.values.device)
         return patch.values[:, self._indices[key]]  # index_select copies a channels-last tensor whole first
 
+    def _original(self, j: int, channels: cones.Channels) -> torch.Tensor:
+        """Node j's original map, narrowed to `channels` (channels-last, like the crops cut from it);
+        once per node and channel set."""
+        if channels is None:
+            return self.values[j]
+        key = ("plane", j, channels)
+        if key not in self._indices:
+            self._indices[key] = channels_last(self.values[j][list(channels)])
+        return self._indices[key]
+
     def _expand(self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
                 x: torch.Tensor) -> torch.Tensor:
         """An input's patch on this node's box: its own values where it has them, originals elsewhere."""
         values = self._take(patch, want)
         if values.shape[-2:] == sides and torch.equal(patch.y, y) and torch.equal(patch.x, x):
             return values
-        key = ("plane", j, want)
-        if key not in self._indices:  # the original map's channels, once per node and channel set
-            self._indices[key] = self.values[j] if want is None else channels_last(self.values[j][list(want)])
-        out = crops(self._indices[key], y, x, *sides)
+        out = crops(self._original(j, want), y, x, *sides)
         paste(out, values, patch.y - y, patch.x - x)
         return out
 
@@ -178,8 +187,7 @@ class ConeSweep:
         key = (i, channels)
         if key not in self._padded:
             layout = self.lay[i]
-            plane = self.values[layout.node.inputs[0]]
-            plane = plane if channels is None else channels_last(plane[list(channels)])
+            plane = self._original(layout.node.inputs[0], channels)
             wy, wx = layout.windows
             value = float("-inf") if isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d) else 0.0
             pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
@@ -239,8 +247,7 @@ class ConeSweep:
         key = (i, need)
         if key not in self._scatter_weights:  # once per node and channel set, not per batch
             weight, _, groups = restricted(layout.node.module, need)
-            original = self.values[i] if need is None else channels_last(self.values[i][list(need)])
-            self._scatter_weights[key] = (transposed(weight, groups), groups, original)
+            self._scatter_weights[key] = (transposed(weight, groups), groups, self._original(i, need))
         weight, groups, original = self._scatter_weights[key]
         spread = F.conv_transpose2d(change, weight, groups=groups, dilation=(wy.dilation, wx.dilation))
         out = crops(original, y, x, *sides)
@@ -313,12 +320,12 @@ class ConeSweep:
                     split: int | None = None, batch: int = 256) -> torch.Tensor:
         """|target - original| for every target (unit, y, x) and occluder: T x G*G (on the CPU)."""
         targets = list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True))
-        groups, every, union = self.groups(targets)
+        groups, every, union, plans = self.groups(targets)
         device = self.original.device
         result = torch.zeros(len(targets), self.side * self.side, device=device)
         with torch.inference_mode():
             for tile, mask in enumerate(self.masks):
-                cut = self.plan(tile, list(groups.values()), every, union)[0] if split is None else max(1, split)
+                cut = plans[tile][0] if split is None else max(1, split)
                 chosen = torch.nonzero(every & mask).flatten()
                 for start in range(0, len(chosen), batch):
                     self._batch(tile, chosen[start:start + batch], cut, groups, union, targets, noise, result)
