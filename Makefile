@@ -59,6 +59,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: migrate
 	$(PY) benchmarks/run.py

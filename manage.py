@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line entry point: `python manage.py dissect ...`, `export`, `runserver`."""
+
 import os
 import sys
 

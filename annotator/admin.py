@@ -86,28 +86,46 @@ class UnitLabelAdmin(admin.ModelAdmin):
 
 # Annotation ---------------------------------------------------------------------------------------
 
+
 class CampaignCreateForm(forms.ModelForm):
     """The dashboard's "add campaign": the same checks and the same service as `create_campaign`."""
 
     class Meta:
         model = models.Campaign
-        fields = ["name", "network", "layers", "answers_per_unit", "images_per_hit", "gold_per_hit", "reward",
-                  "assignment_minutes", "instructions"]
+        fields = [
+            "name",
+            "network",
+            "layers",
+            "answers_per_unit",
+            "images_per_hit",
+            "gold_per_hit",
+            "reward",
+            "assignment_minutes",
+            "instructions",
+        ]
 
     def settings(self) -> CampaignSettings:
         data = self.cleaned_data
         return CampaignSettings(
-            answers_per_unit=data["answers_per_unit"], images_per_hit=data["images_per_hit"],
-            gold_per_hit=data["gold_per_hit"], reward=data["reward"],
-            assignment_minutes=data["assignment_minutes"], instructions=data.get("instructions", ""))
+            answers_per_unit=data["answers_per_unit"],
+            images_per_hit=data["images_per_hit"],
+            gold_per_hit=data["gold_per_hit"],
+            reward=data["reward"],
+            assignment_minutes=data["assignment_minutes"],
+            instructions=data.get("instructions", ""),
+        )
 
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
             return data
         try:
-            campaign_plan(name=data["name"], network=data["network"].name,
-                          layers=[layer.name for layer in data["layers"]], settings=self.settings())
+            campaign_plan(
+                name=data["name"],
+                network=data["network"].name,
+                layers=[layer.name for layer in data["layers"]],
+                settings=self.settings(),
+            )
         except CampaignError as error:
             raise forms.ValidationError(str(error)) from error
         return data
@@ -128,23 +146,35 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return (*self.readonly_fields, "name", "network", "layers", "answers_per_unit", "images_per_hit",
-                "gold_per_hit")
+        return (
+            *self.readonly_fields,
+            "name",
+            "network",
+            "layers",
+            "answers_per_unit",
+            "images_per_hit",
+            "gold_per_hit",
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         if change:
             return super().save_model(request, obj, form, change)
-        created = campaign_create(name=obj.name, network=obj.network.name,
-                                  layers=[layer.name for layer in form.cleaned_data["layers"]],
-                                  settings=form.settings())
+        created = campaign_create(
+            name=obj.name,
+            network=obj.network.name,
+            layers=[layer.name for layer in form.cleaned_data["layers"]],
+            settings=form.settings(),
+        )
         obj.pk = created.pk
         obj._state.adding = False
 
     @admin.display(description="progress")
     def progress(self, obj: models.Campaign) -> str:
         counts = selectors.campaign_counts(obj)
-        return (f"{counts['complete']}/{counts['hits']} HITs done, {counts['answers']}/{counts['needed']} answers, "
-                f"{counts['open']} open")
+        return (
+            f"{counts['complete']}/{counts['hits']} HITs done, {counts['answers']}/{counts['needed']} answers, "
+            f"{counts['open']} open"
+        )
 
     @admin.action(description="Publish to local annotators")
     def publish_local(self, request, queryset) -> None:
@@ -186,8 +216,20 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(models.Answer)
 class AnswerAdmin(admin.ModelAdmin):
-    list_display = ("unit", "worker", "description", "category", "precision", "gold_passed", "source", "review",
-                    "counts", "confirmation", "held", "submitted_at")
+    list_display = (
+        "unit",
+        "worker",
+        "description",
+        "category",
+        "precision",
+        "gold_passed",
+        "source",
+        "review",
+        "counts",
+        "confirmation",
+        "held",
+        "submitted_at",
+    )
     list_filter = ("source", "review", "counts", "confirmation", "held", "category", "hit__campaign")
     readonly_fields = ("counts",)  # decided by services.answers.hit_answers_settle alone
     list_select_related = ("unit__layer__network", "worker")

@@ -1,5 +1,6 @@
 """The HIT form: the same rules for local annotators and Mechanical Turk workers. The browser applies
 the simple ones too (required, maximum length); the server applies them all."""
+
 from __future__ import annotations
 
 import re
@@ -27,14 +28,17 @@ def description_clean(text: str, max_length: int = DESCRIPTION_MAX) -> str:
     if _FORBIDDEN.search(text):
         raise forms.ValidationError("Use words only: no < > { } \\ ` or control characters.")
     if any(unicodedata.category(c) in _INVISIBLE for c in text):
-        raise forms.ValidationError("Use visible words only: invisible, zero-width or text-direction characters "
-                                    "are not allowed.")
+        raise forms.ValidationError(
+            "Use visible words only: invisible, zero-width or text-direction characters are not allowed."
+        )
     if len(text) > max_length:
-        raise forms.ValidationError(f"Keep the description to {max_length} characters or fewer "
-                                    "(one or two words are best).")
+        raise forms.ValidationError(
+            f"Keep the description to {max_length} characters or fewer (one or two words are best)."
+        )
     if not normalise(text):
         raise forms.ValidationError("Write what the regions share in words (letters or digits).")
     return text
+
 
 CATEGORY_EXAMPLES = {
     Category.SCENE: "kitchen, corridor, street, beach",
@@ -50,18 +54,28 @@ class HitAnswerForm(forms.Form):
     """Task 1 `description`, task 2 `mismatch` (slot positions), task 3 `category`."""
 
     description = forms.CharField(
-        max_length=DESCRIPTION_MAX, strip=True,
-        error_messages={"required": "Write one or two words for what the highlighted regions share.",
-                        "max_length": f"Keep the description to {DESCRIPTION_MAX} characters or fewer "
-                                      "(one or two words are best)."})
+        max_length=DESCRIPTION_MAX,
+        strip=True,
+        error_messages={
+            "required": "Write one or two words for what the highlighted regions share.",
+            "max_length": f"Keep the description to {DESCRIPTION_MAX} characters or fewer (one or two words are best).",
+        },
+    )
     mismatch = forms.TypedMultipleChoiceField(
-        required=False, coerce=int,
-        error_messages={"invalid_choice": "Image %(value)s is not part of this HIT; reload the page and mark "
-                                          "the images again."})
+        required=False,
+        coerce=int,
+        error_messages={
+            "invalid_choice": "Image %(value)s is not part of this HIT; reload the page and mark the images again."
+        },
+    )
     category = forms.ChoiceField(
-        choices=Category.choices, widget=forms.RadioSelect,
-        error_messages={"required": "Choose the category of your description.",
-                        "invalid_choice": "Choose one of the six categories."})
+        choices=Category.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose the category of your description.",
+            "invalid_choice": "Choose one of the six categories.",
+        },
+    )
 
     def __init__(self, *args, positions: list[int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -84,32 +98,58 @@ class HitAnswerForm(forms.Form):
 # message instead of a Python error.
 class BonusForm(forms.Form):
     amount = forms.DecimalField(
-        min_value=Decimal("0.01"), max_value=Decimal("100.00"), max_digits=8, decimal_places=2,
-        error_messages={"invalid": "The bonus must be an amount of dollars, like 0.50.",
-                        "min_value": "A bonus is between $0.01 and $100.00.",
-                        "max_value": "A bonus is between $0.01 and $100.00.",
-                        "max_decimal_places": "A bonus is in whole cents (at most 2 decimal places).",
-                        "max_digits": "A bonus is between $0.01 and $100.00.",
-                        "required": "Give the bonus amount in dollars."})
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100.00"),
+        max_digits=8,
+        decimal_places=2,
+        error_messages={
+            "invalid": "The bonus must be an amount of dollars, like 0.50.",
+            "min_value": "A bonus is between $0.01 and $100.00.",
+            "max_value": "A bonus is between $0.01 and $100.00.",
+            "max_decimal_places": "A bonus is in whole cents (at most 2 decimal places).",
+            "max_digits": "A bonus is between $0.01 and $100.00.",
+            "required": "Give the bonus amount in dollars.",
+        },
+    )
 
 
 class SendBackForm(forms.Form):
-    more = forms.IntegerField(min_value=1, max_value=20, error_messages={
-        "invalid": "The number of answers must be a whole number.", "required": "Say how many more answers.",
-        "min_value": "Ask for between 1 and 20 more answers.", "max_value": "Ask for between 1 and 20 more answers."})
+    more = forms.IntegerField(
+        min_value=1,
+        max_value=20,
+        error_messages={
+            "invalid": "The number of answers must be a whole number.",
+            "required": "Say how many more answers.",
+            "min_value": "Ask for between 1 and 20 more answers.",
+            "max_value": "Ask for between 1 and 20 more answers.",
+        },
+    )
 
 
 class ExtendForm(forms.Form):
-    hours = forms.IntegerField(min_value=1, max_value=24 * 365, error_messages={
-        "invalid": "Extend by a whole number of hours.", "required": "Say by how many hours to extend.",
-        "min_value": "Extend by 1 to 8760 hours.", "max_value": "Extend by 1 to 8760 hours."})
+    hours = forms.IntegerField(
+        min_value=1,
+        max_value=24 * 365,
+        error_messages={
+            "invalid": "Extend by a whole number of hours.",
+            "required": "Say by how many hours to extend.",
+            "min_value": "Extend by 1 to 8760 hours.",
+            "max_value": "Extend by 1 to 8760 hours.",
+        },
+    )
 
 
 class RuleReviewForm(forms.Form):
-    min_seconds = forms.FloatField(min_value=0, max_value=24 * 3600, error_messages={
-        "invalid": "The time limit must be a number of seconds.", "required": "Give the time limit in seconds.",
-        "min_value": "The time limit is between 0 and 86400 seconds.",
-        "max_value": "The time limit is between 0 and 86400 seconds."})
+    min_seconds = forms.FloatField(
+        min_value=0,
+        max_value=24 * 3600,
+        error_messages={
+            "invalid": "The time limit must be a number of seconds.",
+            "required": "Give the time limit in seconds.",
+            "min_value": "The time limit is between 0 and 86400 seconds.",
+            "max_value": "The time limit is between 0 and 86400 seconds.",
+        },
+    )
 
 
 def numbers_clean(form_class: type[forms.Form], **data: object) -> dict:

@@ -4,6 +4,7 @@ aggregation service feeds it rows, the tests feed it lists.
 Descriptions are compared after normalising case, spacing, punctuation, plurals and stock phrasing
 ("a bunch of cars", "Cars!" and "car" are one label); the label shown is the consensus's most
 frequent original spelling, normalised."""
+
 from __future__ import annotations
 
 import re
@@ -15,9 +16,30 @@ from functools import lru_cache
 import inflect
 
 STOCK_PREFIXES = (
-    "a bunch of", "bunch of", "a lot of", "lots of", "a group of", "group of", "a pile of", "pile of",
-    "a close up of", "close up of", "closeup of", "a picture of", "picture of", "an image of", "image of",
-    "a photo of", "photo of", "many", "some", "several", "various", "the", "a", "an",
+    "a bunch of",
+    "bunch of",
+    "a lot of",
+    "lots of",
+    "a group of",
+    "group of",
+    "a pile of",
+    "pile of",
+    "a close up of",
+    "close up of",
+    "closeup of",
+    "a picture of",
+    "picture of",
+    "an image of",
+    "image of",
+    "a photo of",
+    "photo of",
+    "many",
+    "some",
+    "several",
+    "various",
+    "the",
+    "a",
+    "an",
 )
 STOCK_SUFFIXES = ("in the images", "in images", "in the picture", "images", "in them")
 _KEEP = re.compile(r"(ss|us|is|os|as|ics)$")  # glass, bus, tennis, ...: not plurals
@@ -41,7 +63,7 @@ def normalise(description: str) -> str:
         changed = False
         for prefix in STOCK_PREFIXES:
             if text.startswith(prefix + " "):
-                text, changed = text[len(prefix) + 1:], True
+                text, changed = text[len(prefix) + 1 :], True
         for suffix in STOCK_SUFFIXES:
             if text.endswith(" " + suffix):
                 text, changed = text[: -len(suffix) - 1], True
@@ -71,8 +93,7 @@ class UnitResult:
     flags: list[str] = field(default_factory=list)
 
 
-def aggregate(votes: Sequence[Vote], needed: int, threshold: float, category: str | None = None
-              ) -> UnitResult:
+def aggregate(votes: Sequence[Vote], needed: int, threshold: float, category: str | None = None) -> UnitResult:
     """Label (consensus of normalised descriptions), category (majority, or `category` when a
     quality-weighted model chose it), precision (mean), agreements, and the status.
 
@@ -106,8 +127,14 @@ def aggregate(votes: Sequence[Vote], needed: int, threshold: float, category: st
     return result
 
 
-NETDISSECT_CATEGORIES = {"object": "object", "part": "part", "scene": "scene", "texture": "texture",
-                         "material": "texture", "color": "color"}
+NETDISSECT_CATEGORIES = {
+    "object": "object",
+    "part": "part",
+    "scene": "scene",
+    "texture": "texture",
+    "material": "texture",
+    "color": "color",
+}
 
 
 def netdissect_label(label: str) -> str:

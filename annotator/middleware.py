@@ -1,4 +1,5 @@
 """Security headers that Django does not set by itself."""
+
 from __future__ import annotations
 
 import logging
@@ -42,10 +43,13 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         log.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
-        text = ("Our database is briefly unavailable (it may be restarting), so nothing was saved. "
-                + ("Go back and submit again in a few seconds: your answers are still in the form."
-                   if request.method == "POST" else "Reload this page in a few seconds."))
-        response = render(request, "annotator/message.html", {"title": "Please try again in a moment",
-                                                              "text": text}, status=503)
+        text = "Our database is briefly unavailable (it may be restarting), so nothing was saved. " + (
+            "Go back and submit again in a few seconds: your answers are still in the form."
+            if request.method == "POST"
+            else "Reload this page in a few seconds."
+        )
+        response = render(
+            request, "annotator/message.html", {"title": "Please try again in a moment", "text": text}, status=503
+        )
         response["Retry-After"] = "5"
         return response

@@ -1,6 +1,7 @@
 """Who may do what on the dashboard: one Django permission per kind of act, and the two groups a lab
 hands out. A staff account holds none of them until it is given a group or a permission; a superuser
 holds them all. Every dashboard page and action names the permission it needs (`dashboard_permission`)."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -28,8 +29,7 @@ def groups_ensure(**kwargs) -> None:
 
     for name, codenames in GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="annotator",
-                                                         codename__in=codenames))
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="annotator", codename__in=codenames))
 
 
 def _label(permission: str) -> str:
@@ -43,6 +43,7 @@ def _label(permission: str) -> str:
 def dashboard_permission(permission: str):
     """Security behavior: anyone not signed in as staff goes to the admin login; a staff account without
     `permission` gets a 403 page that names it and the groups that hold it, and nothing changes."""
+
     def decorate(view):
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -52,8 +53,14 @@ def dashboard_permission(permission: str):
             if not user.has_perm(permission):
                 codename = permission.split(".", 1)[1]
                 groups = [name for name, codenames in GROUPS.items() if codename in codenames]
-                return render(request, "dashboard/forbidden.html", {
-                    "permission": _label(permission), "groups": groups}, status=403)
+                return render(
+                    request,
+                    "dashboard/forbidden.html",
+                    {"permission": _label(permission), "groups": groups},
+                    status=403,
+                )
             return view(request, *args, **kwargs)
+
         return wrapped
+
     return decorate

@@ -1,5 +1,6 @@
 """Celery tasks: each takes ids, runs one idempotent step of a service, then lets the dissection
 move on. Running a task twice (a redelivery after a lost worker) does nothing the second time."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,12 @@ from annotator.services import dissection as service
 from annotator.services.aggregation import units_aggregate
 
 log = logging.getLogger(__name__)
-QUEUES = {"activation_chunk": "activations", "top_images_merge": "activations", "image_sweep": "sweeps",
-          "unit_segment": "segmentation"}
+QUEUES = {
+    "activation_chunk": "activations",
+    "top_images_merge": "activations",
+    "image_sweep": "sweeps",
+    "unit_segment": "segmentation",
+}
 
 
 @shared_task(name="annotator.dissection_step", acks_late=True)
@@ -55,8 +60,11 @@ def enqueue_aggregation(unit_ids: list[int]) -> None:
 def mturk_sync_all() -> int:
     """Celery beat runs this every MTURK_SYNC_SECONDS: each published MTurk campaign is synced in its
     own task, so one campaign's failure (MTurk refusing, say) does not hold up the others."""
-    ids = list(Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published")
-               .values_list("pk", flat=True))
+    ids = list(
+        Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published").values_list(
+            "pk", flat=True
+        )
+    )
     for campaign_id in ids:
         mturk_sync_campaign.delay(campaign_id)
     return len(ids)
@@ -76,5 +84,9 @@ def mturk_sync_campaign(campaign_id: int) -> dict:
     report = campaign_sync(campaign=campaign, client=mturk_client(campaign))
     for line in report.lines():
         log.info("sync %s: %s", campaign.name, line)
-    return {"assignments": report.assignments, "only_on_mturk": len(report.only_on_mturk),
-            "only_here": len(report.only_here), "changed": dict(report.changed)}
+    return {
+        "assignments": report.assignments,
+        "only_on_mturk": len(report.only_on_mturk),
+        "only_here": len(report.only_here),
+        "changed": dict(report.changed),
+    }

@@ -1,4 +1,5 @@
 """Throwaway PostgreSQL databases for the benchmarks that need several processes on one database."""
+
 from __future__ import annotations
 
 import psycopg2

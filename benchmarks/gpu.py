@@ -5,6 +5,7 @@ bare forward. Each is a ratio measured in this one process (`benchmarks/run.py` 
 
 Run: `python benchmarks/gpu.py` (it says so and stops where torch sees no CUDA device).
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,12 +25,16 @@ def main() -> None:
         return
     started = time.perf_counter()
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
-    for network, layers, layer in (("alexnet", None, "pool5"), ("resnet18", ["layer1", "layer2", "layer3", "layer4"],
-                                                                  "layer4")):
+    for network, layers, layer in (
+        ("alexnet", None, "pool5"),
+        ("resnet18", ["layer1", "layer2", "layer3", "layer4"], "layer4"),
+    ):
         act = activation_pass(20, 128, 2, network, layers, device="cuda")
-        print(f"activation pass on cuda ({act['images']} images, {network}, top-60 streamed): "
-              f"{act['top_k_images_per_s']:.0f} images/s vs bare forward {act['bare_images_per_s']:.0f} images/s "
-              f"-> ratio {act['ratio']:.2f} (target >= 0.85)")
+        print(
+            f"activation pass on cuda ({act['images']} images, {network}, top-60 streamed): "
+            f"{act['top_k_images_per_s']:.0f} images/s vs bare forward {act['bare_images_per_s']:.0f} images/s "
+            f"-> ratio {act['ratio']:.2f} (target >= 0.85)"
+        )
         print_cone(cone(False, network, layer, (True,), 2, device="cuda"))
         print(f"  ({time.perf_counter() - started:.0f} s so far)")
 

@@ -8,6 +8,7 @@
 
 Run: `make bench` (or `python benchmarks/hit_page.py [--quick]`); `DATABASE_URL` picks the database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,17 @@ def timed(request, repeats: int) -> tuple[float, int]:
 def build(world: Path, slots: int) -> Hit:
     name = f"bench{slots}"
     concept_network(world, name=name, concepts=("car", "house", "tree", "boat"), per_unit=slots - 3)
-    call_command("create_campaign", name, "--network", name, "--layers", "conv3", "--images-per-hit", str(slots),
-                 stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command(
+        "create_campaign",
+        name,
+        "--network",
+        name,
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        str(slots),
+        stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )
     return put_on_mturk(name)[0]
 
 
@@ -76,20 +86,27 @@ def main() -> None:
             for slots in (12, 60, 120):
                 hit = build(world, slots)
                 url = f"/hit/{hit.key}/"
-                params = {"assignmentId": f"AOPEN{slots}", "workerId": "WOPEN", "hitId": hit.mturk_hit_id,
-                          "turkSubmitTo": "https://workersandbox.mturk.com"}
+                params = {
+                    "assignmentId": f"AOPEN{slots}",
+                    "workerId": "WOPEN",
+                    "hitId": hit.mturk_hit_id,
+                    "turkSubmitTo": "https://workersandbox.mturk.com",
+                }
                 client.get(url, params)  # the first visit creates the assignment
                 page_ms, page_q = timed(lambda url=url, params=params: client.get(url, params), repeats)
                 preview_ms, preview_q = timed(lambda url=url: client.get(url), repeats)
                 rows[slots] = (page_ms, page_q)
-                print(f"HIT page, {slots:3d} slots: {page_ms:6.2f} ms median, {page_q} queries "
-                      f"({page_ms / login_ms:.2f}x the login page); preview {preview_ms:.2f} ms, {preview_q} queries")
+                print(
+                    f"HIT page, {slots:3d} slots: {page_ms:6.2f} ms median, {page_q} queries "
+                    f"({page_ms / login_ms:.2f}x the login page); preview {preview_ms:.2f} ms, {preview_q} queries"
+                )
             hit = Hit.objects.filter(campaign__name="bench60").first()
             gold = [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)]
             post_times, post_queries = [], []
             for i in range(repeats):
-                page = client.get(f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}",
-                                                      "hitId": hit.mturk_hit_id}).content
+                page = client.get(
+                    f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}", "hitId": hit.mturk_hit_id}
+                ).content
                 token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
                 data = {"token": token, "description": "car", "category": "object", "mismatch": gold}
                 with CaptureQueriesContext(connection) as queries:
@@ -98,12 +115,16 @@ def main() -> None:
                     post_times.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200 and b"mturk-submit" in response.content
                 post_queries.append(len(queries))
-            print(f"submission (60 slots, stored once): {statistics.median(post_times):.2f} ms median, "
-                  f"{max(post_queries)} queries")
+            print(
+                f"submission (60 slots, stored once): {statistics.median(post_times):.2f} ms median, "
+                f"{max(post_queries)} queries"
+            )
             constant = len({q for _, q in rows.values()}) == 1
-            print(f"queries constant over 12/60/120 slots: {'yes' if constant else 'NO'}; "
-                  f"60-slot page under 30 ms: {'yes' if rows[60][0] < 30 else 'NO'} "
-                  f"(database: {connection.vendor})")
+            print(
+                f"queries constant over 12/60/120 slots: {'yes' if constant else 'NO'}; "
+                f"60-slot page under 30 ms: {'yes' if rows[60][0] < 30 else 'NO'} "
+                f"(database: {connection.vendor})"
+            )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

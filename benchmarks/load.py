@@ -8,6 +8,7 @@ accepted submission is stored exactly once, and nothing else is.
 Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/unit_annotator python benchmarks/load.py`
 (a throwaway database `<name>_load` is created beside the one named, and dropped at the end).
 """
+
 from __future__ import annotations
 
 import gevent.monkey  # isort: skip
@@ -55,16 +56,36 @@ def prepare(world_dir: Path) -> list[dict]:
     concept_network(world, name="load")
     call_command("create_campaign", "load", "--network", "load", "--layers", "conv3", stdout=open(os.devnull, "w"))  # noqa: SIM115
     put_on_mturk("load")
-    return [{"key": str(hit.key), "hit_id": hit.mturk_hit_id,
-             "gold": list(hit.slots.filter(gold=True).values_list("position", flat=True)),
-             "own": list(hit.slots.filter(gold=False).values_list("position", flat=True))}
-            for hit in Hit.objects.filter(campaign__name="load")]
+    return [
+        {
+            "key": str(hit.key),
+            "hit_id": hit.mturk_hit_id,
+            "gold": list(hit.slots.filter(gold=True).values_list("position", flat=True)),
+            "own": list(hit.slots.filter(gold=False).values_list("position", flat=True)),
+        }
+        for hit in Hit.objects.filter(campaign__name="load")
+    ]
 
 
 def serve(env: dict, port: int, workers: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--timeout", "60", "--log-level", "warning"], cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -93,8 +114,12 @@ def make_user(hits: list[dict], answers: int, accepted: set, stats: dict):
                 raise StopUser()
             hit = self.todo.pop()
             assignment = f"A{uuid.uuid4().hex[:20].upper()}"
-            params = {"assignmentId": assignment, "hitId": hit["hit_id"], "workerId": self.worker,
-                      "turkSubmitTo": "https://workersandbox.mturk.com"}
+            params = {
+                "assignmentId": assignment,
+                "hitId": hit["hit_id"],
+                "workerId": self.worker,
+                "turkSubmitTo": "https://workersandbox.mturk.com",
+            }
             page = self.retrying(lambda: self.client.get(f"/hit/{hit['key']}/", name="open HIT", params=params))
             found = TOKEN.search(page.text or "")
             if page.status_code != 200 or not found:
@@ -102,9 +127,13 @@ def make_user(hits: list[dict], answers: int, accepted: set, stats: dict):
             # From here until its outcome is known the submission is in flight: a run cut off by its
             # time limit may leave it stored with nobody told (which a worker would see as a lost answer).
             stats["in_flight"].add(assignment)
-            data = {"token": found.group(1), "turkSubmitTo": "https://workersandbox.mturk.com",
-                    "description": random.choice(["car", "house", "tree"]), "category": "object",
-                    "mismatch": [str(p) for p in hit["gold"] + random.sample(hit["own"], 3)]}
+            data = {
+                "token": found.group(1),
+                "turkSubmitTo": "https://workersandbox.mturk.com",
+                "description": random.choice(["car", "house", "tree"]),
+                "category": "object",
+                "mismatch": [str(p) for p in hit["gold"] + random.sample(hit["own"], 3)],
+            }
             roll = random.random()
             if roll < 0.1:  # a double click: two posts at once, on two connections
                 url = f"{self.host}/hit/{hit['key']}/"
@@ -114,14 +143,21 @@ def make_user(hits: list[dict], answers: int, accepted: set, stats: dict):
                 stats["doubles"] += 1
                 stats["double_codes"].extend(codes)
                 if 200 not in codes:  # both arrived while the database was away: the worker submits again
-                    codes.append(self.retrying(lambda: self.client.post(f"/hit/{hit['key']}/", data=data,
-                                                                        name="submit")).status_code)
+                    codes.append(
+                        self.retrying(
+                            lambda: self.client.post(f"/hit/{hit['key']}/", data=data, name="submit")
+                        ).status_code
+                    )
             else:
-                codes = [self.retrying(lambda: self.client.post(f"/hit/{hit['key']}/", data=data, name="submit"))
-                         .status_code]
+                codes = [
+                    self.retrying(lambda: self.client.post(f"/hit/{hit['key']}/", data=data, name="submit")).status_code
+                ]
                 if roll < 0.3:  # a replay, later
-                    codes.append(self.retrying(lambda: self.client.post(
-                        f"/hit/{hit['key']}/", data=data, name="submit (replay)")).status_code)
+                    codes.append(
+                        self.retrying(
+                            lambda: self.client.post(f"/hit/{hit['key']}/", data=data, name="submit (replay)")
+                        ).status_code
+                    )
                     stats["replays"] += 1
             if 200 in codes:
                 accepted.add(assignment)
@@ -156,8 +192,11 @@ def run(host: str, user_class, users: int, seconds: float) -> dict:
     out = {"requests": total.num_requests, "failures": total.num_failures, "rps": total.num_requests / elapsed}
     for name in ("open HIT", "submit"):
         entry = env.stats.get(name, "GET" if name == "open HIT" else "POST")
-        out[name] = {"p50": entry.get_response_time_percentile(0.5), "p99": entry.get_response_time_percentile(0.99),
-                     "n": entry.num_requests}
+        out[name] = {
+            "p50": entry.get_response_time_percentile(0.5),
+            "p99": entry.get_response_time_percentile(0.99),
+            "n": entry.num_requests,
+        }
     return out
 
 
@@ -168,8 +207,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90, help="Upper bound of the loaded run")
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="50 users, 2 answers each: a smoke run")
-    parser.add_argument("--restart-database", action="store_true",
-                        help="Restart PostgreSQL (pg_ctlcluster, local cluster) a few seconds into the loaded run")
+    parser.add_argument(
+        "--restart-database",
+        action="store_true",
+        help="Restart PostgreSQL (pg_ctlcluster, local cluster) a few seconds into the loaded run",
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.answers, args.seconds = 50, 2, 60
@@ -182,13 +224,24 @@ def main() -> None:
     try:
         hits = prepare(tmp / "world")
         port = 18000 + os.getpid() % 1000
-        env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
-               "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR"}
+        env = {
+            **os.environ,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "LOG_LEVEL": "ERROR",
+        }
         server = serve(env, port, args.gunicorn_workers)
         host = f"http://127.0.0.1:{port}"
         accepted: set[str] = set()
-        stats = {"replays": 0, "doubles": 0, "double_codes": [], "retry_codes": Counter(), "restart_s": None,
-                 "in_flight": set()}
+        stats = {
+            "replays": 0,
+            "doubles": 0,
+            "double_codes": [],
+            "retry_codes": Counter(),
+            "restart_s": None,
+            "in_flight": set(),
+        }
         for _ in range(4 * args.gunicorn_workers):  # each worker process imports the app on its first request
             requests.get(f"{host}/accounts/login/", timeout=60)
         alone = run(host, make_user(hits, len(hits), accepted, stats), 1, 15)
@@ -229,21 +282,31 @@ def report(alone: dict, loaded: dict, users: int, accepted: set, stats: dict) ->
     exactly_once = len(stored) == len(set(stored)) and accepted <= set(stored) and unacknowledged <= cut_off
     for name in ("open HIT", "submit"):
         a, b = alone[name], loaded[name]
-        print(f"{name}: 1 user p50 {a['p50']:.0f} ms; {users} users p50 {b['p50']:.0f} ms, p99 {b['p99']:.0f} ms "
-              f"({b['n']} requests) -> p50 ratio {b['p50'] / max(a['p50'], 1):.1f}x")
+        print(
+            f"{name}: 1 user p50 {a['p50']:.0f} ms; {users} users p50 {b['p50']:.0f} ms, p99 {b['p99']:.0f} ms "
+            f"({b['n']} requests) -> p50 ratio {b['p50'] / max(a['p50'], 1):.1f}x"
+        )
     asked_to_retry = sum(stats["retry_codes"].values())
-    print(f"{users} users: {loaded['requests']} requests, {loaded['rps']:.0f} requests/s, {loaded['failures']} failed "
-          f"({asked_to_retry} of them asked the worker to retry); {stats['replays']} replays, {stats['doubles']} "
-          f"double submits (responses: {sorted(set(stats['double_codes']))})")
+    print(
+        f"{users} users: {loaded['requests']} requests, {loaded['rps']:.0f} requests/s, {loaded['failures']} failed "
+        f"({asked_to_retry} of them asked the worker to retry); {stats['replays']} replays, {stats['doubles']} "
+        f"double submits (responses: {sorted(set(stats['double_codes']))})"
+    )
     if stats["restart_s"] is not None:
-        print(f"PostgreSQL restarted during the run ({stats['restart_s']:.1f} s): responses that asked to retry "
-              f"{dict(stats['retry_codes'])}; every worker retried until its answer was stored")
+        print(
+            f"PostgreSQL restarted during the run ({stats['restart_s']:.1f} s): responses that asked to retry "
+            f"{dict(stats['retry_codes'])}; every worker retried until its answer was stored"
+        )
     if cut_off:
-        print(f"{len(cut_off)} submission(s) in flight when a run hit its time limit: {len(unacknowledged)} of them "
-              "stored (the server finished them), none twice")
-    print(f"stored answers: {len(stored)}, accepted submissions: {len(accepted)} -> "
-          f"{'every accepted submission stored exactly once' if exactly_once else 'MISMATCH'}"
-          f"{', nothing else' if exactly_once and not unacknowledged else ''}")
+        print(
+            f"{len(cut_off)} submission(s) in flight when a run hit its time limit: {len(unacknowledged)} of them "
+            "stored (the server finished them), none twice"
+        )
+    print(
+        f"stored answers: {len(stored)}, accepted submissions: {len(accepted)} -> "
+        f"{'every accepted submission stored exactly once' if exactly_once else 'MISMATCH'}"
+        f"{', nothing else' if exactly_once and not unacknowledged else ''}"
+    )
     if not exactly_once or loaded["failures"] > asked_to_retry or 500 in stats["retry_codes"]:
         raise SystemExit(1)
 

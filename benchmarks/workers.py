@@ -7,6 +7,7 @@ and what is shared, and projects one layer of 200,000 images on N workers from t
 Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/unit_annotator python benchmarks/workers.py`
 (a throwaway database `<name>_workers` is created and dropped; CELERY_BROKER_URL defaults to RabbitMQ).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,13 @@ def main() -> None:
     images = 120 if args.quick else args.images
     url = fresh_database(os.environ.get("DATABASE_URL", ""), suffix="workers")
     tmp = Path(tempfile.mkdtemp(prefix="workers-"))
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "CELERY_BROKER_URL": BROKER,
-           "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MEDIA_ROOT": str(tmp / "media"),
+        "CELERY_BROKER_URL": BROKER,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
     os.environ.update(env)
     import django
 
@@ -56,15 +62,50 @@ def main() -> None:
     try:
         for workers in (1, 2):
             name = f"w{workers}"
-            procs = [subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "activations,sweeps,segmentation",
-                 "--pool", "solo", "-n", f"{name}-{i}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-                cwd=ROOT, env={**env, "OMP_NUM_THREADS": str(max(1, 2 // workers))},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(workers)]
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "-Q",
+                        "activations,sweeps,segmentation",
+                        "--pool",
+                        "solo",
+                        "-n",
+                        f"{name}-{i}@%h",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "-l",
+                        "WARNING",
+                    ],
+                    cwd=ROOT,
+                    env={**env, "OMP_NUM_THREADS": str(max(1, 2 // workers))},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for i in range(workers)
+            ]
             time.sleep(3)
             start = time.monotonic()
-            call_command("dissect", "--network", "demo", "--layers", "conv3", "--images", str(world / "images"),
-                         "--name", name, "--rf-images", "20", "--queue", "--quiet")
+            call_command(
+                "dissect",
+                "--network",
+                "demo",
+                "--layers",
+                "conv3",
+                "--images",
+                str(world / "images"),
+                "--name",
+                name,
+                "--rf-images",
+                "20",
+                "--queue",
+                "--quiet",
+            )
             stages, last, seen = {}, time.monotonic(), "activations"
             while True:
                 stage = Dissection.objects.get(network__name=name).stage
@@ -75,8 +116,12 @@ def main() -> None:
                 time.sleep(0.2)
             total = time.monotonic() - start
             sweeps = ImageSweep.objects.filter(dissection__network__name=name, done=True)
-            results[workers] = {"total": total, "stages": stages, "sweeps": sweeps.count(),
-                                "sweep_s": sum(s.seconds or 0 for s in sweeps) / max(1, sweeps.count())}
+            results[workers] = {
+                "total": total,
+                "stages": stages,
+                "sweeps": sweeps.count(),
+                "sweep_s": sum(s.seconds or 0 for s in sweeps) / max(1, sweeps.count()),
+            }
             for proc in procs:
                 proc.terminate()
                 proc.wait(30)
@@ -88,13 +133,19 @@ def main() -> None:
     one, two = results[1], results[2]
     for workers, r in results.items():
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
-        print(f"{workers} worker(s): {r['total']:.1f} s ({stages}); {r['sweeps']} sweeps of unique top images, "
-              f"{r['sweep_s']:.2f} s each on average")
-    print(f"{images} images, demo network conv3, RFs from each unit's top 20: 2 workers on this 2-core machine -> "
-          f"{one['total'] / two['total']:.2f}x the speed of 1")
+        print(
+            f"{workers} worker(s): {r['total']:.1f} s ({stages}); {r['sweeps']} sweeps of unique top images, "
+            f"{r['sweep_s']:.2f} s each on average"
+        )
+    print(
+        f"{images} images, demo network conv3, RFs from each unit's top 20: 2 workers on this 2-core machine -> "
+        f"{one['total'] / two['total']:.2f}x the speed of 1"
+    )
     overhead = one["stages"].get("sweeps", 0) / max(1, one["sweeps"]) - one["sweep_s"]
-    print(f"per unique top image: {one['sweep_s']:.2f} s of sweep and {max(0.0, overhead):.2f} s of task overhead "
-          "(broker, database, files); the activation pass and the merge are shared by all units")
+    print(
+        f"per unique top image: {one['sweep_s']:.2f} s of sweep and {max(0.0, overhead):.2f} s of task overhead "
+        "(broker, database, files); the activation pass and the merge are shared by all units"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The one Celery app, configured from Django settings (every CELERY_* setting lives there)."""
+
 import os
 
 from celery import Celery

@@ -1,5 +1,6 @@
 """One settings module. Everything that differs between machines comes from the environment;
 the defaults give a working local install (SQLite, Celery tasks run in process)."""
+
 import contextlib
 import os
 from pathlib import Path
@@ -126,12 +127,17 @@ MEDIA_URL = "media/"
 # service. Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID, a profile, an instance role).
 if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
     STORAGES = {
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "location": os.environ.get("AWS_S3_LOCATION", ""),
-            "file_overwrite": True, "default_acl": None}},
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+                "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+                "location": os.environ.get("AWS_S3_LOCATION", ""),
+                "file_overwrite": True,
+                "default_acl": None,
+            },
+        },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
@@ -162,8 +168,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The worker that finishes a stage queues the next one: if the broker is restarting just then, keep
 # trying for about a minute rather than drop the stage (re-running `dissect --queue` also re-queues).
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5,
-                                    "interval_max": 3}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 3}
 CELERY_TASK_IGNORE_RESULT = True
 # `celery -A config beat` keeps MTurk campaigns in step (statuses, auto-approvals) every this many seconds.
 CELERY_BEAT_SCHEDULE = {
@@ -199,7 +204,9 @@ MTURK_SUBMIT_ORIGINS = {
 }
 MTURK_EXTRA_SUBMIT_ORIGINS = env_list("MTURK_EXTRA_SUBMIT_ORIGINS")
 MTURK_FRAME_ANCESTORS = [
-    "https://worker.mturk.com", "https://www.mturk.com", "https://workersandbox.mturk.com",
+    "https://worker.mturk.com",
+    "https://www.mturk.com",
+    "https://workersandbox.mturk.com",
     *env_list("MTURK_EXTRA_FRAME_ANCESTORS"),
 ]
 

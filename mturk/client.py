@@ -3,6 +3,7 @@ variables, a profile); MTURK_ENDPOINT_URL overrides the endpoint (a proxy, the t
 
 Throttled calls are retried by botocore with exponential backoff ("standard" retry mode); any other
 service error becomes an MTurkError whose message says what MTurk refused and why."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,9 @@ def call(client, operation: str, **params):
         return getattr(client, operation)(**params)
     except ClientError as error:
         info = error.response.get("Error", {})
-        raise MTurkError(f"Mechanical Turk refused {error.operation_name}: "
-                         f"{info.get('Message') or info.get('Code') or error}") from error
+        raise MTurkError(
+            f"Mechanical Turk refused {error.operation_name}: {info.get('Message') or info.get('Code') or error}"
+        ) from error
     except BotoCoreError as error:
         raise MTurkError(f"Could not reach Mechanical Turk for {operation}: {error}") from error
 
@@ -51,11 +53,17 @@ def reject_assignment(client, assignment_id: str, feedback: str) -> None:
 
 def create_additional_assignments(client, hit_id: str, number: int, token: str) -> None:
     """More answers for a HIT; the token makes a retried request create nothing twice."""
-    call(client, "create_additional_assignments_for_hit", HITId=hit_id, NumberOfAdditionalAssignments=number,
-         UniqueRequestToken=token[:64])
+    call(
+        client,
+        "create_additional_assignments_for_hit",
+        HITId=hit_id,
+        NumberOfAdditionalAssignments=number,
+        UniqueRequestToken=token[:64],
+    )
 
 
 # Reading ------------------------------------------------------------------------------------------
+
 
 def pages(client, operation: str, key: str, **params) -> list[dict]:
     """Every item of a paginated list call, following NextToken to the end."""
@@ -85,8 +93,14 @@ def get_hit(client, hit_id: str) -> dict | None:
 
 def list_assignments(client, hit_id: str) -> list[dict]:
     """All of a HIT's assignments in every status (submitted, approved, rejected)."""
-    return pages(client, "list_assignments_for_hit", "Assignments", HITId=hit_id, MaxResults=100,
-                 AssignmentStatuses=["Submitted", "Approved", "Rejected"])
+    return pages(
+        client,
+        "list_assignments_for_hit",
+        "Assignments",
+        HITId=hit_id,
+        MaxResults=100,
+        AssignmentStatuses=["Submitted", "Approved", "Rejected"],
+    )
 
 
 # Writing ------------------------------------------------------------------------------------------
@@ -99,56 +113,117 @@ SYSTEM_QUALIFICATIONS = {
 HIT_ID = re.compile(r"\b[A-Z0-9]{30}\b")
 
 
-def qualification_requirements(*, approval_rate: int | None = 95, approved_hits: int | None = 100,
-                               locales: list[str] | None = None, custom_type: str = "", custom_min: int = 1
-                               ) -> list[dict]:
+def qualification_requirements(
+    *,
+    approval_rate: int | None = 95,
+    approved_hits: int | None = 100,
+    locales: list[str] | None = None,
+    custom_type: str = "",
+    custom_min: int = 1,
+) -> list[dict]:
     """MTurk's QualificationRequirements: a minimum approval rate and count of approved HITs (the
     field's usual defaults), optional locales (country codes, or country-subdivision like US-CA),
     and optionally a qualification of our own (a test workers pass first)."""
     requirements = []
     if approval_rate is not None:
-        requirements.append({"QualificationTypeId": SYSTEM_QUALIFICATIONS["approval_rate"],
-                             "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [approval_rate],
-                             "ActionsGuarded": "Accept"})
+        requirements.append(
+            {
+                "QualificationTypeId": SYSTEM_QUALIFICATIONS["approval_rate"],
+                "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [approval_rate],
+                "ActionsGuarded": "Accept",
+            }
+        )
     if approved_hits is not None:
-        requirements.append({"QualificationTypeId": SYSTEM_QUALIFICATIONS["approved_hits"],
-                             "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [approved_hits],
-                             "ActionsGuarded": "Accept"})
+        requirements.append(
+            {
+                "QualificationTypeId": SYSTEM_QUALIFICATIONS["approved_hits"],
+                "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [approved_hits],
+                "ActionsGuarded": "Accept",
+            }
+        )
     if locales:
         values = [dict(zip(("Country", "Subdivision"), code.upper().split("-", 1), strict=False)) for code in locales]
-        requirements.append({"QualificationTypeId": SYSTEM_QUALIFICATIONS["locale"], "Comparator": "In",
-                             "LocaleValues": values, "ActionsGuarded": "Accept"})
+        requirements.append(
+            {
+                "QualificationTypeId": SYSTEM_QUALIFICATIONS["locale"],
+                "Comparator": "In",
+                "LocaleValues": values,
+                "ActionsGuarded": "Accept",
+            }
+        )
     if custom_type:
-        requirements.append({"QualificationTypeId": custom_type, "Comparator": "GreaterThanOrEqualTo",
-                             "IntegerValues": [custom_min], "ActionsGuarded": "Accept"})
+        requirements.append(
+            {
+                "QualificationTypeId": custom_type,
+                "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [custom_min],
+                "ActionsGuarded": "Accept",
+            }
+        )
     return requirements
 
 
-def create_qualification_test(client, *, name: str, description: str, test_xml: str, answer_key_xml: str,
-                              minutes: int = 20) -> str:
+def create_qualification_test(
+    client, *, name: str, description: str, test_xml: str, answer_key_xml: str, minutes: int = 20
+) -> str:
     """A qualification type whose test MTurk scores with the answer key; returns its id."""
-    response = call(client, "create_qualification_type", Name=name, Description=description,
-                    QualificationTypeStatus="Active", Test=test_xml, AnswerKey=answer_key_xml,
-                    TestDurationInSeconds=minutes * 60, RetryDelayInSeconds=24 * 3600)
+    response = call(
+        client,
+        "create_qualification_type",
+        Name=name,
+        Description=description,
+        QualificationTypeStatus="Active",
+        Test=test_xml,
+        AnswerKey=answer_key_xml,
+        TestDurationInSeconds=minutes * 60,
+        RetryDelayInSeconds=24 * 3600,
+    )
     return response["QualificationType"]["QualificationTypeId"]
 
 
-def create_hit_type(client, *, title: str, description: str, keywords: str, reward: Decimal,
-                    assignment_seconds: int, auto_approval_seconds: int, qualifications: list[dict]) -> str:
+def create_hit_type(
+    client,
+    *,
+    title: str,
+    description: str,
+    keywords: str,
+    reward: Decimal,
+    assignment_seconds: int,
+    auto_approval_seconds: int,
+    qualifications: list[dict],
+) -> str:
     """MTurk returns the same HITTypeId for the same properties, so calling it again is harmless."""
-    return call(client, "create_hit_type", Title=title, Description=description, Keywords=keywords,
-                Reward=f"{reward:.2f}", AssignmentDurationInSeconds=assignment_seconds,
-                AutoApprovalDelayInSeconds=auto_approval_seconds, QualificationRequirements=qualifications)["HITTypeId"]
+    return call(
+        client,
+        "create_hit_type",
+        Title=title,
+        Description=description,
+        Keywords=keywords,
+        Reward=f"{reward:.2f}",
+        AssignmentDurationInSeconds=assignment_seconds,
+        AutoApprovalDelayInSeconds=auto_approval_seconds,
+        QualificationRequirements=qualifications,
+    )["HITTypeId"]
 
 
-def create_hit(client, *, hit_type_id: str, question: str, max_assignments: int, lifetime_seconds: int,
-               annotation: str, token: str) -> tuple[str, bool]:
+def create_hit(
+    client, *, hit_type_id: str, question: str, max_assignments: int, lifetime_seconds: int, annotation: str, token: str
+) -> tuple[str, bool]:
     """(HITId, created). With a token MTurk saw in the last 24 hours it refuses with HitAlreadyExists
     and names the HIT: then that HIT is returned, so a publish re-run after a crash creates nothing."""
     try:
-        response = call(client, "create_hit_with_hit_type", HITTypeId=hit_type_id, Question=question,
-                        MaxAssignments=max_assignments, LifetimeInSeconds=lifetime_seconds,
-                        RequesterAnnotation=annotation[:255], UniqueRequestToken=token[:64])
+        response = call(
+            client,
+            "create_hit_with_hit_type",
+            HITTypeId=hit_type_id,
+            Question=question,
+            MaxAssignments=max_assignments,
+            LifetimeInSeconds=lifetime_seconds,
+            RequesterAnnotation=annotation[:255],
+            UniqueRequestToken=token[:64],
+        )
         return response["HIT"]["HITId"], True
     except MTurkError as error:
         cause = error.__cause__
@@ -171,8 +246,15 @@ def approve_assignment(client, assignment_id: str, feedback: str = "", override_
 
 
 def send_bonus(client, *, worker_id: str, assignment_id: str, amount: Decimal, reason: str, token: str) -> None:
-    call(client, "send_bonus", WorkerId=worker_id, AssignmentId=assignment_id, BonusAmount=f"{amount:.2f}",
-         Reason=reason, UniqueRequestToken=token[:64])
+    call(
+        client,
+        "send_bonus",
+        WorkerId=worker_id,
+        AssignmentId=assignment_id,
+        BonusAmount=f"{amount:.2f}",
+        Reason=reason,
+        UniqueRequestToken=token[:64],
+    )
 
 
 def block_worker(client, worker_id: str, reason: str) -> None:

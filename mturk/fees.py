@@ -1,5 +1,6 @@
 """What Mechanical Turk charges: the worker's reward plus MTurk's commission on it (20%, or 40% for
 HITs with 10 or more assignments), at least one cent per assignment. Plain Decimal arithmetic."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal

@@ -1,12 +1,15 @@
 """The XML that MTurk exchanges with us: the ExternalQuestion that frames our HIT page, and the
 QuestionFormAnswers in which MTurk returns what the page posted to externalSubmit."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-EXTERNAL_QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
+EXTERNAL_QUESTION_NS = (
+    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
+)
 ANSWERS_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
 MAX_FRAME_HEIGHT = 5000  # 0 lets MTurk size the frame to the page
 
@@ -22,8 +25,10 @@ def external_question(url: str, frame_height: int = 0) -> str:
         raise ValueError(f"The frame height must be between 0 and {MAX_FRAME_HEIGHT} pixels.")
     if urlsplit(url).scheme not in ("https", "http"):
         raise ValueError(f"{url!r} is not a web address.")
-    return (f'<ExternalQuestion xmlns="{EXTERNAL_QUESTION_NS}">'
-            f"<ExternalURL>{escape(url)}</ExternalURL><FrameHeight>{frame_height}</FrameHeight></ExternalQuestion>")
+    return (
+        f'<ExternalQuestion xmlns="{EXTERNAL_QUESTION_NS}">'
+        f"<ExternalURL>{escape(url)}</ExternalURL><FrameHeight>{frame_height}</FrameHeight></ExternalQuestion>"
+    )
 
 
 def parse_answers(xml: str) -> dict[str, str]:
@@ -61,10 +66,13 @@ def parse_answers(xml: str) -> dict[str, str]:
 def answers_xml(fields: dict[str, str]) -> str:
     """QuestionFormAnswers for these fields: what MTurk stores for an externalSubmit post (the local
     test service writes it, the tests compare against it)."""
-    body = "".join(f"<Answer><QuestionIdentifier>{escape(k)}</QuestionIdentifier><FreeText>{escape(v)}</FreeText>"
-                   "</Answer>" for k, v in fields.items())
-    return (f'<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="{ANSWERS_NS}">{body}'
-            "</QuestionFormAnswers>")
+    body = "".join(
+        f"<Answer><QuestionIdentifier>{escape(k)}</QuestionIdentifier><FreeText>{escape(v)}</FreeText></Answer>"
+        for k, v in fields.items()
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="{ANSWERS_NS}">{body}</QuestionFormAnswers>'
+    )
 
 
 def _local(tag: str) -> str:

@@ -2,6 +2,7 @@
 
 Memory holds K entries per unit whatever the number of images: each batch is folded in and dropped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -18,8 +19,9 @@ class _Enough(Exception):
 
 
 @contextmanager
-def recording(model: nn.Module, module_names: Iterable[str],
-              transform: Callable[[str, torch.Tensor], object] | None = None) -> Iterator[dict[str, object]]:
+def recording(
+    model: nn.Module, module_names: Iterable[str], transform: Callable[[str, torch.Tensor], object] | None = None
+) -> Iterator[dict[str, object]]:
     """Hook `module_names`; each forward fills the yielded dict with `transform(name, output)`.
 
     The default transform clones: ReLUs run in place and would overwrite a kept reference.
@@ -74,8 +76,11 @@ class TopK:
 
     @classmethod
     def empty(cls, units: int, k: int) -> TopK:
-        return cls(torch.full((units, k), -torch.inf), torch.full((units, k), -1, dtype=torch.long),
-                   torch.zeros((units, k), dtype=torch.long))
+        return cls(
+            torch.full((units, k), -torch.inf),
+            torch.full((units, k), -1, dtype=torch.long),
+            torch.zeros((units, k), dtype=torch.long),
+        )
 
     @property
     def k(self) -> int:
@@ -106,12 +111,14 @@ class TopK:
 
     @classmethod
     def from_numpy(cls, arrays: dict[str, np.ndarray]) -> TopK:
-        return cls(torch.from_numpy(arrays["scores"]), torch.from_numpy(arrays["images"]),
-                   torch.from_numpy(arrays["argmax"]))
+        return cls(
+            torch.from_numpy(arrays["scores"]), torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["argmax"])
+        )
 
 
-def top_k_pass(model: nn.Module, module_names: list[str], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-               k: int) -> dict[str, TopK]:
+def top_k_pass(
+    model: nn.Module, module_names: list[str], batches: Iterable[tuple[torch.Tensor, torch.Tensor]], k: int
+) -> dict[str, TopK]:
     """Stream (image_ids, inputs) batches through the model and keep each unit's top `k` images."""
     tops: dict[str, TopK] = {}
     device = model_device(model)

@@ -5,6 +5,7 @@ torchvision does not import here, so each network is written out; the module nam
 load as they are. The forwards are plain (no tensor-dependent branches) so that `pipeline.graph`
 can trace them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -61,15 +62,21 @@ class ResNet(nn.Module):
     """torchvision's ResNet. `max_pool=False` and a fixed 14-px average pool give Places365's
     `wideresnet18` (Network Dissection's model): the same weights' names, maps twice as large."""
 
-    def __init__(self, block: type[BasicBlock | Bottleneck], blocks: list[int], num_classes: int = 1000,
-                 max_pool: bool = True, stem_channels: int = 64) -> None:
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        blocks: list[int],
+        num_classes: int = 1000,
+        max_pool: bool = True,
+        stem_channels: int = 64,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, stem_channels, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if max_pool else nn.Identity()
         self.c_in = stem_channels
-        widths = [stem_channels * 2 ** i for i in range(4)]
+        widths = [stem_channels * 2**i for i in range(4)]
         self.layer1 = self._stage(block, widths[0], blocks[0], 1)
         self.layer2 = self._stage(block, widths[1], blocks[1], 2)
         self.layer3 = self._stage(block, widths[2], blocks[2], 2)
@@ -80,8 +87,10 @@ class ResNet(nn.Module):
     def _stage(self, block: type[BasicBlock | Bottleneck], planes: int, count: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.c_in != planes * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.c_in, planes * block.expansion, 1, stride=stride, bias=False),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.c_in, planes * block.expansion, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         layers = [block(self.c_in, planes, stride, downsample)]
         self.c_in = planes * block.expansion
         layers += [block(self.c_in, planes) for _ in range(1, count)]
@@ -124,8 +133,12 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
             nn.Linear(4096, num_classes),
         )
 
@@ -189,8 +202,9 @@ class Transition(nn.Sequential):
 class DenseNet(nn.Module):
     """torchvision's DenseNet: `features.conv0 .. features.norm5`, then ReLU, global pool, classifier."""
 
-    def __init__(self, growth: int, blocks: tuple[int, ...], stem: int, bn_size: int = 4,
-                 num_classes: int = 1000) -> None:
+    def __init__(
+        self, growth: int, blocks: tuple[int, ...], stem: int, bn_size: int = 4, num_classes: int = 1000
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential()
         self.features.add_module("conv0", nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False))
@@ -229,8 +243,14 @@ def densenet_aliases(blocks: int = 4) -> dict[str, str]:
     return aliases
 
 
-RESNET_ALIASES = {"conv1": "conv1", "pool1": "maxpool", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3",
-                  "layer4": "layer4"}
+RESNET_ALIASES = {
+    "conv1": "conv1",
+    "pool1": "maxpool",
+    "layer1": "layer1",
+    "layer2": "layer2",
+    "layer3": "layer3",
+    "layer4": "layer4",
+}
 
 
 class DemoResNet(nn.Module):
@@ -244,10 +264,12 @@ class DemoResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(32)
         self.relu = nn.ReLU(inplace=True)
         self.layer1 = nn.Sequential(BasicBlock(32, 32))
-        self.layer2 = nn.Sequential(BasicBlock(32, 64, 2, nn.Sequential(nn.Conv2d(32, 64, 1, 2, bias=False),
-                                                                         nn.BatchNorm2d(64))))
-        self.layer3 = nn.Sequential(BasicBlock(64, 64, 2, nn.Sequential(nn.Conv2d(64, 64, 1, 2, bias=False),
-                                                                         nn.BatchNorm2d(64))))
+        self.layer2 = nn.Sequential(
+            BasicBlock(32, 64, 2, nn.Sequential(nn.Conv2d(32, 64, 1, 2, bias=False), nn.BatchNorm2d(64)))
+        )
+        self.layer3 = nn.Sequential(
+            BasicBlock(64, 64, 2, nn.Sequential(nn.Conv2d(64, 64, 1, 2, bias=False), nn.BatchNorm2d(64)))
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, num_classes)
 

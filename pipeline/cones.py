@@ -6,6 +6,7 @@ backward cone, and the channels each node must carry for the target units. Pure 
 Boxes are planned per axis and per grid coordinate of the occluders (rows and columns of the grid
 move independently), so a box is a fixed side plus one start per grid row (or column).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ def unsupported(graph: Graph) -> str:
             return f"{node.name} pads with {m.padding_mode!r}, not zeros"
         if isinstance(m, nn.MaxPool2d) and m.return_indices:
             return f"{node.name} returns indices"
-        if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or m.divisor_override or
-                                            (not m.count_include_pad and m.padding)):
+        if isinstance(m, nn.AvgPool2d) and (
+            m.ceil_mode or m.divisor_override or (not m.count_include_pad and m.padding)
+        ):
             return f"{node.name} averages over windows of unequal size (ceil mode or padding not counted)"
         if isinstance(m, nn.ConstantPad2d) and m.value != 0:
             return f"{node.name} pads with {m.value}, not zeros"
@@ -143,8 +145,13 @@ class Box:
 Band = tuple[int, int]  # grid coordinates start..stop-1 on one axis
 
 
-def boxes(lay: list[Layout], ranges: list[list[tuple]], limits: list[list] | None, size: int,
-          tile: tuple[Band, Band] | None = None) -> list[tuple[Box, Box]]:
+def boxes(
+    lay: list[Layout],
+    ranges: list[list[tuple]],
+    limits: list[list] | None,
+    size: int,
+    tile: tuple[Band, Band] | None = None,
+) -> list[tuple[Box, Box]]:
     """Per node, boxes that hold each occluder's forward cone within the limits (None: whole maps),
     sized for the occluders of one tile of the grid (None: all). The input's box is the occluder."""
     out = []
@@ -182,8 +189,12 @@ def tiling(lay: list[Layout], ranges: list[list[tuple]], most: int = 6) -> list[
     whose estimated multiply-adds plus a fixed cost per tile are least."""
     n, side = len(lay), len(ranges[0][0][0])
     weight = np.array([0.0] + [lay[i].madds(1) for i in range(1, n)])
-    lengths = [np.array([[0] * side] + [(ranges[i][axis][1] - ranges[i][axis][0] + 1).tolist()
-                                        for i in range(1, n)], dtype=float) for axis in range(2)]
+    lengths = [
+        np.array(
+            [[0] * side] + [(ranges[i][axis][1] - ranges[i][axis][0] + 1).tolist() for i in range(1, n)], dtype=float
+        )
+        for axis in range(2)
+    ]
 
     def spread(axis: int, bands: list[Band]) -> np.ndarray:  # per node: sum over bands of count x widest
         return sum((b - a) * lengths[axis][:, a:b].max(1) for a, b in bands)
@@ -205,7 +216,7 @@ def _bands(lengths: np.ndarray, weight: np.ndarray, count: int) -> list[Band]:
     cost = np.full((side + 1, side + 1), np.inf)
     for a in range(side):
         widest = np.maximum.accumulate(lengths[:, a:], axis=1)  # nodes x (side - a)
-        cost[a, a + 1:] = np.arange(1, side - a + 1) * (weight @ widest)
+        cost[a, a + 1 :] = np.arange(1, side - a + 1) * (weight @ widest)
     best = np.full((count + 1, side + 1), np.inf)
     best[0, 0] = 0.0
     back = np.zeros((count + 1, side + 1), dtype=int)
@@ -238,15 +249,15 @@ def channel_needs(graph: Graph, target: int, units: list[int]) -> list[Channels 
             asks = [(j, need if node.channelwise else None) for j in node.inputs]
         for j, ask in asks:
             old = needs[j]
-            needs[j] = ask if old is False else (None if old is None or ask is None else
-                                                 tuple(sorted(set(old) | set(ask))))
+            needs[j] = (
+                ask if old is False else (None if old is None or ask is None else tuple(sorted(set(old) | set(ask))))
+            )
     return needs  # False: the node is not needed at all (a concatenation part with no target channel)
 
 
 def count_madds(graph: Graph, target: int) -> float:
     """Multiply-adds of one full forward up to the target (the baseline's work)."""
-    return sum(layout.madds(layout.size_out[0] * layout.size_out[1])
-               for layout in layouts(graph)[1:target + 1])
+    return sum(layout.madds(layout.size_out[0] * layout.size_out[1]) for layout in layouts(graph)[1 : target + 1])
 
 
 def cat_parts(graph: Graph, i: int, need: Channels) -> list[tuple[int, Channels]]:

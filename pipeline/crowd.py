@@ -1,6 +1,7 @@
 """A simulated crowd for the demo world: what a unit's highlighted regions really show (from the
 per-pixel truth), and how honest, noisy and spamming workers answer a HIT about it. No Django: the
 annotator's `simulate_crowd` command feeds it masks and plays its answers through the real HIT form."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,11 +42,12 @@ def unit_truth(masks: Sequence[np.ndarray], image_truth: dict[str, np.ndarray]) 
 
     `masks[i]` and `image_truth[c][i]` are the i-th top image's mask and the concept's truth there."""
     highlighted = sum(float(m.sum()) for m in masks) or 1.0
-    share = {c: sum(float((m & t[i]).sum()) for i, m in enumerate(masks)) / highlighted
-             for c, t in image_truth.items()}
+    share = {c: sum(float((m & t[i]).sum()) for i, m in enumerate(masks)) / highlighted for c, t in image_truth.items()}
     concept = max(share, key=lambda c: (share[c], c))
-    matches = tuple(bool(m.sum()) and float((m & image_truth[concept][i]).sum()) / float(m.sum()) >= MATCH_SHARE
-                    for i, m in enumerate(masks))
+    matches = tuple(
+        bool(m.sum()) and float((m & image_truth[concept][i]).sum()) / float(m.sum()) >= MATCH_SHARE
+        for i, m in enumerate(masks)
+    )
     return UnitTruth(concept, str(demo_world.VOCAB[concept]["category"]), matches)
 
 

@@ -3,6 +3,7 @@
 The check follows Network Dissection: a unit's map, upsampled to the image, is thresholded at its
 top `quantile` over the data set and compared with each concept's truth mask by IoU.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,9 @@ def world_tensors(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np
     return torch.stack(images), torch.tensor(labels), np.stack(truths)
 
 
-def train(count: int = 6000, epochs: int = 12, seed: int = 0, log: bool = True,
-          network: str = "demo") -> TrainingResult:
+def train(
+    count: int = 6000, epochs: int = 12, seed: int = 0, log: bool = True, network: str = "demo"
+) -> TrainingResult:
     """Train a demo network (`demo` or `demo-resnet`) on freshly drawn scenes of the demo world."""
     torch.manual_seed(seed)
     started = time.perf_counter()
@@ -85,8 +87,9 @@ class UnitMatch:
     iou: float
 
 
-def unit_concept_iou(model: torch.nn.Module, module_name: str, x: torch.Tensor, truth: np.ndarray,
-                     quantile: float = 0.98) -> list[UnitMatch]:
+def unit_concept_iou(
+    model: torch.nn.Module, module_name: str, x: torch.Tensor, truth: np.ndarray, quantile: float = 0.98
+) -> list[UnitMatch]:
     """Each unit's best-matching concept of the demo world over images `x` with their `truth`."""
     with torch.inference_mode():
         maps = torch.cat([feature_maps(model, [module_name], b)[module_name] for b in x.split(256)])

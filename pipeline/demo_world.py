@@ -4,6 +4,7 @@ A scene class is a pair of objects. Backgrounds, colours and textures are drawn 
 the class, so a classifier can only succeed by finding objects, and its units become object detectors.
 Distractor objects never complete another class's pair.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,30 +18,48 @@ SIZE = 64
 TRUTH_LAYERS = ("region", "object", "part", "texture", "color")
 
 COLOURS = {
-    "red": (205, 45, 40), "green": (50, 150, 60), "blue": (50, 85, 200), "yellow": (235, 205, 45),
-    "white": (238, 238, 232), "black": (30, 30, 35), "grey": (125, 125, 130), "brown": (125, 78, 42),
-    "orange": (235, 125, 35), "purple": (130, 65, 165),
+    "red": (205, 45, 40),
+    "green": (50, 150, 60),
+    "blue": (50, 85, 200),
+    "yellow": (235, 205, 45),
+    "white": (238, 238, 232),
+    "black": (30, 30, 35),
+    "grey": (125, 125, 130),
+    "brown": (125, 78, 42),
+    "orange": (235, 125, 35),
+    "purple": (130, 65, 165),
 }
 REGIONS = {  # region -> (upper or lower band, colours it may take)
-    "sky": ("upper", ("blue", "white", "grey")), "wall": ("upper", ("white", "brown", "yellow", "grey")),
-    "grass": ("lower", ("green",)), "water": ("lower", ("blue", "grey")),
-    "road": ("lower", ("grey", "black")), "sand": ("lower", ("yellow", "orange")),
+    "sky": ("upper", ("blue", "white", "grey")),
+    "wall": ("upper", ("white", "brown", "yellow", "grey")),
+    "grass": ("lower", ("green",)),
+    "water": ("lower", ("blue", "grey")),
+    "road": ("lower", ("grey", "black")),
+    "sand": ("lower", ("yellow", "orange")),
 }
 OBJECTS = ("house", "tree", "car", "boat", "lamp", "ball")
 PARTS = ("roof", "door", "trunk", "crown", "wheel", "window", "hull", "sail", "pole", "light")
 TEXTURES = ("striped", "dotted", "checkered")
 SCENES = {  # scene -> the pair of objects that makes it
-    "village": ("house", "tree"), "street": ("car", "lamp"), "harbour": ("boat", "lamp"),
-    "park": ("tree", "ball"), "garage": ("car", "house"), "lake": ("boat", "tree"),
+    "village": ("house", "tree"),
+    "street": ("car", "lamp"),
+    "harbour": ("boat", "lamp"),
+    "park": ("tree", "ball"),
+    "garage": ("car", "house"),
+    "lake": ("boat", "tree"),
 }
 
 
 def vocabulary() -> dict[str, dict[str, object]]:
     """Every concept with its category and its id in its truth layer (0 means none)."""
     vocab: dict[str, dict[str, object]] = {}
-    for layer, names, category in (("region", REGIONS, "region"), ("object", OBJECTS, "object"),
-                                   ("part", PARTS, "part"), ("texture", TEXTURES, "texture"),
-                                   ("color", COLOURS, "color")):
+    for layer, names, category in (
+        ("region", REGIONS, "region"),
+        ("object", OBJECTS, "object"),
+        ("part", PARTS, "part"),
+        ("texture", TEXTURES, "texture"),
+        ("color", COLOURS, "color"),
+    ):
         for i, name in enumerate(names, start=1):
             vocab[name] = {"layer": layer, "id": i, "category": category}
     for i, name in enumerate(SCENES, start=1):
@@ -52,8 +71,7 @@ def distractors(scene: str) -> list[str]:
     """Objects that may join `scene` without completing another class's pair."""
     a, b = SCENES[scene]
     pairs = {frozenset(p) for p in SCENES.values()}
-    return [o for o in OBJECTS if o not in (a, b) and frozenset((a, o)) not in pairs
-            and frozenset((b, o)) not in pairs]
+    return [o for o in OBJECTS if o not in (a, b) and frozenset((a, o)) not in pairs and frozenset((b, o)) not in pairs]
 
 
 class Canvas:
@@ -127,34 +145,81 @@ def paint_object(canvas: Canvas, name: str, cx: int, base: int, s: int, rng: np.
         if rng.random() < 0.3:
             canvas.texture(body, _pick(rng, TEXTURES), _pick(rng, list(COLOURS)), rng)
             canvas.truth["object"].rectangle(body, fill=VOCAB[name]["id"])
-        canvas.shape("polygon", [(cx - s // 2 - 2, body[1]), (cx + s // 2 + 2, body[1]), (cx, base - s)],
-                     _pick(rng, ("red", "brown", "black")), rng, part="roof", **o)
-        canvas.shape("rectangle", (cx - s // 8, base - s // 3, cx + s // 8, base),
-                     _pick(rng, ("brown", "black")), rng, part="door", **o)
+        canvas.shape(
+            "polygon",
+            [(cx - s // 2 - 2, body[1]), (cx + s // 2 + 2, body[1]), (cx, base - s)],
+            _pick(rng, ("red", "brown", "black")),
+            rng,
+            part="roof",
+            **o,
+        )
+        canvas.shape(
+            "rectangle",
+            (cx - s // 8, base - s // 3, cx + s // 8, base),
+            _pick(rng, ("brown", "black")),
+            rng,
+            part="door",
+            **o,
+        )
     elif name == "tree":
-        canvas.shape("rectangle", (cx - s // 10 - 1, base - s // 2, cx + s // 10 + 1, base), "brown", rng,
-                     part="trunk", **o)
+        canvas.shape(
+            "rectangle", (cx - s // 10 - 1, base - s // 2, cx + s // 10 + 1, base), "brown", rng, part="trunk", **o
+        )
         r = s // 3 + 1
-        canvas.shape("ellipse", (cx - r, base - s, cx + r, base - s + 2 * r), _pick(rng, ("green", "orange")), rng,
-                     part="crown", **o)
+        canvas.shape(
+            "ellipse",
+            (cx - r, base - s, cx + r, base - s + 2 * r),
+            _pick(rng, ("green", "orange")),
+            rng,
+            part="crown",
+            **o,
+        )
     elif name == "car":
         h = s // 3 + 2
-        canvas.shape("rectangle", (cx - s // 2 - 2, base - h - 3, cx + s // 2 + 2, base - 3),
-                     _pick(rng, ("red", "blue", "yellow", "white", "purple", "orange")), rng, **o)
-        canvas.shape("rectangle", (cx - s // 4, base - h - 3 - s // 5, cx + s // 4, base - h - 3), "white", rng,
-                     part="window", **o)
+        canvas.shape(
+            "rectangle",
+            (cx - s // 2 - 2, base - h - 3, cx + s // 2 + 2, base - 3),
+            _pick(rng, ("red", "blue", "yellow", "white", "purple", "orange")),
+            rng,
+            **o,
+        )
+        canvas.shape(
+            "rectangle",
+            (cx - s // 4, base - h - 3 - s // 5, cx + s // 4, base - h - 3),
+            "white",
+            rng,
+            part="window",
+            **o,
+        )
         w = max(3, s // 6)
         for wx in (cx - s // 3, cx + s // 3):
             canvas.shape("ellipse", (wx - w, base - 2 * w, wx + w, base), "black", rng, part="wheel", **o)
     elif name == "boat":
-        canvas.shape("polygon", [(cx - s // 2 - 2, base - s // 3), (cx + s // 2 + 2, base - s // 3),
-                                 (cx + s // 3, base), (cx - s // 3, base)],
-                     _pick(rng, ("brown", "white", "red")), rng, part="hull", **o)
-        canvas.shape("polygon", [(cx, base - s), (cx, base - s // 3 - 1), (cx + s // 2, base - s // 3 - 1)],
-                     _pick(rng, ("white", "yellow", "red")), rng, part="sail", **o)
+        canvas.shape(
+            "polygon",
+            [
+                (cx - s // 2 - 2, base - s // 3),
+                (cx + s // 2 + 2, base - s // 3),
+                (cx + s // 3, base),
+                (cx - s // 3, base),
+            ],
+            _pick(rng, ("brown", "white", "red")),
+            rng,
+            part="hull",
+            **o,
+        )
+        canvas.shape(
+            "polygon",
+            [(cx, base - s), (cx, base - s // 3 - 1), (cx + s // 2, base - s // 3 - 1)],
+            _pick(rng, ("white", "yellow", "red")),
+            rng,
+            part="sail",
+            **o,
+        )
     elif name == "lamp":
-        canvas.shape("rectangle", (cx - 1, base - s, cx + 1, base), _pick(rng, ("black", "grey")), rng,
-                     part="pole", **o)
+        canvas.shape(
+            "rectangle", (cx - 1, base - s, cx + 1, base), _pick(rng, ("black", "grey")), rng, part="pole", **o
+        )
         r = max(3, s // 6)
         canvas.shape("ellipse", (cx - r, base - s - r, cx + r, base - s + r), "yellow", rng, part="light", **o)
     elif name == "ball":
@@ -208,10 +273,12 @@ def generate(out_dir: str | Path, count: int, seed: int = 0) -> Path:
         names.append(rel)
         truths.append(scene.truth)
         scenes.append(list(SCENES).index(scene.scene))
-    np.savez_compressed(out / "truth.npz", names=np.array(names), truth=np.stack(truths),
-                        scene=np.array(scenes, dtype=np.int64))
-    (out / "world.json").write_text(json.dumps(
-        {"size": SIZE, "layers": list(TRUTH_LAYERS), "scenes": list(SCENES), "vocabulary": VOCAB}, indent=1))
+    np.savez_compressed(
+        out / "truth.npz", names=np.array(names), truth=np.stack(truths), scene=np.array(scenes, dtype=np.int64)
+    )
+    (out / "world.json").write_text(
+        json.dumps({"size": SIZE, "layers": list(TRUTH_LAYERS), "scenes": list(SCENES), "vocabulary": VOCAB}, indent=1)
+    )
     return out
 
 

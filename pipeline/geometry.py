@@ -4,6 +4,7 @@ On one axis, position i of a node's map reads input pixels first + i*jump .. las
 (convolutions, pools, padding) compose, per-position layers pass the span on, and joins (residual
 adds, concatenations) take the union of their inputs' spans. Nothing here follows execution order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ def node_windows(graph: Graph, i: int) -> tuple[Window, Window]:
     windows = []
     for n, o in zip(size_in, size_out, strict=True):
         if n % o:
-            raise GraphError(f"{node.name}: an adaptive pool from {n} to {o} positions has windows of unequal "
-                             "size, so its units have no single receptive field geometry.")
+            raise GraphError(
+                f"{node.name}: an adaptive pool from {n} to {o} positions has windows of unequal "
+                "size, so its units have no single receptive field geometry."
+            )
         windows.append(Window(n // o, n // o))
     return windows[0], windows[1]
 
@@ -62,12 +65,15 @@ def spans(graph: Graph) -> list[tuple[Span, Span]]:
             for axis in range(2):
                 parts = [out[j][axis] for j in node.inputs]
                 if len({p.jump for p in parts}) != 1 or len({graph.nodes[j].shape[1 + axis] for j in node.inputs}) != 1:
-                    raise GraphError(f"{node.name} joins maps of different sizes or strides; "
-                                     "their positions do not line up.")
+                    raise GraphError(
+                        f"{node.name} joins maps of different sizes or strides; their positions do not line up."
+                    )
                 axes.append(Span(min(p.first for p in parts), max(p.last for p in parts), parts[0].jump))
             out.append((axes[0], axes[1]))
         else:
-            raise GraphError(f"The geometry of {node.name} ({node.why}) cannot be known: it lies between the "
-                             "input and a recorded layer, and it is not a convolution, pool, padding, "
-                             "per-position layer, addition or channel concatenation.")
+            raise GraphError(
+                f"The geometry of {node.name} ({node.why}) cannot be known: it lies between the "
+                "input and a recorded layer, and it is not a convolution, pool, padding, "
+                "per-position layer, addition or channel concatenation."
+            )
     return out

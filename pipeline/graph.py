@@ -8,6 +8,7 @@ modules and functions become nodes, and a recorded module's output is remembered
 when that module is a block (`layer3`). The cone sweep (`pipeline.occlusion_cone`) runs on the same
 graph, so the geometry and the sweep can never disagree about the network.
 """
+
 from __future__ import annotations
 
 import copy
@@ -81,8 +82,20 @@ class Graph:
 
 _POINT = (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity, nn.LocalResponseNorm)
 # Elementwise activations: each output reads its own input alone, channel by channel.
-ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.ReLU6, nn.Hardswish, nn.Hardtanh,
-               nn.Hardsigmoid, nn.Softplus, nn.Mish)
+ACTIVATIONS = (
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.ReLU6,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.Softplus,
+    nn.Mish,
+)
 _RELUS = {F.relu, torch.relu, torch.relu_}
 _ADDS = {operator.add, operator.iadd, torch.add}
 
@@ -102,11 +115,11 @@ def trace(model: nn.Module, recorded: list[str], input_size: int) -> Graph:
     weight = next(iter(model.parameters()), torch.empty(0))
     try:
         with torch.inference_mode():
-            values = graph.evaluate(torch.zeros(1, 3, input_size, input_size, dtype=weight.dtype,
-                                                device=weight.device))
+            values = graph.evaluate(torch.zeros(1, 3, input_size, input_size, dtype=weight.dtype, device=weight.device))
     except (RuntimeError, ValueError, TypeError) as exc:  # a map shrunk to nothing, mismatched shapes
-        raise GraphError(f"The network does not run on {input_size} x {input_size} px input up to "
-                         f"{', '.join(recorded)}: {exc}") from exc
+        raise GraphError(
+            f"The network does not run on {input_size} x {input_size} px input up to {', '.join(recorded)}: {exc}"
+        ) from exc
     for node, value in zip(graph.nodes, values, strict=True):
         if value.dim() == 4:
             node.shape = tuple(int(v) for v in value.shape[1:])
@@ -120,13 +133,15 @@ class _OneLevel(fx.Tracer):
         return True
 
 
-def _flatten(module: nn.Module, prefix: str, inputs: list[Any], nodes: list[Node], outputs: dict[str, int],
-             wanted: set[str]) -> _Ref:
+def _flatten(
+    module: nn.Module, prefix: str, inputs: list[Any], nodes: list[Node], outputs: dict[str, int], wanted: set[str]
+) -> _Ref:
     try:
         graph = _OneLevel().trace(module)
     except Exception as exc:  # fx raises several types (TraceError, TypeError on Proxy bools, ...)
-        raise GraphError(f"Cannot trace module {prefix or type(module).__name__!r} "
-                         f"({type(module).__name__}): {exc}") from exc
+        raise GraphError(
+            f"Cannot trace module {prefix or type(module).__name__!r} ({type(module).__name__}): {exc}"
+        ) from exc
     env: dict[fx.Node, Any] = {}
     placeholders = iter(inputs)
     result = None

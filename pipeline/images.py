@@ -2,6 +2,7 @@
 
 A file that cannot be decoded is reported with its reason and skipped; it never stops a run.
 """
+
 from __future__ import annotations
 
 import warnings

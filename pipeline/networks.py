@@ -3,6 +3,7 @@
 The built-ins use torchvision's module names (`features.0`, `classifier.6`) so that torchvision and
 Places365 checkpoints load by state_dict without torchvision being installed.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -149,8 +150,13 @@ BUILTINS: dict[str, Builtin] = {
     "demo": Builtin(
         DemoNet,
         Preprocessing(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
-        {"conv1": "features.0", "pool1": "features.2", "conv2": "features.3", "pool2": "features.5",
-         "conv3": "features.6"},
+        {
+            "conv1": "features.0",
+            "pool1": "features.2",
+            "conv2": "features.3",
+            "pool2": "features.5",
+            "conv3": "features.6",
+        },
         "classifier.2.weight",
         DEMO_WEIGHTS,
     ),
@@ -164,29 +170,54 @@ BUILTINS: dict[str, Builtin] = {
     "alexnet": Builtin(
         AlexNet,
         Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
-        {"conv1": "features.0", "pool1": "features.2", "conv2": "features.3", "pool2": "features.5",
-         "conv3": "features.6", "conv4": "features.8", "conv5": "features.10", "pool5": "features.12"},
+        {
+            "conv1": "features.0",
+            "pool1": "features.2",
+            "conv2": "features.3",
+            "pool2": "features.5",
+            "conv3": "features.6",
+            "conv4": "features.8",
+            "conv5": "features.10",
+            "pool5": "features.12",
+        },
         "classifier.6.weight",
     ),
     "alexnet-caffe": Builtin(
         AlexNetCaffe,
         # Caffe feeds 0-255 BGR minus the mean: in [0, 1] space that is mean/255 with std 1/255.
         Preprocessing(227, (116.676 / 255, 112.514 / 255, 104.051 / 255), (1 / 255,) * 3, bgr=True),
-        {"conv1": "features.0", "pool1": "features.2", "norm1": "features.3", "conv2": "features.4",
-         "pool2": "features.6", "norm2": "features.7", "conv3": "features.8", "conv4": "features.10",
-         "conv5": "features.12", "pool5": "features.14"},
+        {
+            "conv1": "features.0",
+            "pool1": "features.2",
+            "norm1": "features.3",
+            "conv2": "features.4",
+            "pool2": "features.6",
+            "norm2": "features.7",
+            "conv3": "features.8",
+            "conv4": "features.10",
+            "conv5": "features.12",
+            "pool5": "features.14",
+        },
         "classifier.6.weight",
     ),
-    "resnet18": Builtin(arch.resnet18, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES,
-                        "fc.weight"),
-    "resnet50": Builtin(arch.resnet50, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES,
-                        "fc.weight"),
-    "wideresnet18": Builtin(arch.wideresnet18, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
-                            {k: v for k, v in arch.RESNET_ALIASES.items() if k != "pool1"}, "fc.weight"),
-    "vgg16": Builtin(arch.vgg16, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.vgg_aliases(),
-                     "classifier.6.weight"),
-    "densenet161": Builtin(arch.densenet161, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
-                           arch.densenet_aliases(), "classifier.weight"),
+    "resnet18": Builtin(
+        arch.resnet18, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES, "fc.weight"
+    ),
+    "resnet50": Builtin(
+        arch.resnet50, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.RESNET_ALIASES, "fc.weight"
+    ),
+    "wideresnet18": Builtin(
+        arch.wideresnet18,
+        Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD),
+        {k: v for k, v in arch.RESNET_ALIASES.items() if k != "pool1"},
+        "fc.weight",
+    ),
+    "vgg16": Builtin(
+        arch.vgg16, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.vgg_aliases(), "classifier.6.weight"
+    ),
+    "densenet161": Builtin(
+        arch.densenet161, Preprocessing(224, IMAGENET_MEAN, IMAGENET_STD), arch.densenet_aliases(), "classifier.weight"
+    ),
 }
 
 
@@ -240,8 +271,11 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [(k, tuple(own[k].shape), tuple(state[k].shape))
-              for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape]
+    shapes = [
+        (k, tuple(own[k].shape), tuple(state[k].shape))
+        for k in sorted(set(own) & set(state))
+        if own[k].shape != state[k].shape
+    ]
     if missing or unexpected or shapes:
         raise WeightsMismatch(missing, unexpected, shapes)
     model.load_state_dict(state)
@@ -254,8 +288,9 @@ class LoadedNetwork:
     aliases: dict[str, str]
 
 
-def build_network(name: str, weights: str | Path | None = None,
-                  preprocessing: Preprocessing | None = None) -> LoadedNetwork:
+def build_network(
+    name: str, weights: str | Path | None = None, preprocessing: Preprocessing | None = None
+) -> LoadedNetwork:
     """A ready-to-run network in eval mode from a built-in name or `package.module:factory`.
 
     A built-in's class count follows its weights file, so Places365 or Places205 heads load as they are.
@@ -358,8 +393,10 @@ def layer_geometries(model: nn.Module, module_names: list[str], input_size: int)
         i = traced.outputs[name]
         rows, cols = spans[i]
         if rows != cols:
-            raise NetworkError(f"Layer {name} reads {rows.rf} x {cols.rf} px boxes with jumps {rows.jump} and "
-                               f"{cols.jump}: only layers with square receptive fields can be dissected.")
+            raise NetworkError(
+                f"Layer {name} reads {rows.rf} x {cols.rf} px boxes with jumps {rows.jump} and "
+                f"{cols.jump}: only layers with square receptive fields can be dissected."
+            )
         channels, height, width = traced.nodes[i].shape
         if not channels:
             raise NetworkError(f"Layer {name} has no spatial map (its output is not N x C x H x W).")

@@ -19,6 +19,7 @@ own, much smaller, backward cone. The split is chosen per tile by counting multi
 (boxes, runs of occluders) lives on the CPU; the maps and patches live on the model's device, so
 the same code runs on CUDA.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,8 +52,9 @@ class Group:
 class ConeSweep:
     """One image, one target node of the graph: the plan (boxes, relevant occluders, split) and its run."""
 
-    def __init__(self, graph: Graph, target: int, image: torch.Tensor, size: int, stride: int,
-                 incremental: bool = True) -> None:
+    def __init__(
+        self, graph: Graph, target: int, image: torch.Tensor, size: int, stride: int, incremental: bool = True
+    ) -> None:
         self.graph, self.target, self.size, self.incremental = graph, target, size, incremental
         self.lay = cones.layouts(graph)
         self.side = (image.shape[-1] - size) // stride + 1
@@ -87,9 +89,12 @@ class ConeSweep:
 
     def group(self, position: tuple[int, int], units: list[int]) -> Group:
         limits = cones.backward_limits(self.graph, self.lay, self.target, position)
-        return Group(units, self.relevant(position),
-                     [cones.boxes(self.lay, self.ranges, limits, self.size, tile) for tile in self.tiles],
-                     cones.channel_needs(self.graph, self.target, units))
+        return Group(
+            units,
+            self.relevant(position),
+            [cones.boxes(self.lay, self.ranges, limits, self.size, tile) for tile in self.tiles],
+            cones.channel_needs(self.graph, self.target, units),
+        )
 
     # Planning ---------------------------------------------------------------------------------
 
@@ -121,8 +126,12 @@ class ConeSweep:
         """Whether a convolution is cheaper as the original plus its change, scattered from the
         `changed` input positions, than recomputed over its box (stride 1 only)."""
         layout = self.lay[i]
-        return (self.incremental and isinstance(layout.node.module, nn.Conv2d)
-                and all(w.stride == 1 for w in layout.windows) and changed < out_area)
+        return (
+            self.incremental
+            and isinstance(layout.node.module, nn.Conv2d)
+            and all(w.stride == 1 for w in layout.windows)
+            and changed < out_area
+        )
 
     def node_costs(self, boxes: list, needs: list, count: int) -> list[float]:
         costs = [0.0]
@@ -173,8 +182,9 @@ class ConeSweep:
             self._indices[key] = channels_last(self.values[j][list(channels)])
         return self._indices[key]
 
-    def _expand(self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
-                x: torch.Tensor) -> torch.Tensor:
+    def _expand(
+        self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
         """An input's patch on this node's box: its own values where it has them, originals elsewhere."""
         values = self._take(patch, want)
         if values.shape[-2:] == sides and torch.equal(patch.y, y) and torch.equal(patch.x, x):
@@ -194,16 +204,23 @@ class ConeSweep:
             self._padded[key] = channels_last(F.pad(plane, pads, value=value)) if any(pads) else plane
         return self._padded[key]
 
-    def _window(self, i: int, patch: Patch, channels: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
-                x: torch.Tensor) -> torch.Tensor:
+    def _window(
+        self, i: int, patch: Patch, channels: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
         """The input a box needs: the input's changed values where they fall in the window, the
         original (padded) map everywhere else. N x C x Wy x Wx."""
         layout = self.lay[i]
         wy, wx = layout.windows
         h, w = (sides[0] - 1) * wy.stride + wy.extent, (sides[1] - 1) * wx.stride + wx.extent
         values = self._take(patch, channels)
-        if (values.shape[-2:] == layout.size_in and sides == layout.size_out and not patch.y.any()
-                and not patch.x.any() and not y.any() and not x.any()):
+        if (
+            values.shape[-2:] == layout.size_in
+            and sides == layout.size_out
+            and not patch.y.any()
+            and not patch.x.any()
+            and not y.any()
+            and not x.any()
+        ):
             # Deep layers: every occluder changes the whole map, so the window is the patch, padded.
             maximum = isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d)
             pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
@@ -213,8 +230,9 @@ class ConeSweep:
         paste(out, values, patch.y + wy.pad - y * wy.stride, patch.x + wx.pad - x * wx.stride)
         return out
 
-    def _window_node(self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
-                     x: torch.Tensor) -> torch.Tensor:
+    def _window_node(
+        self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
         layout = self.lay[i]
         m = layout.node.module
         wy, wx = layout.windows
@@ -235,8 +253,9 @@ class ConeSweep:
             return F.avg_pool2d(window, kernel, stride, 0)
         return window  # zero padding: the window is the output
 
-    def _scatter(self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor,
-                 x: torch.Tensor) -> torch.Tensor:
+    def _scatter(
+        self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:
         """A stride-1 convolution over its box, incrementally: the original output plus the change
         of its input scattered through the kernel (the change is zero outside the input's box)."""
         layout = self.lay[i]
@@ -268,8 +287,9 @@ class ConeSweep:
             key = ("norm", i, need)
             if key not in self._indices:
                 pick = (lambda t: t) if need is None else (lambda t: t[list(need)])
-                self._indices[key] = [None if t is None else pick(t)
-                                      for t in (m.running_mean, m.running_var, m.weight, m.bias)]
+                self._indices[key] = [
+                    None if t is None else pick(t) for t in (m.running_mean, m.running_var, m.weight, m.bias)
+                ]
             mean, var, weight, bias = self._indices[key]
             return F.batch_norm(values, mean, var, weight, bias, False, 0.0, m.eps)
         if isinstance(m, ACTIVATIONS):
@@ -316,8 +336,15 @@ class ConeSweep:
                 if j in state and j >= first and max(self.consumers[j]) <= i:
                     del state[j]
 
-    def discrepancy(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, noise: torch.Tensor,
-                    split: int | None = None, batch: int = 256) -> torch.Tensor:
+    def discrepancy(
+        self,
+        units: torch.Tensor,
+        ys: torch.Tensor,
+        xs: torch.Tensor,
+        noise: torch.Tensor,
+        split: int | None = None,
+        batch: int = 256,
+    ) -> torch.Tensor:
         """|target - original| for every target (unit, y, x) and occluder: T x G*G (on the CPU)."""
         targets = list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True))
         groups, every, union, plans = self.groups(targets)
@@ -328,18 +355,28 @@ class ConeSweep:
                 cut = plans[tile][0] if split is None else max(1, split)
                 chosen = torch.nonzero(every & mask).flatten()
                 for start in range(0, len(chosen), batch):
-                    self._batch(tile, chosen[start:start + batch], cut, groups, union, targets, noise, result)
+                    self._batch(tile, chosen[start : start + batch], cut, groups, union, targets, noise, result)
         return result.cpu()
 
-    def _batch(self, tile: int, ids: torch.Tensor, split: int, groups: dict, union: list, targets: list,
-               noise: torch.Tensor, result: torch.Tensor) -> None:
+    def _batch(
+        self,
+        tile: int,
+        ids: torch.Tensor,
+        split: int,
+        groups: dict,
+        union: list,
+        targets: list,
+        noise: torch.Tensor,
+        result: torch.Tensor,
+    ) -> None:
         """One batch of occluders of one tile: shared nodes up to the split, then each position's own."""
         n, device = len(self.graph.nodes), result.device
         frontier = {j for i in range(split, n) for j in self.graph.nodes[i].inputs if j < split}
         if split >= n:
             frontier.add(self.target)
-        state = {0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side],
-                          self.lo[ids % self.side], None)}
+        state = {
+            0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side], self.lo[ids % self.side], None)
+        }
         self.run(1, split, state, self.shared[tile], union, ids)
         for p, group in groups.items():
             keep = group.keep[ids]
@@ -395,8 +432,16 @@ def cone_problem(model: nn.Module, names: list[str], size: int) -> str:
     return ""
 
 
-def cone_occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict, prep, settings, seed: int,
-                         split: int | None = None, incremental: bool = True) -> dict[str, np.ndarray] | None:
+def cone_occlusion_sweep(
+    model: nn.Module,
+    image: torch.Tensor,
+    targets: dict,
+    prep,
+    settings,
+    seed: int,
+    split: int | None = None,
+    incremental: bool = True,
+) -> dict[str, np.ndarray] | None:
     """`receptive_field.occlusion_sweep`'s result by the cone method, or None when the network's
     graph has a node it cannot follow. The occluders' contents are drawn exactly as there."""
     size = image.shape[-1]

@@ -3,6 +3,7 @@
 One sweep of an image serves every unit that has the image among its top images: its cost belongs
 to the image, never to (unit, image) pairs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,14 @@ class Targets:
     xs: torch.Tensor  # T
 
 
-def occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict[str, Targets], prep: Preprocessing,
-                    settings: OcclusionSettings, seed: int) -> dict[str, np.ndarray]:
+def occlusion_sweep(
+    model: nn.Module,
+    image: torch.Tensor,
+    targets: dict[str, Targets],
+    prep: Preprocessing,
+    settings: OcclusionSettings,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit.
 
     Computed only inside each occluder's forward cone and the targets' backward cones
@@ -57,8 +64,14 @@ def occlusion_sweep(model: nn.Module, image: torch.Tensor, targets: dict[str, Ta
     return occlusion_sweep_full(model, image, targets, prep, settings, seed)
 
 
-def occlusion_sweep_full(model: nn.Module, image: torch.Tensor, targets: dict[str, Targets], prep: Preprocessing,
-                         settings: OcclusionSettings, seed: int) -> dict[str, np.ndarray]:
+def occlusion_sweep_full(
+    model: nn.Module,
+    image: torch.Tensor,
+    targets: dict[str, Targets],
+    prep: Preprocessing,
+    settings: OcclusionSettings,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """The sweep by full forward passes of every occluded copy: any network, any device.
 
     `discrepancy_to_pixels` turns them into image-pixel maps; the grid is what is worth storing.
@@ -82,13 +95,13 @@ def occlusion_sweep_full(model: nn.Module, image: torch.Tensor, targets: dict[st
         original = {name: value.clone() for name, value in run(model, image[None], records).items()}
         positions = torch.arange(copies)
         for start in range(0, copies, settings.batch_size):
-            batch = positions[start:start + settings.batch_size]
+            batch = positions[start : start + settings.batch_size]
             x = image.repeat(len(batch), 1, 1, 1)
             noise = pixels_to_input(torch.rand(len(batch), 3, settings.size, settings.size, generator=generator), prep)
             noise = noise.to(device)
             for j, pos in enumerate(batch.tolist()):
                 y0, x0 = (pos // side) * settings.stride, (pos % side) * settings.stride
-                x[j, :, y0:y0 + settings.size, x0:x0 + settings.size] = noise[j]
+                x[j, :, y0 : y0 + settings.size, x0 : x0 + settings.size] = noise[j]
             for name, value in run(model, x, records).items():
                 found[name].append((value - original[name]).abs().float())
     return {name: torch.cat(found[name]).T.reshape(-1, side, side).numpy() for name in targets}
@@ -110,7 +123,7 @@ def discrepancy_to_pixels(grid: np.ndarray, size: int, settings: OcclusionSettin
         offset = settings.size // 2
     out = torch.zeros(grid.shape[0], size, size)
     h = min(size - offset, maps.shape[-1])
-    out[:, offset:offset + h, offset:offset + h] = maps[:, 0, :h, :h]
+    out[:, offset : offset + h, offset : offset + h] = maps[:, 0, :h, :h]
     return out.numpy()
 
 
@@ -120,7 +133,7 @@ def recentre(discrepancy: np.ndarray, cy: int, cx: int) -> np.ndarray:
     canvas = np.zeros((2 * size - 1, 2 * size - 1), dtype=np.float32)
     cy, cx = min(max(cy, 0), size - 1), min(max(cx, 0), size - 1)
     top, left = size - 1 - cy, size - 1 - cx
-    canvas[top:top + size, left:left + size] = discrepancy
+    canvas[top : top + size, left : left + size] = discrepancy
     return canvas
 
 

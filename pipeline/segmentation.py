@@ -1,4 +1,5 @@
 """Stage 4: segment each top image by the unit's RF and render what annotators see."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,12 +14,13 @@ def rf_kernel(rf: np.ndarray, geometry: LayerGeometry, threshold: float = 0.5) -
     kernel = rf_extent(rf, threshold)
     if not kernel.any():
         centre, half = rf.shape[0] // 2, geometry.rf // 2
-        kernel[max(0, centre - half):centre + half + 1, max(0, centre - half):centre + half + 1] = True
+        kernel[max(0, centre - half) : centre + half + 1, max(0, centre - half) : centre + half + 1] = True
     return kernel
 
 
-def segment(feature_map: np.ndarray, kernel: np.ndarray, geometry: LayerGeometry, size: int,
-            activation_threshold: float = 0.5) -> np.ndarray:
+def segment(
+    feature_map: np.ndarray, kernel: np.ndarray, geometry: LayerGeometry, size: int, activation_threshold: float = 0.5
+) -> np.ndarray:
     """Union of RF stamps at every map position above `activation_threshold` x the map's maximum."""
     mask = np.zeros((size, size), dtype=bool)
     top = float(feature_map.max())
@@ -33,7 +35,7 @@ def segment(feature_map: np.ndarray, kernel: np.ndarray, geometry: LayerGeometry
         if y0 >= y1 or x0 >= x1:
             continue
         ky, kx = y0 - (cy - centre), x0 - (cx - centre)
-        mask[y0:y1, x0:x1] |= kernel[ky:ky + y1 - y0, kx:kx + x1 - x0]
+        mask[y0:y1, x0:x1] |= kernel[ky : ky + y1 - y0, kx : kx + x1 - x0]
     return mask
 
 
@@ -59,6 +61,6 @@ def render_rf(rf: np.ndarray) -> np.ndarray:
         return np.zeros((8, 8, 3), dtype=np.uint8)
     norm = rf / top
     rows, cols = np.nonzero(norm > 0.05)
-    norm = norm[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    heat = np.stack([norm, norm ** 2, norm ** 4], axis=-1)  # black -> red -> yellow -> white
+    norm = norm[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    heat = np.stack([norm, norm**2, norm**4], axis=-1)  # black -> red -> yellow -> white
     return (heat * 255 + 0.5).astype(np.uint8)

@@ -4,6 +4,7 @@ address from PROLIFIC_API_URL (the tests' local service; Prolific's own by defau
 Prolific does not support concurrent requests, so one lock lets one request out at a time per
 process; a 429 (throttled) or a 5xx answer is retried with exponential backoff (Retry-After when
 given). Any refusal becomes a ProlificError: "Prolific refused <call>: <its message>"."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,20 @@ TRIES = 6
 _ONE_AT_A_TIME = threading.Lock()
 
 # What Prolific names things (its API reference: studies, submissions, bonuses).
-REJECTION_CATEGORIES = ("TOO_QUICKLY", "TOO_SLOWLY", "FAILED_INSTRUCTIONS", "INCOMP_LONGITUDINAL", "FAILED_CHECK",
-                        "LOW_EFFORT", "MALINGERING", "NO_CODE", "BAD_CODE", "NO_DATA", "UNSUPP_DEVICE", "OTHER")
+REJECTION_CATEGORIES = (
+    "TOO_QUICKLY",
+    "TOO_SLOWLY",
+    "FAILED_INSTRUCTIONS",
+    "INCOMP_LONGITUDINAL",
+    "FAILED_CHECK",
+    "LOW_EFFORT",
+    "MALINGERING",
+    "NO_CODE",
+    "BAD_CODE",
+    "NO_DATA",
+    "UNSUPP_DEVICE",
+    "OTHER",
+)
 REJECTION_MESSAGE_MIN = 100
 RETURNED = ("RETURNED", "TIMED-OUT")  # submissions that free the participant's places
 DECIDED = ("APPROVED", "REJECTED")
@@ -35,8 +48,15 @@ class ProlificError(Exception):
 class ProlificClient:
     """Plain HTTP calls, each named after what it does on Prolific."""
 
-    def __init__(self, token: str, base_url: str = API_URL, *, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, tries: int = TRIES) -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str = API_URL,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        tries: int = TRIES,
+    ) -> None:
         if not token:
             raise ProlificError("PROLIFIC_TOKEN is not set: create an API token in Prolific's settings.")
         self.base_url = base_url.rstrip("/") + "/"
@@ -92,13 +112,18 @@ class ProlificClient:
 
     def set_places(self, study_id: str, places: int) -> dict:
         """Places can only grow once a study is published."""
-        return self.request("update study places", "PATCH", f"api/v1/studies/{study_id}/",
-                            {"total_available_places": places})
+        return self.request(
+            "update study places", "PATCH", f"api/v1/studies/{study_id}/", {"total_available_places": places}
+        )
 
     def cost(self, reward_cents: int, places: int) -> Decimal:
         """Prolific's own price for a study, fees included, in the account's currency."""
-        answer = self.request("calculate study cost", "POST", "api/v1/study-cost-calculator/",
-                              {"reward": reward_cents, "total_available_places": places})
+        answer = self.request(
+            "calculate study cost",
+            "POST",
+            "api/v1/study-cost-calculator/",
+            {"reward": reward_cents, "total_available_places": places},
+        )
         return Decimal(str(answer.get("total_cost", 0))) / 100
 
     # Submissions -----------------------------------------------------------------------------------
@@ -107,27 +132,36 @@ class ProlificClient:
         return list(self.pages("list submissions", f"api/v1/studies/{study_id}/submissions/"))
 
     def approve(self, submission_id: str) -> dict:
-        return self.request("approve submission", "POST", f"api/v1/submissions/{submission_id}/transition/",
-                            {"action": "APPROVE"})
+        return self.request(
+            "approve submission", "POST", f"api/v1/submissions/{submission_id}/transition/", {"action": "APPROVE"}
+        )
 
     def reject(self, submission_id: str, message: str, category: str) -> dict:
         """Prolific's rules, checked before the call: 100 characters of explanation and a category."""
         if len(message.strip()) < REJECTION_MESSAGE_MIN:
-            raise ProlificError(f"Prolific refuses a rejection explained in fewer than {REJECTION_MESSAGE_MIN} "
-                                f"characters ({len(message.strip())} given): say what the participant did wrong.")
+            raise ProlificError(
+                f"Prolific refuses a rejection explained in fewer than {REJECTION_MESSAGE_MIN} "
+                f"characters ({len(message.strip())} given): say what the participant did wrong."
+            )
         if category not in REJECTION_CATEGORIES:
-            raise ProlificError(f"Unknown rejection category {category!r}: use one of "
-                                f"{', '.join(REJECTION_CATEGORIES)}.")
-        return self.request("reject submission", "POST", f"api/v1/submissions/{submission_id}/transition/",
-                            {"action": "REJECT", "message": message.strip(), "rejection_category": category})
+            raise ProlificError(
+                f"Unknown rejection category {category!r}: use one of {', '.join(REJECTION_CATEGORIES)}."
+            )
+        return self.request(
+            "reject submission",
+            "POST",
+            f"api/v1/submissions/{submission_id}/transition/",
+            {"action": "REJECT", "message": message.strip(), "rejection_category": category},
+        )
 
     # Bonuses ---------------------------------------------------------------------------------------
 
     def set_up_bonuses(self, study_id: str, amounts: dict[str, Decimal]) -> dict:
         """Bonuses in bulk, one CSV line a participant ("<participant id>,<amount>"); nothing is paid yet."""
         csv = "".join(f"{participant},{amount:.2f}\n" for participant, amount in amounts.items())
-        return self.request("set up bonuses", "POST", "api/v1/submissions/bonus-payments/",
-                            {"study_id": study_id, "csv_bonuses": csv})
+        return self.request(
+            "set up bonuses", "POST", "api/v1/submissions/bonus-payments/", {"study_id": study_id, "csv_bonuses": csv}
+        )
 
     def pay_bonuses(self, bulk_id: str) -> None:
         self.request("pay bonuses", "POST", f"api/v1/bulk-bonus-payments/{bulk_id}/pay/")
@@ -138,16 +172,28 @@ class ProlificClient:
         return list(self.pages("list participant groups", f"api/v1/participant-groups/?workspace_id={workspace_id}"))
 
     def create_participant_group(self, workspace_id: str, name: str) -> dict:
-        return self.request("create participant group", "POST", "api/v1/participant-groups/",
-                            {"workspace_id": workspace_id, "name": name})
+        return self.request(
+            "create participant group",
+            "POST",
+            "api/v1/participant-groups/",
+            {"workspace_id": workspace_id, "name": name},
+        )
 
     def group_add(self, group_id: str, participant_ids: list[str]) -> None:
-        self.request("add to participant group", "POST", f"api/v1/participant-groups/{group_id}/participants/",
-                     {"participant_ids": participant_ids})
+        self.request(
+            "add to participant group",
+            "POST",
+            f"api/v1/participant-groups/{group_id}/participants/",
+            {"participant_ids": participant_ids},
+        )
 
     def group_remove(self, group_id: str, participant_ids: list[str]) -> None:
-        self.request("remove from participant group", "DELETE",
-                     f"api/v1/participant-groups/{group_id}/participants/", {"participant_ids": participant_ids})
+        self.request(
+            "remove from participant group",
+            "DELETE",
+            f"api/v1/participant-groups/{group_id}/participants/",
+            {"participant_ids": participant_ids},
+        )
 
 
 def _message(response: requests.Response | None) -> str:

@@ -1,6 +1,7 @@
 """What Prolific charges on top of rewards and bonuses: its service fee, a share of each payment
 (PROLIFIC_FEE_RATE; 0.333 by default, Prolific's academic rate before VAT; other accounts set their
 own). The publish plan prefers Prolific's own cost calculator where it answers."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Shared fixtures: artifacts go to a temp MEDIA_ROOT, Celery runs eagerly unless a test asks for
 the real broker, and a small demo world is rendered once per session."""
+
 from __future__ import annotations
 
 from pathlib import Path

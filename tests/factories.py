@@ -1,6 +1,7 @@
 """Rows for annotation tests without running a dissection: each unit "detects" one demo-world concept,
 its top images are the images where the concept covers most pixels (then some where it is absent, so
 workers have images to mark), and its segmentations are the concept's true masks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,15 +22,24 @@ def concept_mask(truth: np.ndarray, concept: str) -> np.ndarray:
     return truth[:, demo_world.TRUTH_LAYERS.index(entry["layer"])] == entry["id"]
 
 
-def concept_network(world: Path, *, name: str = "world", layer: str = "conv3",
-                    concepts: tuple[str, ...] = CONCEPTS, per_unit: int = 57, matching: float = 0.85) -> Network:
+def concept_network(
+    world: Path,
+    *,
+    name: str = "world",
+    layer: str = "conv3",
+    concepts: tuple[str, ...] = CONCEPTS,
+    per_unit: int = 57,
+    matching: float = 0.85,
+) -> Network:
     """A network whose unit i detects concepts[i] in `matching` of its top images."""
     truth = demo_world.load_truth(world)
     network = Network.objects.create(name=name, architecture="demo", input_size=demo_world.SIZE)
     lay = Layer.objects.create(network=network, name=layer, num_units=len(concepts), order=0)
     image_set, _ = ImageSet.objects.get_or_create(root=str(world / "images"))
-    rows = {path: Image.objects.get_or_create(image_set=image_set, path=path, defaults={"status": "ok"})[0]
-            for path in truth["names"].tolist()}
+    rows = {
+        path: Image.objects.get_or_create(image_set=image_set, path=path, defaults={"status": "ok"})[0]
+        for path in truth["names"].tolist()
+    }
     rng = np.random.default_rng(0)
     for index, concept in enumerate(concepts):
         unit = Unit.objects.create(layer=lay, index=index)
@@ -42,15 +52,18 @@ def concept_network(world: Path, *, name: str = "world", layer: str = "conv3",
         for rank, k in enumerate(order):
             i = chosen[k]
             path = truth["names"][i]
-            top = TopImage.objects.create(unit=unit, image=rows[path], rank=rank, score=float(cover[i]),
-                                          argmax_y=0, argmax_x=0)
+            top = TopImage.objects.create(
+                unit=unit, image=rows[path], rank=rank, score=float(cover[i]), argmax_y=0, argmax_x=0
+            )
             mask = masks[i] if cover[i] > 0 else _blob(rng)
             picture = np.asarray(PILImage.open(world / "images" / path).convert("RGB"))
-            shown = artifacts.write_picture(f"test/{name}/{index}/{rank:03d}.jpg",
-                                            segmentation.render(picture, mask), quality=90)
+            shown = artifacts.write_picture(
+                f"test/{name}/{index}/{rank:03d}.jpg", segmentation.render(picture, mask), quality=90
+            )
             mask_path = artifacts.write_picture(f"test/{name}/{index}/{rank:03d}.png", mask.astype(np.uint8) * 255)
-            Segmentation.objects.create(top_image=top, mask_path=mask_path, rendered_path=shown,
-                                        coverage=float(mask.mean()))
+            Segmentation.objects.create(
+                top_image=top, mask_path=mask_path, rendered_path=shown, coverage=float(mask.mean())
+            )
         ReceptiveField.objects.create(unit=unit, empirical_px=20.0, images_used=5, map_path="", picture_path="")
     return network
 
@@ -62,8 +75,9 @@ def _blob(rng: np.random.Generator) -> np.ndarray:
     return (yy - y) ** 2 + (xx - x) ** 2 < 81
 
 
-def answer_hit(hit, worker: str, description: str, category: str, *, wrong: int = 0, gold: bool = True,
-               seconds: float = 30.0):
+def answer_hit(
+    hit, worker: str, description: str, category: str, *, wrong: int = 0, gold: bool = True, seconds: float = 30.0
+):
     """One local worker's answer to `hit` through the real submit service, with what it queues after
     commit run as it would be: `wrong` of the unit's own images marked, gold images marked unless
     `gold` is False (then stored on the third try)."""
@@ -80,9 +94,14 @@ def answer_hit(hit, worker: str, description: str, category: str, *, wrong: int 
     taken = set(hit.assignments.exclude(slot=None).values_list("slot", flat=True))
     slot = next(s for s in range(100) if s not in taken)
     now = timezone.now()
-    assignment = Assignment.objects.create(hit=hit, worker=person, slot=slot, external_id=uuid.uuid4().hex,
-                                           opened_at=now - timedelta(seconds=seconds),
-                                           expires_at=now + timedelta(minutes=30))
+    assignment = Assignment.objects.create(
+        hit=hit,
+        worker=person,
+        slot=slot,
+        external_id=uuid.uuid4().hex,
+        opened_at=now - timedelta(seconds=seconds),
+        expires_at=now + timedelta(minutes=30),
+    )
     own = list(hit.slots.filter(gold=False).values_list("position", flat=True))
     golds = list(hit.slots.filter(gold=True).values_list("position", flat=True))
     marked = own[:wrong] + (golds if gold else [])
@@ -116,8 +135,7 @@ def as_mturk_answer(answer, assignment_id: str):
     from annotator.services.aggregation import units_aggregate
     from annotator.services.answers import answers_settle
 
-    Answer.objects.filter(pk=answer.pk).update(source=Answer.Source.MTURK,
-                                               confirmation=Answer.Confirmation.CONFIRMED)
+    Answer.objects.filter(pk=answer.pk).update(source=Answer.Source.MTURK, confirmation=Answer.Confirmation.CONFIRMED)
     Assignment.objects.filter(pk=answer.assignment_id).update(external_id=assignment_id)
     Worker.objects.filter(pk=answer.worker_id).update(kind=Worker.Kind.MTURK)
     answers_settle([answer.pk])

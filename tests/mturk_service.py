@@ -5,6 +5,7 @@ frames a HIT's ExternalQuestion page and receives its externalSubmit post.
 It keeps what MTurk keeps (HIT types, HITs, assignments, answers as QuestionFormAnswers, bonuses,
 blocks) and behaves as MTurk does where the product depends on it: UniqueRequestToken refusals that
 name the HIT, paginated lists, ThrottlingException on demand, and auto-approval after the delay."""
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,13 @@ class LocalTurk:
             assignment_id = _id()
             now = datetime.now(UTC)
             self.assignments[assignment_id] = {
-                "AssignmentId": assignment_id, "WorkerId": worker_id, "HITId": hit_id, "AssignmentStatus": "Accepted",
-                "AcceptTime": now, "Deadline": now + timedelta(seconds=self.hit_types[hit["HITTypeId"]]
-                                                               ["AssignmentDurationInSeconds"])}
+                "AssignmentId": assignment_id,
+                "WorkerId": worker_id,
+                "HITId": hit_id,
+                "AssignmentStatus": "Accepted",
+                "AcceptTime": now,
+                "Deadline": now + timedelta(seconds=self.hit_types[hit["HITTypeId"]]["AssignmentDurationInSeconds"]),
+            }
         return f"{self.url}/worker/task?assignment={assignment_id}"
 
     def submit(self, assignment_id: str, fields: dict[str, str], when: datetime | None = None) -> None:
@@ -77,8 +82,12 @@ class LocalTurk:
             hit = self.hits[assignment["HITId"]]
             delay = self.hit_types[hit["HITTypeId"]]["AutoApprovalDelayInSeconds"]
             now = when or datetime.now(UTC)
-            assignment.update(AssignmentStatus="Submitted", SubmitTime=now, Answer=answers_xml(fields),
-                              AutoApprovalTime=now + timedelta(seconds=delay))
+            assignment.update(
+                AssignmentStatus="Submitted",
+                SubmitTime=now,
+                Answer=answers_xml(fields),
+                AutoApprovalTime=now + timedelta(seconds=delay),
+            )
 
     def auto_approve(self, now: datetime | None = None) -> int:
         """What MTurk does by itself once an assignment's auto-approval time has passed."""
@@ -103,14 +112,18 @@ class LocalTurk:
         status = hit["HITStatus"]
         if status == "Assignable" and (hit["Expiration"] <= datetime.now(UTC) or len(mine) >= hit["MaxAssignments"]):
             status = "Reviewable" if not pending else "Unassignable"
-        return {**{k: v for k, v in hit.items() if k != "Token"}, "HITStatus": status,
-                "NumberOfAssignmentsPending": pending, "NumberOfAssignmentsCompleted": done,
-                "NumberOfAssignmentsAvailable": max(0, hit["MaxAssignments"] - len(mine))}
+        return {
+            **{k: v for k, v in hit.items() if k != "Token"},
+            "HITStatus": status,
+            "NumberOfAssignmentsPending": pending,
+            "NumberOfAssignmentsCompleted": done,
+            "NumberOfAssignmentsAvailable": max(0, hit["MaxAssignments"] - len(mine)),
+        }
 
     def _page(self, items: list[dict], body: dict, key: str) -> dict:
         start = int(body.get("NextToken") or 0)
         size = min(int(body.get("MaxResults") or 100), self.page_size)
-        result = {key: items[start:start + size], "NumResults": len(items[start:start + size])}
+        result = {key: items[start : start + size], "NumResults": len(items[start : start + size])}
         if start + size < len(items):
             result["NextToken"] = str(start + size)
         return result
@@ -127,8 +140,10 @@ class LocalTurk:
         if operation == "CreateHITWithHITType":
             token = body.get("UniqueRequestToken")
             if token and token in self.tokens:
-                raise RequestError(f"The HIT with ID {self.tokens[token]} already exists for the token {token}.",
-                                   "AWS.MechanicalTurk.HitAlreadyExists")
+                raise RequestError(
+                    f"The HIT with ID {self.tokens[token]} already exists for the token {token}.",
+                    "AWS.MechanicalTurk.HitAlreadyExists",
+                )
             kind = self.hit_types.get(body["HITTypeId"])
             if kind is None:
                 raise RequestError(f"Hit type {body['HITTypeId']} does not exist.")
@@ -138,14 +153,22 @@ class LocalTurk:
             hit_id = _id()
             now = datetime.now(UTC)
             self.hits[hit_id] = {
-                "HITId": hit_id, "HITTypeId": body["HITTypeId"], "HITGroupId": body["HITTypeId"], "CreationTime": now,
-                "Title": kind["Title"], "Description": kind["Description"], "Question": body["Question"],
-                "HITStatus": "Assignable", "MaxAssignments": body.get("MaxAssignments", 1), "Reward": kind["Reward"],
+                "HITId": hit_id,
+                "HITTypeId": body["HITTypeId"],
+                "HITGroupId": body["HITTypeId"],
+                "CreationTime": now,
+                "Title": kind["Title"],
+                "Description": kind["Description"],
+                "Question": body["Question"],
+                "HITStatus": "Assignable",
+                "MaxAssignments": body.get("MaxAssignments", 1),
+                "Reward": kind["Reward"],
                 "Expiration": now + timedelta(seconds=body["LifetimeInSeconds"]),
                 "AutoApprovalDelayInSeconds": kind["AutoApprovalDelayInSeconds"],
                 "AssignmentDurationInSeconds": kind["AssignmentDurationInSeconds"],
                 "RequesterAnnotation": body.get("RequesterAnnotation", ""),
-                "QualificationRequirements": kind.get("QualificationRequirements", [])}
+                "QualificationRequirements": kind.get("QualificationRequirements", []),
+            }
             if token:
                 self.tokens[token] = hit_id
             return {"HIT": self._hit_view(self.hits[hit_id])}
@@ -158,8 +181,11 @@ class LocalTurk:
             return self._page([self._hit_view(h) for h in self.hits.values()], body, "HITs")
         if operation == "ListAssignmentsForHIT":
             statuses = set(body.get("AssignmentStatuses") or ["Submitted", "Approved", "Rejected"])
-            items = [{k: v for k, v in a.items()} for a in self.assignments.values()
-                     if a["HITId"] == body["HITId"] and a["AssignmentStatus"] in statuses]
+            items = [
+                {k: v for k, v in a.items()}
+                for a in self.assignments.values()
+                if a["HITId"] == body["HITId"] and a["AssignmentStatus"] in statuses
+            ]
             return self._page(items, body, "Assignments")
         if operation in ("ApproveAssignment", "RejectAssignment"):
             assignment = self.assignments.get(body["AssignmentId"])
@@ -195,10 +221,13 @@ class LocalTurk:
         if operation == "DeleteHIT":
             hit = self._hit_view(self.hits[body["HITId"]])
             mine = [a for a in self.assignments.values() if a["HITId"] == body["HITId"]]
-            if hit["HITStatus"] not in ("Reviewable",) or any(a["AssignmentStatus"] in ("Submitted", "Accepted")
-                                                              for a in mine):
-                raise RequestError("This HIT is currently in the state 'Assignable'. This operation can be called "
-                                   "with a status of: Reviewable")
+            if hit["HITStatus"] not in ("Reviewable",) or any(
+                a["AssignmentStatus"] in ("Submitted", "Accepted") for a in mine
+            ):
+                raise RequestError(
+                    "This HIT is currently in the state 'Assignable'. This operation can be called "
+                    "with a status of: Reviewable"
+                )
             del self.hits[body["HITId"]]
             return {}
         if operation == "CreateAdditionalAssignmentsForHIT":
@@ -229,20 +258,27 @@ class LocalTurk:
                     return self._send(200, b"<h1 id='turk-done'>HIT submitted</h1>", "text/html")
                 target = self.headers.get("X-Amz-Target", "")
                 if not target.startswith(TARGET) or "AWS4-HMAC-SHA256" not in self.headers.get("Authorization", ""):
-                    return self._send(403, b'{"__type":"UnrecognizedClientException","message":"unsigned"}',
-                                      "application/x-amz-json-1.1")
+                    return self._send(
+                        403,
+                        b'{"__type":"UnrecognizedClientException","message":"unsigned"}',
+                        "application/x-amz-json-1.1",
+                    )
                 with turk.lock:
                     if turk.throttle:
                         turk.throttle -= 1
                         turk.calls.append("throttled")
-                        return self._send(400, b'{"__type":"ThrottlingException","message":"Rate exceeded"}',
-                                          "application/x-amz-json-1.1")
+                        return self._send(
+                            400,
+                            b'{"__type":"ThrottlingException","message":"Rate exceeded"}',
+                            "application/x-amz-json-1.1",
+                        )
                 try:
-                    result = turk.handle(target[len(TARGET):], json.loads(raw or b"{}"))
+                    result = turk.handle(target[len(TARGET) :], json.loads(raw or b"{}"))
                     body, status = json.dumps(result, default=_json_default).encode(), 200
                 except RequestError as error:
-                    body = json.dumps({"__type": "RequestError", "Message": str(error),
-                                       "TurkErrorCode": error.turk_code}).encode()
+                    body = json.dumps(
+                        {"__type": "RequestError", "Message": str(error), "TurkErrorCode": error.turk_code}
+                    ).encode()
                     status = 400
                 self._send(status, body, "application/x-amz-json-1.1")
 
@@ -251,8 +287,14 @@ class LocalTurk:
                 assignment = turk.assignments.get(query.get("assignment", ""))
                 if assignment is None:
                     return self._send(404, b"no such assignment", "text/plain")
-                params = urlencode({"assignmentId": assignment["AssignmentId"], "hitId": assignment["HITId"],
-                                    "workerId": assignment["WorkerId"], "turkSubmitTo": turk.url})
+                params = urlencode(
+                    {
+                        "assignmentId": assignment["AssignmentId"],
+                        "hitId": assignment["HITId"],
+                        "workerId": assignment["WorkerId"],
+                        "turkSubmitTo": turk.url,
+                    }
+                )
                 src = f"{turk.external_url(assignment['HITId'])}?{params}"
                 page = f"<h1>worker site</h1><iframe id='task' src='{src}' width='1250' height='900'></iframe>"
                 self._send(200, page.encode(), "text/html")

@@ -7,6 +7,7 @@ shapes in Prolific's API reference (unknown or missing fields are refused), a re
 at least 100 characters and its category, places that only grow after publishing, decisions that
 cannot be undone, and no concurrent requests (a second request while one is in flight gets a 429).
 Lists are paginated (`_links.next.href`) and throttling (429 with Retry-After) comes on demand."""
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,61 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-CODE_TYPES = {"COMPLETED", "FAILED_ATTENTION_CHECK", "FOLLOW_UP_STUDY", "GIVE_BONUS", "INCOMPATIBLE_DEVICE",
-              "NO_CONSENT", "OTHER", "FIXED_SCREENOUT"}
-CODE_ACTIONS = {"AUTOMATICALLY_APPROVE", "MANUALLY_REVIEW", "ADD_TO_PARTICIPANT_GROUP", "REMOVE_FROM_PARTICIPANT_GROUP",
-                "REQUEST_RETURN", "DYNAMIC_PAYMENT"}
-REJECTION_CATEGORIES = {"TOO_QUICKLY", "TOO_SLOWLY", "FAILED_INSTRUCTIONS", "INCOMP_LONGITUDINAL", "FAILED_CHECK",
-                        "LOW_EFFORT", "MALINGERING", "NO_CODE", "BAD_CODE", "NO_DATA", "UNSUPP_DEVICE", "OTHER"}
-STUDY_FIELDS = {"name": str, "internal_name": str, "description": str, "external_study_url": str,
-                "prolific_id_option": str, "completion_codes": list, "total_available_places": int,
-                "estimated_completion_time": int, "reward": int, "device_compatibility": list, "filters": list}
-REQUIRED = {"name", "description", "external_study_url", "prolific_id_option", "completion_codes",
-            "total_available_places", "estimated_completion_time", "reward"}
+CODE_TYPES = {
+    "COMPLETED",
+    "FAILED_ATTENTION_CHECK",
+    "FOLLOW_UP_STUDY",
+    "GIVE_BONUS",
+    "INCOMPATIBLE_DEVICE",
+    "NO_CONSENT",
+    "OTHER",
+    "FIXED_SCREENOUT",
+}
+CODE_ACTIONS = {
+    "AUTOMATICALLY_APPROVE",
+    "MANUALLY_REVIEW",
+    "ADD_TO_PARTICIPANT_GROUP",
+    "REMOVE_FROM_PARTICIPANT_GROUP",
+    "REQUEST_RETURN",
+    "DYNAMIC_PAYMENT",
+}
+REJECTION_CATEGORIES = {
+    "TOO_QUICKLY",
+    "TOO_SLOWLY",
+    "FAILED_INSTRUCTIONS",
+    "INCOMP_LONGITUDINAL",
+    "FAILED_CHECK",
+    "LOW_EFFORT",
+    "MALINGERING",
+    "NO_CODE",
+    "BAD_CODE",
+    "NO_DATA",
+    "UNSUPP_DEVICE",
+    "OTHER",
+}
+STUDY_FIELDS = {
+    "name": str,
+    "internal_name": str,
+    "description": str,
+    "external_study_url": str,
+    "prolific_id_option": str,
+    "completion_codes": list,
+    "total_available_places": int,
+    "estimated_completion_time": int,
+    "reward": int,
+    "device_compatibility": list,
+    "filters": list,
+}
+REQUIRED = {
+    "name",
+    "description",
+    "external_study_url",
+    "prolific_id_option",
+    "completion_codes",
+    "total_available_places",
+    "estimated_completion_time",
+    "reward",
+}
 FEE = Decimal("0.333")
 
 
@@ -78,23 +123,38 @@ class LocalProlific:
         study = self.studies[study_id]
         if study["status"] != "ACTIVE":
             raise Refused("This study is not active.")
-        existing = [s for s in self.submissions.values()
-                    if s["study_id"] == study_id and s["participant_id"] == participant_id]
+        existing = [
+            s for s in self.submissions.values() if s["study_id"] == study_id and s["participant_id"] == participant_id
+        ]
         submission = existing[0] if existing else None
         if submission is None:
-            taken = sum(1 for s in self.submissions.values() if s["study_id"] == study_id
-                        and s["status"] not in ("RETURNED", "TIMED-OUT"))
+            taken = sum(
+                1
+                for s in self.submissions.values()
+                if s["study_id"] == study_id and s["status"] not in ("RETURNED", "TIMED-OUT")
+            )
             if taken >= study["total_available_places"]:
                 raise Refused("This study is full.")
-            submission = {"id": _oid(), "study_id": study_id, "participant_id": participant_id, "status": "ACTIVE",
-                          "started_at": time.time(), "study_code": ""}
+            submission = {
+                "id": _oid(),
+                "study_id": study_id,
+                "participant_id": participant_id,
+                "status": "ACTIVE",
+                "started_at": time.time(),
+                "study_code": "",
+            }
             self.submissions[submission["id"]] = submission
-        return (study["external_study_url"].replace("{{%PROLIFIC_PID%}}", participant_id)
-                .replace("{{%STUDY_ID%}}", study_id).replace("{{%SESSION_ID%}}", submission["id"]))
+        return (
+            study["external_study_url"]
+            .replace("{{%PROLIFIC_PID%}}", participant_id)
+            .replace("{{%STUDY_ID%}}", study_id)
+            .replace("{{%SESSION_ID%}}", submission["id"])
+        )
 
     def _complete(self, participant_id: str, code: str) -> str:
-        active = [s for s in self.submissions.values() if s["participant_id"] == participant_id
-                  and s["status"] == "ACTIVE"]
+        active = [
+            s for s in self.submissions.values() if s["participant_id"] == participant_id and s["status"] == "ACTIVE"
+        ]
         if not active:
             raise Refused("You have no study in progress.")
         submission = active[-1]
@@ -114,12 +174,15 @@ class LocalProlific:
     def _page(self, items: list[dict], path: str, query: dict) -> dict:
         page = int(query.get("page", ["1"])[0])
         start = (page - 1) * self.page_size
-        chunk = items[start:start + self.page_size]
+        chunk = items[start : start + self.page_size]
         more = start + self.page_size < len(items)
         joiner = "&" if "?" in path else "?"
         base = path if "page=" not in path else path.split("page=")[0].rstrip("&?")
-        return {"results": chunk, "meta": {"count": len(items)},
-                "_links": {"next": {"href": f"{self.url}{base}{joiner}page={page + 1}" if more else None}}}
+        return {
+            "results": chunk,
+            "meta": {"count": len(items)},
+            "_links": {"next": {"href": f"{self.url}{base}{joiner}page={page + 1}" if more else None}},
+        }
 
     def _check_study(self, body: dict, partial: bool) -> None:
         unknown = set(body) - set(STUDY_FIELDS)
@@ -137,8 +200,11 @@ class LocalProlific:
         if url is not None and not url.startswith(("http://", "https://")):
             raise Refused("external_study_url must be a URL.")
         for code in body.get("completion_codes", []):
-            if not isinstance(code.get("code"), str) or code.get("code_type") not in CODE_TYPES or not all(
-                    a.get("action") in CODE_ACTIONS for a in code.get("actions", [])):
+            if (
+                not isinstance(code.get("code"), str)
+                or code.get("code_type") not in CODE_TYPES
+                or not all(a.get("action") in CODE_ACTIONS for a in code.get("actions", []))
+            ):
                 raise Refused("Each completion code needs a code, a code_type and known actions.")
         for key in ("total_available_places", "estimated_completion_time", "reward"):
             if key in body and body[key] < 1:
@@ -155,8 +221,14 @@ class LocalProlific:
             return 200, self._page(list(self.studies.values()), "/api/v1/studies/", query)
         if parts == ["studies"] and method == "POST":
             self._check_study(body, partial=False)
-            study = {"id": _oid(), "status": "UNPUBLISHED", "device_compatibility": ["desktop", "tablet", "mobile"],
-                     "filters": [], "internal_name": "", **body}
+            study = {
+                "id": _oid(),
+                "status": "UNPUBLISHED",
+                "device_compatibility": ["desktop", "tablet", "mobile"],
+                "filters": [],
+                "internal_name": "",
+                **body,
+            }
             self.studies[study["id"]] = study
             return 201, study
         if parts == ["study-cost-calculator"] and method == "POST":
@@ -213,8 +285,11 @@ class LocalProlific:
             if group is None or set(body) != {"participant_ids"}:
                 raise Refused("No such group, or no participant_ids.")
             ids = body["participant_ids"]
-            group["participants"] = ([*group["participants"], *ids] if method == "POST"
-                                     else [p for p in group["participants"] if p not in ids])
+            group["participants"] = (
+                [*group["participants"], *ids]
+                if method == "POST"
+                else [p for p in group["participants"] if p not in ids]
+            )
             return 200, group
         raise Refused(f"No such endpoint: {method} {path}", 404)
 
@@ -251,8 +326,13 @@ class LocalProlific:
         bulk = {"id": _oid(), "study": body["study_id"], "amounts": amounts, "paid": False}
         self.bulk[bulk["id"]] = bulk
         total = sum(amounts.values())
-        return {"id": bulk["id"], "study": body["study_id"], "amount": float(total * 100),
-                "fees": float(total * FEE * 100), "total_amount": float(total * (1 + FEE) * 100)}
+        return {
+            "id": bulk["id"],
+            "study": body["study_id"],
+            "amount": float(total * 100),
+            "fees": float(total * FEE * 100),
+            "total_amount": float(total * (1 + FEE) * 100),
+        }
 
     def _handler(self):
         service = self
@@ -261,8 +341,9 @@ class LocalProlific:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def _send(self, status: int, payload, content_type: str = "application/json",
-                      headers: dict | None = None) -> None:
+            def _send(
+                self, status: int, payload, content_type: str = "application/json", headers: dict | None = None
+            ) -> None:
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -284,8 +365,9 @@ class LocalProlific:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
-                    cookie = dict(c.strip().split("=", 1) for c in (self.headers.get("Cookie") or "").split(";")
-                                  if "=" in c)
+                    cookie = dict(
+                        c.strip().split("=", 1) for c in (self.headers.get("Cookie") or "").split(";") if "=" in c
+                    )
                     self._send(200, service._complete(cookie.get("pid", ""), query.get("cc", [""])[0]), "text/html")
                 except (Refused, KeyError) as error:
                     self._send(400, f"<h1>{error}</h1>", "text/html")
@@ -307,8 +389,9 @@ class LocalProlific:
                     if self.headers.get("Authorization") != f"Token {service.token}":
                         return self._send(401, {"error": {"detail": "Invalid token."}})
                     if throttled:
-                        return self._send(429, {"error": {"detail": "Request was throttled."}},
-                                          headers={"Retry-After": "0"})
+                        return self._send(
+                            429, {"error": {"detail": "Request was throttled."}}, headers={"Retry-After": "0"}
+                        )
                     length = int(self.headers.get("Content-Length") or 0)
                     body = json.loads(self.rfile.read(length) or b"{}") if length else {}
                     service.calls.append(f"{method} {parts.path}")

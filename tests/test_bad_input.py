@@ -1,6 +1,7 @@
 """Bad input, catalogued: every kind the product meets, each giving a clear, specific error and losing
 nothing that was good. One table per entry point, plus property-based tests (hypothesis) of the HIT
 form's rules and of the MTurk answer parser. The README counts the cases tried here."""
+
 from __future__ import annotations
 
 import io
@@ -28,6 +29,7 @@ from tests.factories import concept_network, put_on_mturk
 
 def _png_bomb() -> bytes:
     """A valid PNG header that claims 30,000 x 30,000 pixels: PIL's bomb check refuses it."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
@@ -64,11 +66,18 @@ def test_unreadable_images_say_why(tmp_path: Path, kind: str) -> None:
 WEIGHTS = {
     "not a torch file": (lambda p: p.write_bytes(b"garbage"), NetworkError, "Cannot read weights file"),
     "missing file": (lambda p: None, NetworkError, "Weights file not found"),
-    "another network's weights": (lambda p: torch.save(build_network("alexnet").model.state_dict(), p),
-                                  WeightsMismatch, "Unexpected keys .*features.8.weight"),
-    "wrong shapes": (lambda p: torch.save({**build_network("demo").model.state_dict(),
-                                           "features.0.weight": torch.zeros(8, 3, 5, 5)}, p),
-                     WeightsMismatch, r"Shape mismatch for features.0.weight: network has \[32, 3, 5, 5\], file has "),
+    "another network's weights": (
+        lambda p: torch.save(build_network("alexnet").model.state_dict(), p),
+        WeightsMismatch,
+        "Unexpected keys .*features.8.weight",
+    ),
+    "wrong shapes": (
+        lambda p: torch.save(
+            {**build_network("demo").model.state_dict(), "features.0.weight": torch.zeros(8, 3, 5, 5)}, p
+        ),
+        WeightsMismatch,
+        r"Shape mismatch for features.0.weight: network has \[32, 3, 5, 5\], file has ",
+    ),
 }
 
 
@@ -84,8 +93,18 @@ def test_weights_that_do_not_fit_name_the_keys(tmp_path: Path, kind: str) -> Non
 @pytest.mark.django_db
 def test_unknown_layers_are_all_named_before_any_work(image_dir: Path) -> None:
     with pytest.raises(CommandError, match="Unknown layer\\(s\\): conv9, features.99"):
-        call_command("dissect", "--network", "demo", "--layers", "conv3,conv9,features.99", "--images",
-                     str(image_dir), "--name", "x", "--quiet")
+        call_command(
+            "dissect",
+            "--network",
+            "demo",
+            "--layers",
+            "conv3,conv9,features.99",
+            "--images",
+            str(image_dir),
+            "--name",
+            "x",
+            "--quiet",
+        )
     assert not Image.objects.exists()
 
 
@@ -114,8 +133,10 @@ FORM = {  # field changes -> the message the re-shown form marks
 @pytest.mark.parametrize("kind", FORM)
 def test_bad_hit_submissions_reshow_the_form_and_store_nothing(hit: Hit, kind: str) -> None:
     client = Client()
-    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "hitId": "H1", "workerId": "W1",
-                                           "turkSubmitTo": "https://workersandbox.mturk.com"}).content.decode()
+    page = client.get(
+        f"/hit/{hit.key}/",
+        {"assignmentId": "A1", "hitId": "H1", "workerId": "W1", "turkSubmitTo": "https://workersandbox.mturk.com"},
+    ).content.decode()
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
     change, message = FORM[kind]
     data = {"token": token, "description": "car", "category": "object", "mismatch": [], **change}
@@ -144,13 +165,17 @@ def test_unknown_and_finished_hits_and_foreign_assignments(hit: Hit) -> None:
 MTURK_ANSWERS = {
     "not XML": ("<Answer>", "not well-formed"),
     "another document": ("<html/>", "root element is 'html'"),
-    "no identifier": ("<QuestionFormAnswers><Answer><FreeText>car</FreeText></Answer></QuestionFormAnswers>",
-                      "no QuestionIdentifier"),
+    "no identifier": (
+        "<QuestionFormAnswers><Answer><FreeText>car</FreeText></Answer></QuestionFormAnswers>",
+        "no QuestionIdentifier",
+    ),
     "empty": ("   ", "empty"),
     "bad answer inside good XML": (answers_xml({"description": "<b>car</b>", "category": "object"}), "words only"),
     "unknown category": (answers_xml({"description": "car", "category": "animal"}), "six categories"),
-    "image not in the HIT": (answers_xml({"description": "car", "category": "object", "mismatch": "5,999"}),
-                             "not part of this HIT"),
+    "image not in the HIT": (
+        answers_xml({"description": "car", "category": "object", "mismatch": "5,999"}),
+        "not part of this HIT",
+    ),
 }
 
 
@@ -167,12 +192,14 @@ def test_malformed_mturk_answers_are_named(hit: Hit, kind: str) -> None:
 @pytest.mark.django_db
 def test_import_files_with_bad_rows_keep_the_good_ones(tmp_path: Path, capsys) -> None:
     wide = tmp_path / "wide.csv"
-    wide.write_text("net,layer,unit,desc1,cat1,prec1,desc2,cat2,prec2\n"
-                    "n,pool5,0,car,2,0.9,cars,2,0.8\n"
-                    "n,pool5,-1,car,2,0.9,,,\n"
-                    "n,pool5,1,sky,9,0.5,,,\n"
-                    "n,pool5,2,,2,0.5,,,\n"
-                    "n,pool5,3,tree,2,1.7,,,\n")
+    wide.write_text(
+        "net,layer,unit,desc1,cat1,prec1,desc2,cat2,prec2\n"
+        "n,pool5,0,car,2,0.9,cars,2,0.8\n"
+        "n,pool5,-1,car,2,0.9,,,\n"
+        "n,pool5,1,sky,9,0.5,,,\n"
+        "n,pool5,2,,2,0.5,,,\n"
+        "n,pool5,3,tree,2,1.7,,,\n"
+    )
     call_command("import_annotations", str(wide), "--network", "n")
     err = capsys.readouterr().err
     for number in (3, 4, 5, 6):
@@ -190,13 +217,18 @@ def test_import_files_with_bad_rows_keep_the_good_ones(tmp_path: Path, capsys) -
 @pytest.mark.django_db
 def test_publish_refuses_bad_external_urls_before_calling_mturk(hit: Hit, stubbed_mturk) -> None:
     Campaign.objects.update(backend="", status="draft")
-    for url, message in (("http://example.org", "must use https"), ("https://no-such-host.invalid", "does not resolve"),
-                         ("https://", "not a site address"), ("javascript:alert(1)", "not a site address")):
+    for url, message in (
+        ("http://example.org", "must use https"),
+        ("https://no-such-host.invalid", "does not resolve"),
+        ("https://", "not a site address"),
+        ("javascript:alert(1)", "not a site address"),
+    ):
         with pytest.raises(CommandError, match=message):
             call_command("publish", "c", "--external-url", url)
 
 
 # Bad input that used to crash or slip through (issue 13) ------------------------------------------
+
 
 @pytest.mark.django_db
 def test_the_media_view_serves_only_files_inside_the_store(admin_client, media_root: Path, tmp_path: Path) -> None:
@@ -248,18 +280,32 @@ def local_answer(world_dir):
 
 
 NUMBERS = {  # (url, form) -> the message the dashboard shows instead of a 500 or a Python error
-    "NaN bonus": (lambda a: f"/dashboard/answer/{a.pk}/bonus/", {"amount": "NaN", "reason": "x"},
-                  "amount of dollars"),
-    "infinite bonus": (lambda a: f"/dashboard/answer/{a.pk}/bonus/", {"amount": "Infinity", "reason": "x"},
-                       "amount of dollars"),
-    "bonus in fractions of a cent": (lambda a: f"/dashboard/answer/{a.pk}/bonus/",
-                                     {"amount": "0.001", "reason": "x"}, "whole cents"),
-    "answers as text": (lambda a: f"/dashboard/unit/{a.unit_id}/review/", {"action": "send_back", "more": "two"},
-                        "whole number"),
-    "answers as nan": (lambda a: f"/dashboard/unit/{a.unit_id}/review/", {"action": "send_back", "more": "nan"},
-                       "whole number"),
-    "rule time as nan": (lambda a: f"/dashboard/campaign/{a.hit.campaign_id}/action/",
-                         {"action": "review", "approve_passing": "1", "min_seconds": "nan"}, "number of seconds"),
+    "NaN bonus": (lambda a: f"/dashboard/answer/{a.pk}/bonus/", {"amount": "NaN", "reason": "x"}, "amount of dollars"),
+    "infinite bonus": (
+        lambda a: f"/dashboard/answer/{a.pk}/bonus/",
+        {"amount": "Infinity", "reason": "x"},
+        "amount of dollars",
+    ),
+    "bonus in fractions of a cent": (
+        lambda a: f"/dashboard/answer/{a.pk}/bonus/",
+        {"amount": "0.001", "reason": "x"},
+        "whole cents",
+    ),
+    "answers as text": (
+        lambda a: f"/dashboard/unit/{a.unit_id}/review/",
+        {"action": "send_back", "more": "two"},
+        "whole number",
+    ),
+    "answers as nan": (
+        lambda a: f"/dashboard/unit/{a.unit_id}/review/",
+        {"action": "send_back", "more": "nan"},
+        "whole number",
+    ),
+    "rule time as nan": (
+        lambda a: f"/dashboard/campaign/{a.hit.campaign_id}/action/",
+        {"action": "review", "approve_passing": "1", "min_seconds": "nan"},
+        "number of seconds",
+    ),
 }
 
 
@@ -275,12 +321,15 @@ def test_numbers_in_the_dashboard_get_a_clear_message(admin_client, local_answer
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("command", "message"), [
-    (["bonus", "A1", "--amount", "nan", "--reason", "x"], "amount of dollars"),
-    (["review", "n", "--approve-passing", "--min-seconds", "nan"], "argument --min-seconds: 'nan' is not a number"),
-    (["aggregate", "--threshold", "inf"], "argument --threshold: 'inf' is not a number from 0 to 1"),
-    (["simulate_crowd", "n", "--spammers", "1.5"], "argument --spammers: '1.5' is not a number from 0 to 1"),
-])
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["bonus", "A1", "--amount", "nan", "--reason", "x"], "amount of dollars"),
+        (["review", "n", "--approve-passing", "--min-seconds", "nan"], "argument --min-seconds: 'nan' is not a number"),
+        (["aggregate", "--threshold", "inf"], "argument --threshold: 'inf' is not a number from 0 to 1"),
+        (["simulate_crowd", "n", "--spammers", "1.5"], "argument --spammers: '1.5' is not a number from 0 to 1"),
+    ],
+)
 def test_numbers_on_the_command_line_get_a_clear_message(local_answer, command, message) -> None:
     from annotator.models import Assignment
 
@@ -299,35 +348,45 @@ def test_a_formula_in_a_label_reaches_no_spreadsheet(local_answer, tmp_path: Pat
         out = tmp_path / f"units.{fmt}"
         call_command("export", "--format", fmt, "--network", "world", "--output", str(out))
         text = out.read_text()
-        assert "'=HYPERLINK" in text and ',=HYPERLINK' not in text and '"=HYPERLINK' not in text, fmt
+        assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text and '"=HYPERLINK' not in text, fmt
 
 
 @pytest.mark.django_db
 def test_imports_report_undecodable_huge_and_out_of_range_rows_and_keep_the_rest(tmp_path: Path, capsys) -> None:
     path = tmp_path / "answers.csv"
-    path.write_bytes(b"network,layer,unit,worker,description,category,precision\n"
-                     b"n,conv3,0,w1,car,object,0.9\n"
-                     b"n,conv3,1,w1,caf\xe9 latin-1,object,0.9\n"
-                     b"n,conv3,12345678901234567890,w1,car,object,0.9\n"
-                     b"n,conv3,2,w1," + b"x" * 200_000 + b",object,0.9\n"
-                     b"n,conv3,3,w1,\xe2\x80\x8b,object,0.9\n"
-                     b"n,conv3,4,w1," + b"y" * 300 + b",object,0.9\n"
-                     b"n,conv3,5,w1,sky,region,0.5\n")
+    path.write_bytes(
+        b"network,layer,unit,worker,description,category,precision\n"
+        b"n,conv3,0,w1,car,object,0.9\n"
+        b"n,conv3,1,w1,caf\xe9 latin-1,object,0.9\n"
+        b"n,conv3,12345678901234567890,w1,car,object,0.9\n"
+        b"n,conv3,2,w1," + b"x" * 200_000 + b",object,0.9\n"
+        b"n,conv3,3,w1,\xe2\x80\x8b,object,0.9\n"
+        b"n,conv3,4,w1," + b"y" * 300 + b",object,0.9\n"
+        b"n,conv3,5,w1,sky,region,0.5\n"
+    )
     call_command("import_annotations", str(path), "--network", "n")
     err = capsys.readouterr().err
-    for row, reason in ((3, "not UTF-8"), (4, "out of range"), (5, "cannot be read"), (6, "invisible"),
-                        (7, "200 characters or fewer")):
+    for row, reason in (
+        (3, "not UTF-8"),
+        (4, "out of range"),
+        (5, "cannot be read"),
+        (6, "invisible"),
+        (7, "200 characters or fewer"),
+    ):
         assert re.search(f"row {row}: .*{reason}", err), (row, err)
     assert sorted(Answer.objects.values_list("unit__index", "description")) == [(0, "car"), (5, "sky")]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("options", "message"), [
-    (["--layers", ","], "names no layer"),
-    (["--layers", " , "], "names no layer"),
-    (["--layers", "conv3", "--mean", "1,2"], "argument --mean: expected three numbers R,G,B"),
-    (["--layers", "conv3", "--std", "1,nan,1"], "argument --std: expected three numbers R,G,B"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--layers", ","], "names no layer"),
+        (["--layers", " , "], "names no layer"),
+        (["--layers", "conv3", "--mean", "1,2"], "argument --mean: expected three numbers R,G,B"),
+        (["--layers", "conv3", "--std", "1,nan,1"], "argument --std: expected three numbers R,G,B"),
+    ],
+)
 def test_dissect_refuses_bad_options_before_any_work(image_dir: Path, options, message) -> None:
     from annotator.models import Dissection
 
@@ -337,12 +396,15 @@ def test_dissect_refuses_bad_options_before_any_work(image_dir: Path, options, m
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("network", "message"), [
-    ("os:system", "Calling os:system() to build the network failed: TypeError"),
-    ("os:sep", "os:sep is a str, not a function"),
-    ("json:loads", "Calling json:loads() to build the network failed"),
-    (":x", "is not an import path"),
-])
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        ("os:system", "Calling os:system() to build the network failed: TypeError"),
+        ("os:sep", "os:sep is a str, not a function"),
+        ("json:loads", "Calling json:loads() to build the network failed"),
+        (":x", "is not an import path"),
+    ],
+)
 def test_a_network_import_path_that_builds_no_network_is_named(image_dir: Path, network, message) -> None:
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("dissect", "--network", network, "--layers", "x", "--images", str(image_dir), "--quiet")
@@ -360,27 +422,41 @@ POSITIONS = list(range(12))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(description=st.text(max_size=90), category=st.text(max_size=12),
-       marks=st.lists(st.integers(min_value=-5, max_value=20), max_size=8))
+@given(
+    description=st.text(max_size=90),
+    category=st.text(max_size=12),
+    marks=st.lists(st.integers(min_value=-5, max_value=20), max_size=8),
+)
 def test_the_form_accepts_exactly_what_its_rules_allow(description: str, category: str, marks: list[int]) -> None:
-    form = HitAnswerForm({"description": description, "category": category, "mismatch": [str(m) for m in marks]},
-                         positions=POSITIONS)
+    form = HitAnswerForm(
+        {"description": description, "category": category, "mismatch": [str(m) for m in marks]}, positions=POSITIONS
+    )
     valid = form.is_valid()  # never raises, whatever comes in
     stripped = description.strip()
     words = " ".join(unicodedata.normalize("NFKC", stripped).split())  # NFKC; runs of white space count as one
     visible = not any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn", "Cs") for c in words)
-    allowed = (bool(words) and len(stripped) <= DESCRIPTION_MAX and len(words) <= DESCRIPTION_MAX and visible
-               and not re.search(r"[<>{}\\`\x00-\x1f\x7f]", words) and bool(normalise(words))
-               and category in {"scene", "object", "region", "part", "texture", "color"}
-               and all(m in POSITIONS for m in marks))
+    allowed = (
+        bool(words)
+        and len(stripped) <= DESCRIPTION_MAX
+        and len(words) <= DESCRIPTION_MAX
+        and visible
+        and not re.search(r"[<>{}\\`\x00-\x1f\x7f]", words)
+        and bool(normalise(words))
+        and category in {"scene", "object", "region", "part", "texture", "color"}
+        and all(m in POSITIONS for m in marks)
+    )
     assert valid == allowed, (description, category, marks, form.errors.as_json())
     if valid:
         assert form.cleaned_data["description"] == words
         assert set(form.cleaned_data["mismatch"]) == set(marks)
 
 
-XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff")
-                   .filter(lambda c: c in "\t\n" or ord(c) >= 32), max_size=40)
+XML_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff").filter(
+        lambda c: c in "\t\n" or ord(c) >= 32
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,6 +1,7 @@
 """Served as in production: `manage.py check --deploy` passes under the production settings, the admin
 keeps its static files with DEBUG off, and nginx in front of gunicorn (deploy/serve-production) keeps
 slow clients from holding gunicorn's workers. Also the password reset when mail cannot be sent."""
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,13 @@ import pytest
 from django.core import mail
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-              "DJANGO_ALLOWED_HOSTS": "annotate.example.org,127.0.0.1", "DJANGO_HTTPS": "1",
-              "DJANGO_PROXY_SSL_HEADER": "1"}
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "annotate.example.org,127.0.0.1",
+    "DJANGO_HTTPS": "1",
+    "DJANGO_PROXY_SSL_HEADER": "1",
+}
 
 
 def machine_env(**extra: str) -> dict[str, str]:
@@ -31,8 +36,14 @@ def machine_env(**extra: str) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=machine_env(**env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=machine_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_passes_under_the_production_settings() -> None:
@@ -59,8 +70,10 @@ def get(url: str, timeout: float) -> tuple[int, float]:
 def trickle(port: int, stop: threading.Event) -> None:
     """A client that sends its request one byte a second, as the slow clients of the issue did: a sync
     worker that accepted it waits for the headers' end, serving no one else meanwhile."""
-    request = (b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded"
-               b"\r\nContent-Length: 200\r\n\r\n" + b"u" * 200)
+    request = (
+        b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded"
+        b"\r\nContent-Length: 200\r\n\r\n" + b"u" * 200
+    )
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         for byte in request:
             if stop.wait(1.0):
@@ -72,18 +85,34 @@ def trickle(port: int, stop: threading.Event) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
-                    reason="nginx is not installed (make test and .ci/run install Debian's nginx-light)")
+@pytest.mark.skipif(
+    not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
+    reason="nginx is not installed (make test and .ci/run install Debian's nginx-light)",
+)
 def test_nginx_keeps_four_slow_clients_from_delaying_anyone(tmp_path: Path) -> None:
     listen, app = free_port(), free_port()
     # Plain HTTP on loopback (no certificate here): HTTPS itself is check_deploy's part.
-    env = {**machine_env(), **PRODUCTION, "DJANGO_HTTPS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-           "LISTEN": f"127.0.0.1:{listen}",
-           "APP_PORT": str(app), "RUN_DIR": str(tmp_path / "nginx"), "GUNICORN_WORKERS": "4",
-           "STATIC_ROOT": str(tmp_path / "static"), "PY": sys.executable}
+    env = {
+        **machine_env(),
+        **PRODUCTION,
+        "DJANGO_HTTPS": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "LISTEN": f"127.0.0.1:{listen}",
+        "APP_PORT": str(app),
+        "RUN_DIR": str(tmp_path / "nginx"),
+        "GUNICORN_WORKERS": "4",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "PY": sys.executable,
+    }
     log = tmp_path / "serve.log"
-    server = subprocess.Popen(["bash", "deploy/serve-production"], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        ["bash", "deploy/serve-production"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     stop = threading.Event()
     try:
         deadline = time.monotonic() + 180
@@ -116,8 +145,10 @@ def test_nginx_keeps_four_slow_clients_from_delaying_anyone(tmp_path: Path) -> N
             for client in clients:
                 client.join(5)
             stop.clear()
-            print(f"{'gunicorn alone' if target == app else 'behind nginx'}: a normal request with four slow "
-                  f"clients took {seconds:.2f} s (status {status or 'timed out'})")
+            print(
+                f"{'gunicorn alone' if target == app else 'behind nginx'}: a normal request with four slow "
+                f"clients took {seconds:.2f} s (status {status or 'timed out'})"
+            )
             if target == app:
                 assert seconds > 1.0, "without nginx the slow clients should have delayed the request"
                 time.sleep(1.0)  # let gunicorn's workers drop the abandoned connections

@@ -1,5 +1,6 @@
 """Argument types the commands share: numbers that must be finite and within a range, so `nan`, `inf`
 or `1e999` get argparse's clear "argument --x: ..." message instead of reaching the work."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,5 +17,6 @@ def bounded_float(low: float, high: float) -> Callable[[str], float]:
         if not math.isfinite(value) or not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number from {low:g} to {high:g}")
         return value
+
     parse.__name__ = "number"
     return parse

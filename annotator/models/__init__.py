@@ -1,4 +1,5 @@
 """The data model, in the order data flows: dissection rows, then annotation rows."""
+
 from annotator.models.annotation import (
     Answer,
     Assignment,
@@ -28,7 +29,28 @@ from annotator.models.dissection import (
 )
 
 __all__ = [
-    "CATEGORY_CODES", "ActivationChunk", "Answer", "Assignment", "AutoLabel", "Bonus", "Campaign", "Category",
-    "Dissection", "Hit", "HitImage", "Image", "ImageSet", "ImageSweep", "Layer", "Network", "ProlificSession",
-    "ReceptiveField", "ReviewAction", "Segmentation", "TopImage", "Unit", "UnitLabel", "Worker",
+    "CATEGORY_CODES",
+    "ActivationChunk",
+    "Answer",
+    "Assignment",
+    "AutoLabel",
+    "Bonus",
+    "Campaign",
+    "Category",
+    "Dissection",
+    "Hit",
+    "HitImage",
+    "Image",
+    "ImageSet",
+    "ImageSweep",
+    "Layer",
+    "Network",
+    "ProlificSession",
+    "ReceptiveField",
+    "ReviewAction",
+    "Segmentation",
+    "TopImage",
+    "Unit",
+    "UnitLabel",
+    "Worker",
 ]

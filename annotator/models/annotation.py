@@ -3,6 +3,7 @@ assignments of HITs and each assignment yields at most one answer.
 
 Local annotators and Mechanical Turk share these rows: a backend only decides how HITs reach workers
 and how assignments are created (claimed here, or opened from MTurk's assignmentId)."""
+
 from __future__ import annotations
 
 import uuid
@@ -36,7 +37,8 @@ class Campaign(models.Model):
     gold_per_hit = models.PositiveIntegerField(default=3)
     reward = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0.10"))
     assignment_minutes = models.PositiveIntegerField(
-        default=30, help_text="An opened HIT not answered in this time returns to the pool")
+        default=30, help_text="An opened HIT not answered in this time returns to the pool"
+    )
     instructions = models.TextField(blank=True, help_text="Shown above the standard instructions")
     backend = models.CharField(max_length=16, choices=Backend.choices, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -44,8 +46,9 @@ class Campaign(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     mturk = models.JSONField(default=dict, blank=True, help_text="MTurk publishing settings and the HIT type id")
     mturk_synced_at = models.DateTimeField(null=True, blank=True)
-    prolific = models.JSONField(default=dict, blank=True, help_text=(
-        "Prolific publishing settings, the study's id, status and completion code"))
+    prolific = models.JSONField(
+        default=dict, blank=True, help_text=("Prolific publishing settings, the study's id, status and completion code")
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -73,7 +76,8 @@ class Hit(models.Model):
     unit_images = models.PositiveIntegerField(help_text="Slots holding the unit's own images (precision's divisor)")
     mturk_hit_id = models.CharField(max_length=64, blank=True)
     extra_answers = models.PositiveIntegerField(
-        default=0, help_text="Answers a reviewer asked for beyond the campaign's (sent back for more)")
+        default=0, help_text="Answers a reviewer asked for beyond the campaign's (sent back for more)"
+    )
     mturk_status = models.CharField(max_length=16, blank=True, help_text="HITStatus at the last sync")
     mturk_expires_at = models.DateTimeField(null=True, blank=True)
     mturk_counts = models.JSONField(default=dict, blank=True, help_text="Assignments pending/available/completed")
@@ -125,12 +129,14 @@ class Worker(models.Model):
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     external_id = models.CharField(max_length=200, help_text="Username, link label, MTurk WorkerId or import id")
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="worker")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="worker"
+    )
     blocked = models.BooleanField(default=False, help_text="Blocked from our HITs (on MTurk: a worker block)")
     blocked_reason = models.CharField(max_length=1024, blank=True)
     link_version = models.PositiveIntegerField(
-        default=1, help_text="A lab link names the version it was made for: revoking a link moves this on")
+        default=1, help_text="A lab link names the version it was made for: revoking a link moves this on"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,8 +167,9 @@ class Assignment(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["hit", "slot"], name="assignment_unique_slot"),
-            models.UniqueConstraint(fields=["hit", "worker"], condition=~Q(status="abandoned"),
-                                    name="assignment_unique_worker"),
+            models.UniqueConstraint(
+                fields=["hit", "worker"], condition=~Q(status="abandoned"), name="assignment_unique_worker"
+            ),
         ]
         indexes = [models.Index(fields=["status", "expires_at"])]
 
@@ -203,8 +210,9 @@ class Answer(models.Model):
 
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
     hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
-    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE,
-                                      related_name="answer")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="answer"
+    )
     worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.PROTECT, related_name="answers")
     source = models.CharField(max_length=16, choices=Source.choices)
     description = models.CharField(max_length=200)
@@ -217,15 +225,25 @@ class Answer(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
-    import_key = models.CharField(max_length=300, null=True, blank=True, unique=True,
-                                  help_text="File, row and answer of an imported answer: re-imports add nothing")
+    import_key = models.CharField(
+        max_length=300,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="File, row and answer of an imported answer: re-imports add nothing",
+    )
     review = models.CharField(max_length=16, choices=Review.choices, default=Review.SUBMITTED)
     feedback = models.CharField(max_length=1024, blank=True, help_text="The reviewer's words to the worker")
     confirmation = models.CharField(max_length=16, choices=Confirmation.choices, default=Confirmation.CONFIRMED)
     held = models.CharField(max_length=16, choices=Held.choices, blank=True, default=Held.NONE)
-    counts = models.BooleanField(default=False, db_index=True, help_text=(
-        "Counts for aggregation, the HIT's answer count and the figures (set by services.answers.hit_answers_settle "
-        "alone)"))
+    counts = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text=(
+            "Counts for aggregation, the HIT's answer count and the figures "
+            "(set by services.answers.hit_answers_settle alone)"
+        ),
+    )
 
     class Meta:
         ordering = ["unit", "id"]
@@ -241,8 +259,9 @@ class Answer(models.Model):
     def trusted(self) -> bool:
         """Vouched for and wanted: the platform confirms it, nothing held it back, no reviewer rejected it.
         Whether it counts also depends on the answers before it (see `hit_answers_settle`)."""
-        return (self.confirmation == self.Confirmation.CONFIRMED and not self.held
-                and self.review != self.Review.REJECTED)
+        return (
+            self.confirmation == self.Confirmation.CONFIRMED and not self.held and self.review != self.Review.REJECTED
+        )
 
     @classmethod
     def trusted_q(cls) -> Q:

@@ -1,4 +1,5 @@
 """Choices shared by the dissection and annotation rows."""
+
 from django.db import models
 
 
@@ -13,5 +14,11 @@ class Category(models.TextChoices):
     COLOR = "color", "Simple elements or colours"
 
 
-CATEGORY_CODES = {1: Category.SCENE, 2: Category.OBJECT, 3: Category.REGION, 4: Category.PART,
-                  5: Category.TEXTURE, 6: Category.COLOR}
+CATEGORY_CODES = {
+    1: Category.SCENE,
+    2: Category.OBJECT,
+    3: Category.REGION,
+    4: Category.PART,
+    5: Category.TEXTURE,
+    6: Category.COLOR,
+}

@@ -1,5 +1,6 @@
 """The dissection half of the data model: network -> layers -> units; images -> top images ->
 receptive fields and segmentations; and the label that aggregation gives each unit."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -233,7 +234,6 @@ class UnitLabel(models.Model):
         """The one rule for "is this unit a detector": its stored status (aggregation's, or a reviewer's),
         never a second computation from the precision."""
         return self.final_status in (self.Status.DETECTOR, self.Status.NEEDS_REVIEW)
-
 
 
 class AutoLabel(models.Model):

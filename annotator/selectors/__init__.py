@@ -1,4 +1,5 @@
 """Reads: what views, commands and exports show, each in a bounded number of queries."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -48,7 +49,8 @@ def dissection_progress(dissection: Dissection) -> list[StageProgress]:
     images_done = dissection.chunks.filter(done=True).values_list("image_count", flat=True)
     sweeps = dissection.sweeps.aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
     units = units_with_top_images(dissection).aggregate(
-        total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False)))
+        total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False))
+    )
     return [
         StageProgress("images through the network", sum(images_done), dissection.settings.get("image_count", 0)),
         StageProgress("activation chunks", chunks["done"], chunks["total"]),
@@ -64,17 +66,20 @@ def unreadable_images(dissection: Dissection) -> QuerySet[Image]:
 def units_for_export(network: str | None = None, layer: str | None = None) -> QuerySet[Unit]:
     """Units with their layer, network, RF, label and ranked top images, prefetched in a few queries."""
     units = Unit.objects.select_related("layer__network", "receptive_field", "label").order_by(
-        "layer__network__name", "layer__order", "index")
+        "layer__network__name", "layer__order", "index"
+    )
     if network:
         units = units.filter(layer__network__name=network)
     if layer:
         units = units.filter(layer__name=layer)
     return units.prefetch_related(
         Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")),
-        Prefetch("answers", queryset=Answer.objects.select_related("worker").order_by("id")))
+        Prefetch("answers", queryset=Answer.objects.select_related("worker").order_by("id")),
+    )
 
 
 # Annotation reads ---------------------------------------------------------------------------------
+
 
 def hit_by_key(key) -> Hit | None:
     return Hit.objects.select_related("campaign").filter(key=key).first()
@@ -87,33 +92,50 @@ def hit_slots(hit: Hit) -> list[HitImage]:
 
 def hit_slot_file(key, position: int) -> str | None:
     """MEDIA_ROOT-relative path of the rendered image in one slot (the URL never names the unit)."""
-    return (HitImage.objects.filter(hit__key=key, position=position)
-            .values_list("top_image__segmentation__rendered_path", flat=True).first())
+    return (
+        HitImage.objects.filter(hit__key=key, position=position)
+        .values_list("top_image__segmentation__rendered_path", flat=True)
+        .first()
+    )
 
 
-def worker_open_assignment(worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
-                           ) -> Assignment | None:
+def worker_open_assignment(
+    worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
+) -> Assignment | None:
     """The worker's oldest unexpired open assignment of local HITs (or of one campaign's, for a Prolific
     participant): what "next HIT" hands back first."""
     now = now or timezone.now()
     where = Q(hit__campaign=campaign) if campaign is not None else Q(hit__campaign__backend=Campaign.Backend.LOCAL)
-    return (Assignment.objects.filter(where, worker=worker, status=Assignment.Status.OPEN)
-            .filter(Q(expires_at=None) | Q(expires_at__gte=now))
-            .select_related("hit").order_by("opened_at").first())
+    return (
+        Assignment.objects.filter(where, worker=worker, status=Assignment.Status.OPEN)
+        .filter(Q(expires_at=None) | Q(expires_at__gte=now))
+        .select_related("hit")
+        .order_by("opened_at")
+        .first()
+    )
 
 
 def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = None) -> QuerySet[Hit]:
     """Published local HITs (or one campaign's, for its Prolific participants) with a free answer slot
     and, for a worker, of units they never had."""
-    taken = (Assignment.objects.filter(hit=OuterRef("pk")).exclude(slot=None).order_by()
-             .values("hit").annotate(n=Count("id")).values("n"))
+    taken = (
+        Assignment.objects.filter(hit=OuterRef("pk"))
+        .exclude(slot=None)
+        .order_by()
+        .values("hit")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     where = Q(campaign=campaign) if campaign is not None else Q(campaign__backend=Campaign.Backend.LOCAL)
-    hits = (Hit.objects.filter(where, campaign__status=Campaign.Status.PUBLISHED)
-            .annotate(taken=Coalesce(Subquery(taken), 0))
-            .filter(taken__lt=Hit.answers_wanted_expression()))
+    hits = (
+        Hit.objects.filter(where, campaign__status=Campaign.Status.PUBLISHED)
+        .annotate(taken=Coalesce(Subquery(taken), 0))
+        .filter(taken__lt=Hit.answers_wanted_expression())
+    )
     if worker is not None:
-        had = (Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker)
-               .exclude(status=Assignment.Status.ABANDONED))
+        had = Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker).exclude(
+            status=Assignment.Status.ABANDONED
+        )
         hits = hits.filter(~Exists(had))
     return hits.select_related("campaign").order_by("-taken", "id")
 
@@ -125,17 +147,33 @@ def worker_answer_count(worker: Worker) -> int:
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
     """HITs, complete HITs, answers that count and answers needed, open assignments, and the answers
     kept but not counted (unconfirmed by MTurk, unknown to it, rejected, late, beyond what a HIT wanted)."""
-    counted = (Answer.objects.filter(hit=OuterRef("pk"), counts=True).order_by()
-               .values("hit").annotate(n=Count("id")).values("n"))
+    counted = (
+        Answer.objects.filter(hit=OuterRef("pk"), counts=True)
+        .order_by()
+        .values("hit")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     hits = campaign.hits.annotate(n=Subquery(counted), wanted=Hit.answers_wanted_expression()).aggregate(
-        hits=Count("id"), complete=Count("id", filter=Q(n__gte=F("wanted"))), answers=Sum("n"), needed=Sum("wanted"))
+        hits=Count("id"), complete=Count("id", filter=Q(n__gte=F("wanted"))), answers=Sum("n"), needed=Sum("wanted")
+    )
     kept = Answer.objects.filter(hit__campaign=campaign, counts=False).aggregate(
         unconfirmed=Count("id", filter=Q(confirmation=Answer.Confirmation.UNCONFIRMED)),
-        excluded=Count("id", filter=~Q(confirmation=Answer.Confirmation.UNCONFIRMED)))
-    open_now = Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN).filter(
-        Q(expires_at=None) | Q(expires_at__gte=timezone.now())).count()
-    return {"hits": hits["hits"], "complete": hits["complete"], "answers": hits["answers"] or 0,
-            "needed": hits["needed"] or 0, "open": open_now, **kept}
+        excluded=Count("id", filter=~Q(confirmation=Answer.Confirmation.UNCONFIRMED)),
+    )
+    open_now = (
+        Assignment.objects.filter(hit__campaign=campaign, status=Assignment.Status.OPEN)
+        .filter(Q(expires_at=None) | Q(expires_at__gte=timezone.now()))
+        .count()
+    )
+    return {
+        "hits": hits["hits"],
+        "complete": hits["complete"],
+        "answers": hits["answers"] or 0,
+        "needed": hits["needed"] or 0,
+        "open": open_now,
+        **kept,
+    }
 
 
 @dataclass
@@ -160,8 +198,11 @@ class LayerSummary:
 
 def is_object_detector(label: UnitLabel) -> bool:
     """A detector whose category is `object` by a reviewer's word or by a majority of its answers."""
-    return (label.is_detector and label.final_category == Category.OBJECT
-            and bool(label.review_category or (label.category_agreement or 0) > 0.5))
+    return (
+        label.is_detector
+        and label.final_category == Category.OBJECT
+        and bool(label.review_category or (label.category_agreement or 0) > 0.5)
+    )
 
 
 def layer_summaries(network: str | None = None, layer: str | None = None) -> list[LayerSummary]:
@@ -179,14 +220,20 @@ def layer_summaries(network: str | None = None, layer: str | None = None) -> lis
         for _, category in answers:
             counts[category] += 1
         labels = list(UnitLabel.objects.filter(unit__layer=row))
-        rows.append(LayerSummary(
-            network=row.network.name, layer=row.name, units=len(labels), answers=len(answers),
-            type_shares={name: counts[name] / len(answers) for name in Category.values} if answers else {},
-            detectors=sum(label.is_detector for label in labels),
-            object_detectors=sum(is_object_detector(label) for label in labels),
-            pending=sum(label.status == UnitLabel.Status.PENDING for label in labels),
-            needs_review=sum(label.final_status == UnitLabel.Status.NEEDS_REVIEW for label in labels),
-            alpha=category_alpha(answers)))
+        rows.append(
+            LayerSummary(
+                network=row.network.name,
+                layer=row.name,
+                units=len(labels),
+                answers=len(answers),
+                type_shares={name: counts[name] / len(answers) for name in Category.values} if answers else {},
+                detectors=sum(label.is_detector for label in labels),
+                object_detectors=sum(is_object_detector(label) for label in labels),
+                pending=sum(label.status == UnitLabel.Status.PENDING for label in labels),
+                needs_review=sum(label.final_status == UnitLabel.Status.NEEDS_REVIEW for label in labels),
+                alpha=category_alpha(answers),
+            )
+        )
     return rows
 
 

@@ -1,5 +1,6 @@
 """Reads for the staff dashboard: the unit grid, a unit's page, campaign money and worker quality,
 and crowd labels beside Network Dissection's. Each page costs a bounded number of queries."""
+
 from __future__ import annotations
 
 import statistics
@@ -77,23 +78,44 @@ class UnitCard:
 
     @property
     def reviewed(self) -> bool:
-        return bool(self.label and self.label.reviewed_at and (
-            self.label.review_status or self.label.review_label or self.label.review_category))
+        return bool(
+            self.label
+            and self.label.reviewed_at
+            and (self.label.review_status or self.label.review_label or self.label.review_category)
+        )
 
 
 def _sort_key(name: str):
     """Missing values sort last whichever the direction; ties go by unit number."""
+
     def key(card: UnitCard):
-        value = {"unit": card.unit.index, "label": card.final_label.lower(), "category": card.final_category,
-                 "precision": card.precision, "agreement": card.agreement, "status": card.final_status,
-                 "rf": card.rf_px}[name]
+        value = {
+            "unit": card.unit.index,
+            "label": card.final_label.lower(),
+            "category": card.final_category,
+            "precision": card.precision,
+            "agreement": card.agreement,
+            "status": card.final_status,
+            "rf": card.rf_px,
+        }[name]
         return value
+
     return key
 
 
-def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, status: str = "",
-                category: str = "", text: str = "", min_precision: float | None = None,
-                min_agreement: float | None = None, detects: str = "", pictures: bool = True) -> list[UnitCard]:
+def layer_units(
+    layer: Layer,
+    *,
+    sort: str = "unit",
+    descending: bool = False,
+    status: str = "",
+    category: str = "",
+    text: str = "",
+    min_precision: float | None = None,
+    min_agreement: float | None = None,
+    detects: str = "",
+    pictures: bool = True,
+) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
     precision and agreement, or the object detectors of one label: a histogram bar's units) and
     sorted. Without `pictures` the cards carry only what filtering and sorting read (the unit page's
@@ -101,22 +123,42 @@ def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, s
     units = Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
     per_unit: dict[int, list[tuple[str, int, int]]] = {}
     if pictures:
-        units = units.prefetch_related(Prefetch(
-            "top_images", to_attr="thumbs",
-            queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
-            .select_related("segmentation").order_by("rank")))
-        counted = dict(Answer.objects.filter(unit__layer=layer, counts=True).order_by().values("hit_id")
-                       .annotate(n=Count("id")).values_list("hit_id", "n"))
-        for hit in (Hit.objects.filter(unit__layer=layer).select_related("campaign")
-                    .annotate(wanted=Hit.answers_wanted_expression()).order_by("campaign__created_at", "id")):
+        units = units.prefetch_related(
+            Prefetch(
+                "top_images",
+                to_attr="thumbs",
+                queryset=TopImage.objects.filter(rank__lt=THUMBNAILS, segmentation__isnull=False)
+                .select_related("segmentation")
+                .order_by("rank"),
+            )
+        )
+        counted = dict(
+            Answer.objects.filter(unit__layer=layer, counts=True)
+            .order_by()
+            .values("hit_id")
+            .annotate(n=Count("id"))
+            .values_list("hit_id", "n")
+        )
+        for hit in (
+            Hit.objects.filter(unit__layer=layer)
+            .select_related("campaign")
+            .annotate(wanted=Hit.answers_wanted_expression())
+            .order_by("campaign__created_at", "id")
+        ):
             per_unit.setdefault(hit.unit_id, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")
-        cards.append(UnitCard(unit=unit, label=related_or_none(unit, "label"),
-                              thumbnails=[t.segmentation.rendered_path for t in getattr(unit, "thumbs", [])],
-                              rf_picture=rf.picture_path if rf else "", rf_px=rf.empirical_px if rf else None,
-                              campaigns=per_unit.get(unit.pk, [])))
+        cards.append(
+            UnitCard(
+                unit=unit,
+                label=related_or_none(unit, "label"),
+                thumbnails=[t.segmentation.rendered_path for t in getattr(unit, "thumbs", [])],
+                rf_picture=rf.picture_path if rf else "",
+                rf_px=rf.empirical_px if rf else None,
+                campaigns=per_unit.get(unit.pk, []),
+            )
+        )
     if status:
         cards = [c for c in cards if c.final_status == status]
     if category:
@@ -141,15 +183,21 @@ def layer_units(layer: Layer, *, sort: str = "unit", descending: bool = False, s
 
 def unit_page(unit_id: int) -> Unit | None:
     """A unit with everything its page shows: top images, RF, label, answers, actions, auto labels."""
-    return (Unit.objects.filter(pk=unit_id).select_related("layer__network", "label", "receptive_field")
-            .prefetch_related(
-                Prefetch("top_images", queryset=TopImage.objects.select_related("image", "segmentation")
-                         .order_by("rank")),
-                Prefetch("answers", queryset=Answer.objects.select_related("worker", "assignment", "hit__campaign")
-                         .order_by("id")),
-                Prefetch("review_actions", queryset=ReviewAction.objects.select_related("answer__worker")),
-                "auto_labels", "hits__campaign")
-            .first())
+    return (
+        Unit.objects.filter(pk=unit_id)
+        .select_related("layer__network", "label", "receptive_field")
+        .prefetch_related(
+            Prefetch("top_images", queryset=TopImage.objects.select_related("image", "segmentation").order_by("rank")),
+            Prefetch(
+                "answers",
+                queryset=Answer.objects.select_related("worker", "assignment", "hit__campaign").order_by("id"),
+            ),
+            Prefetch("review_actions", queryset=ReviewAction.objects.select_related("answer__worker")),
+            "auto_labels",
+            "hits__campaign",
+        )
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -167,16 +215,20 @@ def answers_as_seen(answers: list[Answer]) -> dict[int, list[SeenImage]]:
     precision is low, as the reviewer can check by eye. Imported answers have no HIT and no entry."""
     hit_ids = {a.hit_id for a in answers if a.hit_id}
     slots: dict[int, list[tuple[int, str, bool]]] = {}
-    for hit_id, position, path, gold in (HitImage.objects.filter(hit_id__in=hit_ids).order_by("hit_id", "position")
-                                         .values_list("hit_id", "position",
-                                                      "top_image__segmentation__rendered_path", "gold")):
+    for hit_id, position, path, gold in (
+        HitImage.objects.filter(hit_id__in=hit_ids)
+        .order_by("hit_id", "position")
+        .values_list("hit_id", "position", "top_image__segmentation__rendered_path", "gold")
+    ):
         slots.setdefault(hit_id, []).append((position, path or "", gold))
     seen = {}
     for answer in answers:
         if answer.hit_id in slots:
             marked = set(answer.marked)
-            seen[answer.pk] = [SeenImage(number=i, path=path, gold=gold, marked=position in marked)
-                               for i, (position, path, gold) in enumerate(slots[answer.hit_id], start=1)]
+            seen[answer.pk] = [
+                SeenImage(number=i, path=path, gold=gold, marked=position in marked)
+                for i, (position, path, gold) in enumerate(slots[answer.hit_id], start=1)
+            ]
     return seen
 
 
@@ -229,9 +281,15 @@ def worker_quality(*, campaign: Campaign | None = None, network: str | None = No
     for answer in answers.order_by("id"):
         worker = answer.worker
         key = worker.pk if worker else None
-        row = rows.setdefault(key, WorkerQuality(worker=worker.external_id if worker else "(no worker id)",
-                                                 kind=worker.kind if worker else "", worker_id=key,
-                                                 blocked=bool(worker and worker.blocked)))
+        row = rows.setdefault(
+            key,
+            WorkerQuality(
+                worker=worker.external_id if worker else "(no worker id)",
+                kind=worker.kind if worker else "",
+                worker_id=key,
+                blocked=bool(worker and worker.blocked),
+            ),
+        )
         row.answers += 1
         row.rejected += answer.review == Answer.Review.REJECTED
         if answer.gold_total:
@@ -268,14 +326,26 @@ def campaign_money(campaign: Campaign) -> CampaignMoney:
         return _prolific_money(campaign)
     counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
         approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
-        submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)))
+        submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)),
+    )
     if not campaign.on_mturk:
         return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
     each = assignment_cost(campaign.reward, campaign.answers_per_unit)
-    bonuses = sum((bonus_cost(b) for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True)
-                   .values_list("amount", flat=True)), Decimal(0))
-    return CampaignMoney(True, counts["approved"], counts["submitted"], each * counts["approved"] + bonuses,
-                         each * counts["submitted"], bonuses)
+    bonuses = sum(
+        (
+            bonus_cost(b)
+            for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True).values_list("amount", flat=True)
+        ),
+        Decimal(0),
+    )
+    return CampaignMoney(
+        True,
+        counts["approved"],
+        counts["submitted"],
+        each * counts["approved"] + bonuses,
+        each * counts["submitted"],
+        bonuses,
+    )
 
 
 def _prolific_money(campaign: Campaign) -> CampaignMoney:
@@ -286,17 +356,32 @@ def _prolific_money(campaign: Campaign) -> CampaignMoney:
     sessions = ProlificSession.objects.filter(campaign=campaign)
     approved = sessions.filter(Q(reviewed="approved") | Q(status="APPROVED")).count()
     awaiting = sessions.filter(status="AWAITING REVIEW", reviewed="").count()
-    bonuses = sum((with_fee(b) for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True)
-                   .values_list("amount", flat=True)), Decimal(0))
-    return CampaignMoney(True, approved, awaiting, with_fee(reward) * approved + bonuses, with_fee(reward) * awaiting,
-                         bonuses, platform="Prolific")
+    bonuses = sum(
+        (
+            with_fee(b)
+            for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True).values_list("amount", flat=True)
+        ),
+        Decimal(0),
+    )
+    return CampaignMoney(
+        True,
+        approved,
+        awaiting,
+        with_fee(reward) * approved + bonuses,
+        with_fee(reward) * awaiting,
+        bonuses,
+        platform="Prolific",
+    )
 
 
 def prolific_sessions(campaign: Campaign) -> list[ProlificSession]:
     """The campaign's participants, each with the answers they sent."""
-    return list(ProlificSession.objects.filter(campaign=campaign).select_related("worker")
-                .annotate(answers=Count("worker__answers", filter=Q(worker__answers__hit__campaign=campaign)))
-                .order_by("started_at"))
+    return list(
+        ProlificSession.objects.filter(campaign=campaign)
+        .select_related("worker")
+        .annotate(answers=Count("worker__answers", filter=Q(worker__answers__hit__campaign=campaign)))
+        .order_by("started_at")
+    )
 
 
 def hit_states(campaign: Campaign) -> dict[str, int]:
@@ -348,8 +433,9 @@ class Comparison:
 def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Comparison:
     """Crowd and automatic labels of the same units. Agreement is counted over units that both call
     detectors: same label after normalising, same category (NetDissect's material counts as texture)."""
-    autos = AutoLabel.objects.filter(unit__layer=layer, source=source).select_related("unit__label").order_by(
-        "unit__index")
+    autos = (
+        AutoLabel.objects.filter(unit__layer=layer, source=source).select_related("unit__label").order_by("unit__index")
+    )
     result = Comparison(rows=[])
     for auto in autos:
         crowd = related_or_none(auto.unit, "label")
@@ -371,5 +457,6 @@ def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Compariso
 
 
 def layers_with_auto_labels(network_id: int) -> set[int]:
-    return set(AutoLabel.objects.filter(unit__layer__network_id=network_id).values_list("unit__layer_id", flat=True)
-               .distinct())
+    return set(
+        AutoLabel.objects.filter(unit__layer__network_id=network_id).values_list("unit__layer_id", flat=True).distinct()
+    )

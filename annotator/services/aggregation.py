@@ -2,6 +2,7 @@
 
 Re-running is cheap and idempotent: every run recomputes the crowd's side of each label from all
 its answers, and leaves a reviewer's decisions alone."""
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,17 @@ from annotator.models import Answer, Hit, Unit, UnitLabel
 
 log = logging.getLogger(__name__)
 METHODS = ("majority", "dawid-skene")
-CROWD_FIELDS = ["label", "category", "precision", "status", "answers", "answers_needed", "label_agreement",
-                "category_agreement", "flags"]
+CROWD_FIELDS = [
+    "label",
+    "category",
+    "precision",
+    "status",
+    "answers",
+    "answers_needed",
+    "label_agreement",
+    "category_agreement",
+    "flags",
+]
 
 
 @dataclass(frozen=True)
@@ -38,8 +48,13 @@ class AggregationError(Exception):
     pass
 
 
-def units_aggregate(*, network: str | None = None, layer: str | None = None, unit_ids: list[int] | None = None,
-                    settings: AggregationSettings | None = None) -> int:
+def units_aggregate(
+    *,
+    network: str | None = None,
+    layer: str | None = None,
+    unit_ids: list[int] | None = None,
+    settings: AggregationSettings | None = None,
+) -> int:
     """Aggregate every unit that has answers or a HIT, within the filters; returns how many."""
     settings = settings or AggregationSettings.from_settings()
     if settings.method not in METHODS:
@@ -53,20 +68,28 @@ def units_aggregate(*, network: str | None = None, layer: str | None = None, uni
         units = units.filter(pk__in=unit_ids)
     ids = list(units.values_list("pk", flat=True))
     votes: dict[int, list[Vote]] = defaultdict(list)
-    rows = Answer.objects.filter(unit_id__in=ids, counts=True).order_by("id").values_list(
-        "id", "unit_id", "worker_id", "description", "category", "precision")
+    rows = (
+        Answer.objects.filter(unit_id__in=ids, counts=True)
+        .order_by("id")
+        .values_list("id", "unit_id", "worker_id", "description", "category", "precision")
+    )
     table = list(rows)
     for _, unit_id, _, description, category, precision in table:
         votes[unit_id].append(Vote(description, category, precision))
-    needed = dict(Hit.objects.filter(unit_id__in=ids).values("unit_id").annotate(n=Max(Hit.answers_wanted_expression()))
-                  .values_list("unit_id", "n"))
+    needed = dict(
+        Hit.objects.filter(unit_id__in=ids)
+        .values("unit_id")
+        .annotate(n=Max(Hit.answers_wanted_expression()))
+        .values_list("unit_id", "n")
+    )
     chosen = _dawid_skene(table) if settings.method == "dawid-skene" else {}
     existing = {label.unit_id: label for label in UnitLabel.objects.filter(unit_id__in=ids)}
     new, changed = [], []
     for unit_id in ids:
         unit_votes = votes.get(unit_id, [])
-        result = aggregate(unit_votes, needed.get(unit_id, len(unit_votes)), settings.threshold,
-                           category=chosen.get(unit_id))
+        result = aggregate(
+            unit_votes, needed.get(unit_id, len(unit_votes)), settings.threshold, category=chosen.get(unit_id)
+        )
         label = existing.get(unit_id) or UnitLabel(unit_id=unit_id)
         for name in CROWD_FIELDS:
             setattr(label, name, getattr(result, name))
@@ -83,13 +106,16 @@ def _dawid_skene(table: list[tuple]) -> dict[int, str]:
     if not table:
         return {}
     if any(row[2] is None for row in table):
-        raise AggregationError("Dawid-Skene weighs workers, but some answers have no worker (the authors' wide "
-                               "CSV has none): use --method majority for them.")
+        raise AggregationError(
+            "Dawid-Skene weighs workers, but some answers have no worker (the authors' wide "
+            "CSV has none): use --method majority for them."
+        )
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
 
-    frame = pd.DataFrame({"task": [row[1] for row in table], "worker": [row[2] for row in table],
-                          "label": [row[4] for row in table]})
+    frame = pd.DataFrame(
+        {"task": [row[1] for row in table], "worker": [row[2] for row in table], "label": [row[4] for row in table]}
+    )
     with warnings.catch_warnings():  # crowd-kit 1.4 uses pandas keywords that pandas 3 deprecates
         warnings.simplefilter("ignore")
         return DawidSkene(n_iter=100).fit_predict(frame).to_dict()

@@ -10,6 +10,7 @@ rejected it, and its HIT still wanted it. `hit_answers_settle` is the only code 
 Concurrency: the assignment row is locked while its answer is written (one answer per assignment
 is also the answer's one-to-one key), and the HIT row while its answers are settled, so two answers
 arriving at once never both take the HIT's last place."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -48,8 +49,10 @@ class Submission:
         if self.answer is None or not self.answer.held:
             return ""
         if self.answer.held == Answer.Held.LATE:
-            return ("The campaign finished before your answer arrived. It is stored, but it no longer counts "
-                    "towards the unit's label. Thank you for your work.")
+            return (
+                "The campaign finished before your answer arrived. It is stored, but it no longer counts "
+                "towards the unit's label. Thank you for your work."
+            )
         return "Your answer is stored, but answers from your account no longer count. Ask the researcher why."
 
 
@@ -89,21 +92,30 @@ def _target(assignment_pk: int) -> Assignment:
     """The locked assignment an answer is stored on. A submission from an old tab names an assignment
     the worker has since given up (returned on MTurk, or expired locally) while they hold the same HIT
     again: the answer belongs to the live one, or it would break one-live-assignment-per-worker."""
-    assignment = (Assignment.objects.select_for_update().select_related("hit__campaign", "worker")
-                  .filter(pk=assignment_pk).first())
+    assignment = (
+        Assignment.objects.select_for_update()
+        .select_related("hit__campaign", "worker")
+        .filter(pk=assignment_pk)
+        .first()
+    )
     if assignment is None:
         raise AssignmentError("This assignment does not exist.")
     if assignment.status == Assignment.Status.ABANDONED:
-        live = (Assignment.objects.select_for_update().select_related("hit__campaign", "worker")
-                .filter(hit_id=assignment.hit_id, worker_id=assignment.worker_id)
-                .exclude(status=Assignment.Status.ABANDONED).first())
+        live = (
+            Assignment.objects.select_for_update()
+            .select_related("hit__campaign", "worker")
+            .filter(hit_id=assignment.hit_id, worker_id=assignment.worker_id)
+            .exclude(status=Assignment.Status.ABANDONED)
+            .first()
+        )
         if live is not None:
             return live
     return assignment
 
 
-def answer_submit(*, assignment_pk: int, data: Mapping, user_agent: str = "", now: datetime | None = None
-                  ) -> Submission:
+def answer_submit(
+    *, assignment_pk: int, data: Mapping, user_agent: str = "", now: datetime | None = None
+) -> Submission:
     """Check a HIT form's answer by the form's rules, then store it on the assignment exactly once,
     scored against the HIT's gold images, and queue the unit's aggregation after commit.
 
@@ -129,12 +141,21 @@ def answer_submit(*, assignment_pk: int, data: Mapping, user_agent: str = "", no
             assignment.gold_warnings += 1
             assignment.save(update_fields=["gold_warnings"])
             return Submission(None, form, gold_retry=True, tries_left=GOLD_TRIES - assignment.gold_warnings)
-        answer = _store(hit=hit, assignment=assignment, worker=assignment.worker, gold=gold, marked=chosen,
-                        description=form.cleaned_data["description"], category=form.cleaned_data["category"],
-                        held=_held(assignment, hit.campaign, now), opened_at=assignment.opened_at, submitted_at=now,
-                        gold_warnings=assignment.gold_warnings, user_agent=user_agent[:500],
-                        confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_platform
-                        else Answer.Confirmation.CONFIRMED)
+        answer = _store(
+            hit=hit,
+            assignment=assignment,
+            worker=assignment.worker,
+            gold=gold,
+            marked=chosen,
+            description=form.cleaned_data["description"],
+            category=form.cleaned_data["category"],
+            held=_held(assignment, hit.campaign, now),
+            opened_at=assignment.opened_at,
+            submitted_at=now,
+            gold_warnings=assignment.gold_warnings,
+            user_agent=user_agent[:500],
+            confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_platform else Answer.Confirmation.CONFIRMED,
+        )
         _close(assignment)
         if answer.counts:
             enqueue_aggregation([hit.unit_id])
@@ -150,35 +171,89 @@ def _close(assignment: Assignment) -> None:
         pass
 
 
-def _store(*, hit: Hit, assignment: Assignment, worker: Worker, gold: set[int], marked: set[int], description: str,
-           category: str, held: str, confirmation: str, opened_at: datetime | None, submitted_at: datetime | None,
-           gold_warnings: int = 0, user_agent: str = "", review: str = Answer.Review.SUBMITTED) -> Answer:
+def _store(
+    *,
+    hit: Hit,
+    assignment: Assignment,
+    worker: Worker,
+    gold: set[int],
+    marked: set[int],
+    description: str,
+    category: str,
+    held: str,
+    confirmation: str,
+    opened_at: datetime | None,
+    submitted_at: datetime | None,
+    gold_warnings: int = 0,
+    user_agent: str = "",
+    review: str = Answer.Review.SUBMITTED,
+) -> Answer:
     precision, gold_total, gold_marked = answer_score(gold=gold, marked=marked, unit_images=hit.unit_images)
     answer = Answer.objects.create(
-        unit_id=hit.unit_id, hit=hit, assignment=assignment, worker=worker,
+        unit_id=hit.unit_id,
+        hit=hit,
+        assignment=assignment,
+        worker=worker,
         source=answer_source(hit.campaign),
-        description=description, category=category, marked=sorted(marked), precision=precision,
-        gold_total=gold_total, gold_marked=gold_marked, gold_warnings=gold_warnings, opened_at=opened_at,
-        submitted_at=submitted_at, user_agent=user_agent, confirmation=confirmation, held=held, review=review)
+        description=description,
+        category=category,
+        marked=sorted(marked),
+        precision=precision,
+        gold_total=gold_total,
+        gold_marked=gold_marked,
+        gold_warnings=gold_warnings,
+        opened_at=opened_at,
+        submitted_at=submitted_at,
+        user_agent=user_agent,
+        confirmation=confirmation,
+        held=held,
+        review=review,
+    )
     hit_answers_settle(hit.pk)
     answer.refresh_from_db(fields=["counts"])
     return answer
 
 
-def answer_adopt(*, hit: Hit, assignment_id: str, worker_id: str, description: str, category: str,
-                 marked: list[int], accepted_at: datetime | None, submitted_at: datetime | None, review: str
-                 ) -> Answer:
+def answer_adopt(
+    *,
+    hit: Hit,
+    assignment_id: str,
+    worker_id: str,
+    description: str,
+    category: str,
+    marked: list[int],
+    accepted_at: datetime | None,
+    submitted_at: datetime | None,
+    review: str,
+) -> Answer:
     """Store an answer that reached MTurk but not us (our server was down when the worker submitted).
     MTurk listed it, so it is confirmed; `description`, `category` and `marked` passed the form's rules."""
     worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=worker_id)
     _, gold = hit_positions(hit)
     with transaction.atomic():
-        assignment, _ = Assignment.objects.get_or_create(external_id=assignment_id, defaults={
-            "hit": hit, "worker": worker, "opened_at": accepted_at or timezone.now(),
-            "status": Assignment.Status.SUBMITTED})
-        return _store(hit=hit, assignment=assignment, worker=worker, gold=gold, marked=set(marked),
-                      description=description, category=category, held=Answer.Held.NONE, opened_at=accepted_at,
-                      submitted_at=submitted_at, confirmation=Answer.Confirmation.CONFIRMED, review=review)
+        assignment, _ = Assignment.objects.get_or_create(
+            external_id=assignment_id,
+            defaults={
+                "hit": hit,
+                "worker": worker,
+                "opened_at": accepted_at or timezone.now(),
+                "status": Assignment.Status.SUBMITTED,
+            },
+        )
+        return _store(
+            hit=hit,
+            assignment=assignment,
+            worker=worker,
+            gold=gold,
+            marked=set(marked),
+            description=description,
+            category=category,
+            held=Answer.Held.NONE,
+            opened_at=accepted_at,
+            submitted_at=submitted_at,
+            confirmation=Answer.Confirmation.CONFIRMED,
+            review=review,
+        )
 
 
 def hit_answers_settle(hit_id: int) -> bool:
@@ -209,8 +284,9 @@ def answers_settle(answer_ids: Iterable[int]) -> set[int]:
     answers changed."""
     ids = list(answer_ids)
     units: set[int] = set()
-    for hit_id, unit_id in sorted(set(Answer.objects.filter(pk__in=ids).exclude(hit=None)
-                                      .values_list("hit_id", "unit_id"))):
+    for hit_id, unit_id in sorted(
+        set(Answer.objects.filter(pk__in=ids).exclude(hit=None).values_list("hit_id", "unit_id"))
+    ):
         if hit_answers_settle(hit_id):
             units.add(unit_id)
     imported = Answer.objects.filter(pk__in=ids, hit=None)

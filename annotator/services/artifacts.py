@@ -3,6 +3,7 @@ storage, S3 through django-storages when AWS_STORAGE_BUCKET_NAME is set, so work
 machines share one. Writes are atomic either way, so an interrupted write never leaves a half file
 that a resumed run would trust: a folder gets a temporary file renamed into place, and an S3 object
 appears only once its upload completes."""
+
 from __future__ import annotations
 
 import io

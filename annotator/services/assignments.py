@@ -4,6 +4,7 @@ Their answers are stored by `services.answers`.
 Concurrency rests on unique constraints and row locks, never on check-then-write: a local assignment
 holds one of its HIT's answer slots (unique per HIT), a worker holds at most one live assignment per
 HIT, and a worker's claims run one at a time (their row is locked)."""
+
 from __future__ import annotations
 
 import re
@@ -24,12 +25,16 @@ MTURK_ID = re.compile(r"[A-Z0-9]{1,64}")
 def assignments_expire(now: datetime | None = None) -> int:
     """Return abandoned local assignments' slots to the pool. Their rows stay: a late answer is kept."""
     now = now or timezone.now()
-    return Assignment.objects.filter(status=Assignment.Status.OPEN, expires_at__lt=now).exclude(slot=None).update(
-        status=Assignment.Status.ABANDONED, slot=None)
+    return (
+        Assignment.objects.filter(status=Assignment.Status.OPEN, expires_at__lt=now)
+        .exclude(slot=None)
+        .update(status=Assignment.Status.ABANDONED, slot=None)
+    )
 
 
-def assignment_claim(*, worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
-                     ) -> Assignment | None:
+def assignment_claim(
+    *, worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
+) -> Assignment | None:
     """The worker's next local HIT (or, for a Prolific participant, the next of `campaign`'s): their own
     open one if any, else a HIT of a unit they never had whose answer slots are not all taken; units
     closest to done first. None when nothing is left.
@@ -53,15 +58,21 @@ def assignment_claim(*, worker: Worker, now: datetime | None = None, campaign: C
             try:
                 with transaction.atomic():
                     return Assignment.objects.create(
-                        hit=hit, worker=worker, slot=free[0], external_id=uuid.uuid4().hex, opened_at=now,
-                        expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes))
+                        hit=hit,
+                        worker=worker,
+                        slot=free[0],
+                        external_id=uuid.uuid4().hex,
+                        opened_at=now,
+                        expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes),
+                    )
             except IntegrityError:  # another worker took that slot meanwhile
                 continue
     return None
 
 
-def assignment_open_mturk(*, hit: Hit, assignment_id: str, worker_id: str, hit_id: str,
-                          now: datetime | None = None) -> Assignment:
+def assignment_open_mturk(
+    *, hit: Hit, assignment_id: str, worker_id: str, hit_id: str, now: datetime | None = None
+) -> Assignment:
     """The assignment behind an accepted MTurk HIT, created the first time its page opens, with MTurk's
     deadline for it (accepted now, plus the campaign's assignment duration).
 
@@ -83,12 +94,17 @@ def assignment_open_mturk(*, hit: Hit, assignment_id: str, worker_id: str, hit_i
     worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=worker_id)
     with transaction.atomic():
         Assignment.objects.filter(hit=hit, worker=worker, status=Assignment.Status.OPEN).exclude(
-            external_id=assignment_id).update(status=Assignment.Status.ABANDONED)
+            external_id=assignment_id
+        ).update(status=Assignment.Status.ABANDONED)
         try:
             with transaction.atomic():
                 return Assignment.objects.create(
-                    hit=hit, worker=worker, external_id=assignment_id, opened_at=now,
-                    expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes))
+                    hit=hit,
+                    worker=worker,
+                    external_id=assignment_id,
+                    opened_at=now,
+                    expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes),
+                )
         except IntegrityError:  # the same page opened twice at once, or an answered HIT re-accepted
             pass
     existing = Assignment.objects.filter(external_id=assignment_id).first()

@@ -3,6 +3,7 @@
 The in-process runner (`dissection_run`) and the Celery tasks call the same steps in the same stage
 order, so both give the same result; `dissection_advance` is the one place a stage changes.
 """
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -12,12 +13,20 @@ from annotator.selectors import units_with_top_images
 from annotator.services.dissection_setup import DissectionError, DissectionSettings, dissection_start
 from annotator.services.dissection_stages import activation_chunk_run, image_sweep_run, top_images_merge, unit_segment
 
-__all__ = ["Dissection", "DissectionError", "DissectionSettings", "dissection_advance", "dissection_run",
-           "dissection_start", "pending_steps"]
+__all__ = [
+    "Dissection",
+    "DissectionError",
+    "DissectionSettings",
+    "dissection_advance",
+    "dissection_run",
+    "dissection_start",
+    "pending_steps",
+]
 Stage = Dissection.Stage
 
 
 # Moving between stages ---------------------------------------------------------------------------
+
 
 def pending_steps(dissection: Dissection) -> list[tuple[str, int]]:
     """The steps of the current stage not yet done, as (step name, id) pairs."""
@@ -46,8 +55,12 @@ def dissection_advance(dissection_id: int) -> bool:
     dissection = Dissection.objects.get(pk=dissection_id)
     if dissection.stage == Stage.DONE or pending_steps(dissection):
         return False
-    following = {Stage.ACTIVATIONS: Stage.MERGING, Stage.MERGING: Stage.SWEEPS, Stage.SWEEPS: Stage.SEGMENTATION,
-                 Stage.SEGMENTATION: Stage.DONE}
+    following = {
+        Stage.ACTIVATIONS: Stage.MERGING,
+        Stage.MERGING: Stage.SWEEPS,
+        Stage.SWEEPS: Stage.SEGMENTATION,
+        Stage.SEGMENTATION: Stage.DONE,
+    }
     update = {"stage": following[dissection.stage], "updated_at": timezone.now()}
     if update["stage"] == Stage.DONE:
         update["finished_at"] = timezone.now()
@@ -66,20 +79,31 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
     """Run every remaining step in this process, stage by stage, with a progress bar per stage."""
     from tqdm import tqdm
 
-    labels = {Stage.ACTIVATIONS: "activations", Stage.MERGING: "top images", Stage.SWEEPS: "occlusion sweeps",
-              Stage.SEGMENTATION: "segmentation"}
+    labels = {
+        Stage.ACTIVATIONS: "activations",
+        Stage.MERGING: "top images",
+        Stage.SWEEPS: "occlusion sweeps",
+        Stage.SEGMENTATION: "segmentation",
+    }
     while True:
         dissection = Dissection.objects.get(pk=dissection_id)
         if dissection.stage == Stage.DONE:
             return dissection
         steps = pending_steps(dissection)
         # Activation chunks count in images, so the bar moves as images go through the network.
-        sizes = dict(dissection.chunks.values_list("index", "image_count")) if dissection.stage == Stage.ACTIVATIONS \
-            else {}
+        sizes = (
+            dict(dissection.chunks.values_list("index", "image_count")) if dissection.stage == Stage.ACTIVATIONS else {}
+        )
         total = sum(sizes.values()) if sizes else _stage_total(dissection)
         left = sum(sizes[i] for _, i in steps) if sizes else len(steps)
-        with tqdm(total=total, initial=total - left, desc=labels[dissection.stage], disable=not progress,
-                  unit="image" if sizes or dissection.stage == Stage.SWEEPS else "unit", dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total,
+            initial=total - left,
+            desc=labels[dissection.stage],
+            disable=not progress,
+            unit="image" if sizes or dissection.stage == Stage.SWEEPS else "unit",
+            dynamic_ncols=True,
+        ) as bar:
             for name, ident in steps:
                 STEPS[name](dissection_id, ident)
                 bar.update(sizes.get(ident, 1) if sizes else 1)

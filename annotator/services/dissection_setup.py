@@ -1,4 +1,5 @@
 """Setting up a dissection: its settings, its records, and the network it runs (cached per process)."""
+
 from __future__ import annotations
 
 import functools
@@ -73,8 +74,9 @@ class DissectionSettings:
     def occlusion(self) -> receptive_field.OcclusionSettings:
         """The sweeps' settings; a sweep batch holds twice the activation pass's images (occluded
         copies of one image share their layers' weights in cache)."""
-        return receptive_field.OcclusionSettings(self.occluder_size, self.occluder_stride, self.batch_size * 2,
-                                                 self.spread)
+        return receptive_field.OcclusionSettings(
+            self.occluder_size, self.occluder_stride, self.batch_size * 2, self.spread
+        )
 
 
 def dissection_start(settings: DissectionSettings, name: str | None = None, queued: bool = False) -> Dissection:
@@ -99,8 +101,10 @@ def dissection_start(settings: DissectionSettings, name: str | None = None, queu
         stored = dict(existing.settings)
         if {k: stored.get(k) for k in wanted} != wanted:
             diffs = [f"{k}: stored {stored.get(k)!r}, now {v!r}" for k, v in wanted.items() if stored.get(k) != v]
-            raise DissectionError(f"A dissection named {name!r} exists with other settings ({'; '.join(diffs)}). "
-                                  "Re-run with the same settings to resume it, or give another --name.")
+            raise DissectionError(
+                f"A dissection named {name!r} exists with other settings ({'; '.join(diffs)}). "
+                "Re-run with the same settings to resume it, or give another --name."
+            )
         if stored.get("speed") != settings.speed():
             Dissection.objects.filter(pk=existing.pk).update(settings={**stored, "speed": settings.speed()})
             existing.refresh_from_db()
@@ -123,26 +127,49 @@ def dissection_start(settings: DissectionSettings, name: str | None = None, queu
 
     with transaction.atomic():
         network = Network.objects.create(
-            name=name, architecture=settings.network, weights=settings.weights,
+            name=name,
+            architecture=settings.network,
+            weights=settings.weights,
             weights_sha256=file_sha256(settings.weights) if settings.weights else "",
-            input_size=prep.input_size, mean=list(prep.mean), std=list(prep.std), bgr=prep.bgr)
+            input_size=prep.input_size,
+            mean=list(prep.mean),
+            std=list(prep.std),
+            bgr=prep.bgr,
+        )
         for order, (layer_name, module) in enumerate(modules.items()):
             geo = geometries[layer_name]
             layer = Layer.objects.create(
-                network=network, name=layer_name, module_name=module, order=order, num_units=geo.channels,
-                rf_theoretical_px=geo.rf, rf_jump=geo.jump, rf_start=geo.start,
-                map_height=geo.height, map_width=geo.width)
+                network=network,
+                name=layer_name,
+                module_name=module,
+                order=order,
+                num_units=geo.channels,
+                rf_theoretical_px=geo.rf,
+                rf_jump=geo.jump,
+                rf_start=geo.start,
+                map_height=geo.height,
+                map_width=geo.width,
+            )
             Unit.objects.bulk_create([Unit(layer=layer, index=i) for i in range(geo.channels)])
         image_set, _ = ImageSet.objects.get_or_create(root=str(root))
-        Image.objects.bulk_create([Image(image_set=image_set, path=p) for p in paths], ignore_conflicts=True,
-                                  batch_size=2000)
+        Image.objects.bulk_create(
+            [Image(image_set=image_set, path=p) for p in paths], ignore_conflicts=True, batch_size=2000
+        )
         count = image_set.images.count()
         dissection = Dissection.objects.create(
-            network=network, image_set=image_set, settings={**wanted, "image_count": count, "speed": settings.speed()})
-        ActivationChunk.objects.bulk_create([
-            ActivationChunk(dissection=dissection, index=i, first_image=start,
-                            image_count=min(settings.chunk_size, count - start))
-            for i, start in enumerate(range(0, count, settings.chunk_size))])
+            network=network, image_set=image_set, settings={**wanted, "image_count": count, "speed": settings.speed()}
+        )
+        ActivationChunk.objects.bulk_create(
+            [
+                ActivationChunk(
+                    dissection=dissection,
+                    index=i,
+                    first_image=start,
+                    image_count=min(settings.chunk_size, count - start),
+                )
+                for i, start in enumerate(range(0, count, settings.chunk_size))
+            ]
+        )
     return dissection
 
 
@@ -173,23 +200,32 @@ def device_of(settings: DissectionSettings) -> str:
     except RuntimeError as exc:
         raise DissectionError(f"Unknown device {device!r} ({source}): {exc}") from exc
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DissectionError(f"The device is {device} ({source}), but this machine's torch sees no CUDA device. "
-                              "Run it on a GPU machine, or set DISSECT_DEVICE=cpu for this worker.")
+        raise DissectionError(
+            f"The device is {device} ({source}), but this machine's torch sees no CUDA device. "
+            "Run it on a GPU machine, or set DISSECT_DEVICE=cpu for this worker."
+        )
     return device
 
 
 def network_for(settings: DissectionSettings, device: str | None = None) -> LoadedNetwork:
     device = device or device_of(settings)
     try:
-        return _cached_network(settings.network, settings.weights, settings.input_size,
-                               tuple(settings.mean or ()), tuple(settings.std or ()), device)
+        return _cached_network(
+            settings.network,
+            settings.weights,
+            settings.input_size,
+            tuple(settings.mean or ()),
+            tuple(settings.std or ()),
+            device,
+        )
     except NetworkError as exc:
         raise DissectionError(str(exc)) from exc
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_network(architecture: str, weights: str, input_size: int | None, mean: tuple, std: tuple,
-                    device: str) -> LoadedNetwork:
+def _cached_network(
+    architecture: str, weights: str, input_size: int | None, mean: tuple, std: tuple, device: str
+) -> LoadedNetwork:
     """One loaded model per worker process: tasks of one dissection reuse it instead of re-reading weights."""
     base = BUILTINS[architecture].preprocessing if architecture in BUILTINS else Preprocessing()
     prep = Preprocessing(input_size or base.input_size, mean or base.mean, std or base.std, base.bgr)
@@ -213,8 +249,9 @@ def layers_of(dissection: Dissection) -> list[Layer]:
 
 
 def geometry_of(layer: Layer) -> LayerGeometry:
-    return LayerGeometry(layer.rf_theoretical_px, layer.rf_jump, layer.rf_start, layer.num_units,
-                         layer.map_height, layer.map_width)
+    return LayerGeometry(
+        layer.rf_theoretical_px, layer.rf_jump, layer.rf_start, layer.num_units, layer.map_height, layer.map_width
+    )
 
 
 def artifact_root(dissection: Dissection) -> str:

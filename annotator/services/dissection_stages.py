@@ -1,5 +1,6 @@
 """The four resumable steps of a dissection (METHOD stages 2-4). Each returns at once when its
 result is already stored, so a re-run, a resumed run or a redelivered task never redoes work."""
+
 from __future__ import annotations
 
 import logging
@@ -40,10 +41,12 @@ Stage = Dissection.Stage
 
 # Stage 1-2: activations and top images --------------------------------------------------------
 
+
 def activation_chunk_run(dissection_id: int, index: int) -> None:
     """Top-K of every unit over one chunk of images, saved to disk; unreadable images are recorded."""
     chunk = ActivationChunk.objects.select_related("dissection__network", "dissection__image_set").get(
-        dissection_id=dissection_id, index=index)
+        dissection_id=dissection_id, index=index
+    )
     if chunk.done:
         return
     dissection = chunk.dissection
@@ -55,7 +58,7 @@ def activation_chunk_run(dissection_id: int, index: int) -> None:
 
     def batches():
         for start in range(0, len(entries), settings.batch_size):
-            part = entries[start:start + settings.batch_size]
+            part = entries[start : start + settings.batch_size]
             batch = images.load_batch(dissection.image_set.root, [p for _, p in part], loaded.preprocessing)
             failures.update({part[i][0]: reason for i, reason in batch.failures.items()})
             yield torch.tensor([part[i][0] for i in batch.indices], dtype=torch.long), batch.tensor
@@ -88,8 +91,11 @@ def top_images_merge(dissection_id: int) -> None:
     for chunk in dissection.chunks.order_by("index"):
         arrays = artifacts.read_arrays(f"{artifact_root(dissection)}/activations/chunk_{chunk.index:05d}.npz")
         for layer in layers:
-            merged[layer.pk].merge(activations.TopK.from_numpy(
-                {key: arrays[f"{layer.pk}.{key}"] for key in ("scores", "images", "argmax")}))
+            merged[layer.pk].merge(
+                activations.TopK.from_numpy(
+                    {key: arrays[f"{layer.pk}.{key}"] for key in ("scores", "images", "argmax")}
+                )
+            )
     rows, occluded = [], {}
     for layer in layers:
         unit_ids = dict(layer.units.values_list("index", "id"))
@@ -100,8 +106,9 @@ def top_images_merge(dissection_id: int) -> None:
                 if image_id < 0 or not np.isfinite(score):
                     break
                 y, x = divmod(int(top.argmax[unit, rank]), layer.map_width)
-                rows.append(TopImage(unit_id=unit_ids[unit], image_id=image_id, rank=rank, score=score,
-                                     argmax_y=y, argmax_x=x))
+                rows.append(
+                    TopImage(unit_id=unit_ids[unit], image_id=image_id, rank=rank, score=score, argmax_y=y, argmax_x=x)
+                )
                 occluded[image_id] = occluded.get(image_id, False) or rank < rf_images
     if not rows:
         raise DissectionError("No readable images: every file under the image folder failed to decode.")
@@ -111,11 +118,14 @@ def top_images_merge(dissection_id: int) -> None:
         if dissection.sweeps.exists():
             return
         TopImage.objects.bulk_create(rows, batch_size=5000)
-        ImageSweep.objects.bulk_create([ImageSweep(dissection=dissection, image_id=i, occluded=o)
-                                        for i, o in sorted(occluded.items())], batch_size=5000)
+        ImageSweep.objects.bulk_create(
+            [ImageSweep(dissection=dissection, image_id=i, occluded=o) for i, o in sorted(occluded.items())],
+            batch_size=5000,
+        )
 
 
 # Stage 3: one occlusion sweep per unique top image ---------------------------------------------
+
 
 def _sweep_path(dissection: Dissection, image_id: int) -> str:
     return f"{artifact_root(dissection)}/sweeps/{image_id}.npz"
@@ -125,7 +135,8 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
     """Feature maps of the image for every unit that ranks it, and one occlusion sweep for those
     units that use it for their RF."""
     sweep = ImageSweep.objects.select_related("dissection__network", "dissection__image_set", "image").get(
-        dissection_id=dissection_id, image_id=image_id)
+        dissection_id=dissection_id, image_id=image_id
+    )
     if sweep.done:
         return
     started = time.perf_counter()
@@ -134,11 +145,15 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
     rf_images = settings.rf_image_count
     loaded = network_for(settings)
     layers = {layer.pk: layer for layer in layers_of(dissection)}
-    tops = TopImage.objects.filter(image_id=image_id, unit__layer__in=list(layers)).values_list(
-        "unit__layer_id", "unit__index", "rank", "argmax_y", "argmax_x").order_by("unit__layer_id", "unit__index")
+    tops = (
+        TopImage.objects.filter(image_id=image_id, unit__layer__in=list(layers))
+        .values_list("unit__layer_id", "unit__index", "rank", "argmax_y", "argmax_x")
+        .order_by("unit__layer_id", "unit__index")
+    )
     try:
-        picture = images.crop_square(images.load_rgb(Path(dissection.image_set.root) / sweep.image.path),
-                                     settings.input_size)
+        picture = images.crop_square(
+            images.load_rgb(Path(dissection.image_set.root) / sweep.image.path), settings.input_size
+        )
     except (images.UnreadableImage, OSError) as exc:
         raise DissectionError(f"Image {sweep.image.path} can no longer be read: {exc}") from exc
     tensor = images.to_tensor(picture, loaded.preprocessing)
@@ -170,6 +185,7 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
 
 
 # Stage 4: receptive field and segmentation of each unit ----------------------------------------
+
 
 def unit_segment(dissection_id: int, unit_id: int) -> None:
     """Average the unit's re-centred discrepancy maps into its RF, then segment and render its top images."""
@@ -207,8 +223,9 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
         shown = segmentation.render(picture, segmentation.resize_mask(mask, segmentation.SHOWN_PX), settings.dim)
         mask_path = artifacts.write_picture(f"{base}/mask_{top.rank:03d}.png", (mask * 255).astype(np.uint8))
         shown_path = artifacts.write_picture(f"{base}/shown_{top.rank:03d}.jpg", shown, quality=90)
-        seg_rows.append(Segmentation(top_image=top, mask_path=mask_path, rendered_path=shown_path,
-                                     coverage=float(mask.mean())))
+        seg_rows.append(
+            Segmentation(top_image=top, mask_path=mask_path, rendered_path=shown_path, coverage=float(mask.mean()))
+        )
     map_path = artifacts.write_npy(f"{base}/rf.npy", rf)
     picture_path = artifacts.write_picture(f"{base}/rf.png", segmentation.render_rf(rf))
     with transaction.atomic():
@@ -216,6 +233,10 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
             return
         Segmentation.objects.filter(top_image__unit_id=unit_id).delete()
         Segmentation.objects.bulk_create(seg_rows)
-        ReceptiveField.objects.create(unit_id=unit_id, images_used=len(discs), map_path=map_path,
-                                      picture_path=picture_path,
-                                      empirical_px=receptive_field.rf_size_px(rf, settings.rf_threshold))
+        ReceptiveField.objects.create(
+            unit_id=unit_id,
+            images_used=len(discs),
+            map_path=map_path,
+            picture_path=picture_path,
+            empirical_px=receptive_field.rf_size_px(rf, settings.rf_threshold),
+        )

@@ -1,5 +1,6 @@
 """Unit records for papers and other tools: JSON (with lists), CSV (one row a unit) or a Network
 Dissection style tally.csv (labelled units, best first)."""
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,19 @@ from django.core.exceptions import ObjectDoesNotExist
 from annotator.models import UnitLabel
 from annotator.selectors import units_for_export
 
-CSV_FIELDS = ["network", "layer", "unit", "rf_theoretical_px", "rf_empirical_px", "top_image", "top_score",
-              "label", "category", "precision", "status"]
+CSV_FIELDS = [
+    "network",
+    "layer",
+    "unit",
+    "rf_theoretical_px",
+    "rf_empirical_px",
+    "top_image",
+    "top_score",
+    "label",
+    "category",
+    "precision",
+    "status",
+]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 
@@ -39,22 +51,31 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
             label = unit.label
         except ObjectDoesNotExist:
             label = None
-        records.append({
-            "network": unit.layer.network.name,
-            "layer": unit.layer.name,
-            "unit": unit.index,
-            "rf_theoretical_px": unit.layer.rf_theoretical_px,
-            "rf_empirical_px": round(rf.empirical_px, 2) if rf else None,
-            "top_images": [{"image": t.image.path, "score": t.score} for t in unit.top_images.all()],
-            "label": (label.final_label or None) if label else None,
-            "category": (label.final_category or None) if label else None,
-            "precision": round(label.precision, 4) if label and label.precision is not None else None,
-            "status": label.final_status if label else "pending",
-            "label_agreement": label.label_agreement if label else None,
-            "category_agreement": label.category_agreement if label else None,
-            "answers": [{"worker": a.worker.external_id if a.worker else None, "description": a.description,
-                         "category": a.category, "precision": round(a.precision, 4)} for a in unit.answers.all()],
-        })
+        records.append(
+            {
+                "network": unit.layer.network.name,
+                "layer": unit.layer.name,
+                "unit": unit.index,
+                "rf_theoretical_px": unit.layer.rf_theoretical_px,
+                "rf_empirical_px": round(rf.empirical_px, 2) if rf else None,
+                "top_images": [{"image": t.image.path, "score": t.score} for t in unit.top_images.all()],
+                "label": (label.final_label or None) if label else None,
+                "category": (label.final_category or None) if label else None,
+                "precision": round(label.precision, 4) if label and label.precision is not None else None,
+                "status": label.final_status if label else "pending",
+                "label_agreement": label.label_agreement if label else None,
+                "category_agreement": label.category_agreement if label else None,
+                "answers": [
+                    {
+                        "worker": a.worker.external_id if a.worker else None,
+                        "description": a.description,
+                        "category": a.category,
+                        "precision": round(a.precision, 4),
+                    }
+                    for a in unit.answers.all()
+                ],
+            }
+        )
     return records
 
 
@@ -87,9 +108,20 @@ def _tally(records: list[dict]) -> str:
     writer.writeheader()
     labelled = [r for r in records if r["label"]]
     for r in sorted(labelled, key=lambda r: (-(r["precision"] or 0), r["layer"], r["unit"])):
-        writer.writerow(_row({"unit": r["unit"] + 1, "category": r["category"] or "", "label": r["label"],
-                              "score": r["precision"], "layer": r["layer"], "status": r["status"],
-                              "answers": len(r["answers"]), "category_agreement": r["category_agreement"]}))
+        writer.writerow(
+            _row(
+                {
+                    "unit": r["unit"] + 1,
+                    "category": r["category"] or "",
+                    "label": r["label"],
+                    "score": r["precision"],
+                    "layer": r["layer"],
+                    "status": r["status"],
+                    "answers": len(r["answers"]),
+                    "category_agreement": r["category_agreement"],
+                }
+            )
+        )
     return out.getvalue()
 
 
@@ -100,6 +132,8 @@ def _table(records: list[dict]) -> str:
     for r in records:
         precision = "" if r["precision"] is None else f"{r['precision']:.2f}"
         agree = "" if r["category_agreement"] is None else f"{r['category_agreement']:.2f}"
-        lines.append(f"{r['layer'][:8]:8s} {r['unit']:4d}  {(r['label'] or '-')[:24]:24s} {(r['category'] or '-'):9s} "
-                     f"{precision:>9s}  {agree:>5s}  {UnitLabel.Status(r['status']).label}")
+        lines.append(
+            f"{r['layer'][:8]:8s} {r['unit']:4d}  {(r['label'] or '-')[:24]:24s} {(r['category'] or '-'):9s} "
+            f"{precision:>9s}  {agree:>5s}  {UnitLabel.Status(r['status']).label}"
+        )
     return "\n".join(lines) + "\n"

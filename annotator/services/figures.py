@@ -2,6 +2,7 @@
 (stacked bars of the share of answers in each category) and the histogram of object labels among
 detector units. Written as PNG and SVG for papers, and served by the dashboard. Detectors are the
 units aggregation stored as such: to draw with another threshold, aggregate again with it."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,14 @@ from pathlib import Path
 from annotator import selectors
 from annotator.models import Category
 
-COLOURS = {"scene": "#4c72b0", "object": "#dd8452", "region": "#55a868", "part": "#c44e52", "texture": "#8172b3",
-           "color": "#937860"}
+COLOURS = {
+    "scene": "#4c72b0",
+    "object": "#dd8452",
+    "region": "#55a868",
+    "part": "#c44e52",
+    "texture": "#8172b3",
+    "color": "#937860",
+}
 
 
 def _pyplot():

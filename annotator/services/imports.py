@@ -1,6 +1,7 @@
 """Answers made elsewhere: the authors' released CSV (one row a unit, three answers side by side) or a
 long CSV (one row an answer). Bad rows are reported with their row numbers and skipped; good rows are
 kept; importing the same file again adds nothing (each answer is keyed by file, row and column)."""
+
 from __future__ import annotations
 
 import csv
@@ -66,8 +67,9 @@ def _description(text: str) -> str:
     try:
         return description_clean(text, IMPORT_DESCRIPTION_MAX)
     except forms.ValidationError as error:
-        raise ValueError(f"description {text[:40]!r}{'...' if len(text) > 40 else ''}: {' '.join(error.messages)}"
-                         ) from None
+        raise ValueError(
+            f"description {text[:40]!r}{'...' if len(text) > 40 else ''}: {' '.join(error.messages)}"
+        ) from None
 
 
 def _unit(text: str) -> int:
@@ -94,8 +96,14 @@ def _answers_of(row: dict[str, str], wide: bool, columns: list[int]) -> list[tup
         description = (row.get("description") or "").strip()
         if not description:
             raise ValueError("empty description")
-        return [("", _description(description), _category(row.get("category") or ""),
-                 _precision(row.get("precision") or ""))]
+        return [
+            (
+                "",
+                _description(description),
+                _category(row.get("category") or ""),
+                _precision(row.get("precision") or ""),
+            )
+        ]
     answers = []
     for i in columns:
         desc, cat, prec = (row.get(f"{name}{i}") or "" for name in ("desc", "cat", "prec"))
@@ -150,7 +158,8 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
     if not wide and not all(name in header for name in LONG):
         raise AnnotationImportError(
             f"{path.name}: unknown columns {', '.join(header) or '(none)'}; expected the wide format "
-            f"({', '.join(WIDE)}, ...) or the long one ({', '.join(LONG)}).")
+            f"({', '.join(WIDE)}, ...) or the long one ({', '.join(LONG)})."
+        )
     columns = sorted(int(name[4:]) for name in header if name.startswith("desc") and name[4:].isdigit())
     report = ImportReport(rows=len(rows))
     net, _ = Network.objects.get_or_create(name=network)
@@ -183,9 +192,17 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
                     workers[name] = Worker.objects.get_or_create(kind=Worker.Kind.IMPORTED, external_id=name)[0]
                 worker = workers[name]
             for column, description, category, precision in answers:
-                pending.append(Answer(
-                    unit=units[key], worker=worker, source=Answer.Source.IMPORTED, description=description,
-                    category=category, precision=precision, import_key=f"{path.name}:{number}:{column}"))
+                pending.append(
+                    Answer(
+                        unit=units[key],
+                        worker=worker,
+                        source=Answer.Source.IMPORTED,
+                        description=description,
+                        category=category,
+                        precision=precision,
+                        import_key=f"{path.name}:{number}:{column}",
+                    )
+                )
         keys = [answer.import_key for answer in pending]
         present = set(Answer.objects.filter(import_key__in=keys).values_list("import_key", flat=True))
         fresh = [answer for answer in pending if answer.import_key not in present]

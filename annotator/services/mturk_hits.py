@@ -2,6 +2,7 @@
 frames our HIT page. Nothing is created before the URL, the cost and the balance are checked, and a
 re-run after a crash creates nothing twice (each HIT's UniqueRequestToken comes from campaign and unit,
 and every created HIT id is stored at once)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -32,8 +33,10 @@ class MTurkSettings:
 
     external_url: str
     title: str = "Name what the highlighted image regions have in common"
-    description: str = ("Look at about 60 images with highlighted regions, write one or two words for what most "
-                        "of them show, mark the images that don't match, and pick a category.")
+    description: str = (
+        "Look at about 60 images with highlighted regions, write one or two words for what most "
+        "of them show, mark the images that don't match, and pick a category."
+    )
     keywords: str = "image, labeling, categorization, vision, research"
     auto_approval_hours: int = 72
     lifetime_hours: int = 168
@@ -46,8 +49,12 @@ class MTurkSettings:
 
     def qualifications(self) -> list[dict]:
         return mturk.qualification_requirements(
-            approval_rate=self.approval_rate, approved_hits=self.approved_hits, locales=self.locales,
-            custom_type=self.qualification_type, custom_min=self.qualification_min)
+            approval_rate=self.approval_rate,
+            approved_hits=self.approved_hits,
+            locales=self.locales,
+            custom_type=self.qualification_type,
+            custom_min=self.qualification_min,
+        )
 
 
 def check_external_url(url: str, local_service: str = "MTURK_ENDPOINT_URL") -> str:
@@ -60,13 +67,13 @@ def check_external_url(url: str, local_service: str = "MTURK_ENDPOINT_URL") -> s
         raise CampaignError(f"--external-url {url!r} is not a site address such as https://annotate.example.org.")
     loopback = host in LOOPBACK_NAMES or _is_loopback_ip(host)
     if parts.scheme != "https" and not (loopback and os.environ.get(local_service)):
-        raise CampaignError(f"--external-url must use https (the platforms send workers to https pages only): "
-                            f"{url!r}.")
+        raise CampaignError(f"--external-url must use https (the platforms send workers to https pages only): {url!r}.")
     try:
         socket.getaddrinfo(host, parts.port or 443)
     except (OSError, UnicodeError) as error:
-        raise CampaignError(f"--external-url: the host name {host!r} does not resolve ({error}); workers could "
-                            "not reach the HIT pages.") from None
+        raise CampaignError(
+            f"--external-url: the host name {host!r} does not resolve ({error}); workers could not reach the HIT pages."
+        ) from None
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
@@ -92,9 +99,11 @@ class PublishPlan:
         return self.balance is None or self.balance >= self.total
 
     def describe(self) -> str:
-        lines = [f"{self.hits} HITs x {self.assignments_per_hit} assignments x ${self.reward:.2f} reward "
-                 f"+ {self.commission * 100:.0f}% MTurk commission (${self.each:.2f} an assignment) "
-                 f"= ${self.total:.2f}"]
+        lines = [
+            f"{self.hits} HITs x {self.assignments_per_hit} assignments x ${self.reward:.2f} reward "
+            f"+ {self.commission * 100:.0f}% MTurk commission (${self.each:.2f} an assignment) "
+            f"= ${self.total:.2f}"
+        ]
         if self.balance is not None:
             lines.append(f"Account balance: ${self.balance:.2f}{'' if self.enough else ' (not enough)'}")
         return "\n".join(lines)
@@ -110,8 +119,15 @@ def publish_plan(*, campaign: Campaign, client) -> PublishPlan:
     per_hit = campaign.answers_per_unit
     each = assignment_cost(campaign.reward, per_hit)
     balance = mturk.account_balance(client) if count else None
-    return PublishPlan(hits=count, assignments_per_hit=per_hit, reward=campaign.reward,
-                       commission=commission_rate(per_hit), each=each, total=each * per_hit * count, balance=balance)
+    return PublishPlan(
+        hits=count,
+        assignments_per_hit=per_hit,
+        reward=campaign.reward,
+        commission=commission_rate(per_hit),
+        each=each,
+        total=each * per_hit * count,
+        balance=balance,
+    )
 
 
 def hit_token(hit: Hit) -> str:
@@ -131,9 +147,16 @@ class PublishReport:
     present: int = 0
 
 
-def campaign_publish_mturk(*, campaign: Campaign, backend: str, settings: MTurkSettings, client, actor: str,
-                           plan: PublishPlan | None = None, progress: Callable[[int], None] | None = None
-                           ) -> PublishReport:
+def campaign_publish_mturk(
+    *,
+    campaign: Campaign,
+    backend: str,
+    settings: MTurkSettings,
+    client,
+    actor: str,
+    plan: PublishPlan | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PublishReport:
     """Create the HIT type and every HIT not created yet; the campaign is published on `backend`.
     `plan` is the cost check the caller showed the user (made here when not given)."""
     check_backend(campaign, backend)
@@ -143,28 +166,50 @@ def campaign_publish_mturk(*, campaign: Campaign, backend: str, settings: MTurkS
     if not plan.enough:
         raise CampaignError(f"The MTurk account cannot pay for this campaign.\n{plan.describe()}")
     type_id = mturk.create_hit_type(
-        client, title=settings.title, description=settings.description, keywords=settings.keywords,
-        reward=campaign.reward, assignment_seconds=campaign.assignment_minutes * 60,
-        auto_approval_seconds=settings.auto_approval_hours * 3600, qualifications=settings.qualifications())
+        client,
+        title=settings.title,
+        description=settings.description,
+        keywords=settings.keywords,
+        reward=campaign.reward,
+        assignment_seconds=campaign.assignment_minutes * 60,
+        auto_approval_seconds=settings.auto_approval_hours * 3600,
+        qualifications=settings.qualifications(),
+    )
     with transaction.atomic():
         Campaign.objects.filter(pk=campaign.pk).update(
-            backend=backend, mturk={**asdict(settings), "hit_type_id": type_id},
-            status=Campaign.Status.PUBLISHED, published_at=campaign.published_at or timezone.now())
+            backend=backend,
+            mturk={**asdict(settings), "hit_type_id": type_id},
+            status=Campaign.Status.PUBLISHED,
+            published_at=campaign.published_at or timezone.now(),
+        )
     report = PublishReport(hit_type_id=type_id, present=campaign.hits.exclude(mturk_hit_id="").count())
     for hit in _pending(campaign).select_related("campaign"):
         url = f"{settings.external_url}{reverse('mturk-hit', args=[hit.key])}"
         hit_id, created = mturk.create_hit(
-            client, hit_type_id=type_id, question=external_question(url, settings.frame_height),
-            max_assignments=hit.answers_wanted, lifetime_seconds=settings.lifetime_hours * 3600,
-            annotation=hit_annotation(hit), token=hit_token(hit))
+            client,
+            hit_type_id=type_id,
+            question=external_question(url, settings.frame_height),
+            max_assignments=hit.answers_wanted,
+            lifetime_seconds=settings.lifetime_hours * 3600,
+            annotation=hit_annotation(hit),
+            token=hit_token(hit),
+        )
         Hit.objects.filter(pk=hit.pk).update(mturk_hit_id=hit_id, mturk_status="Assignable")
         report.created += created
         report.recovered += not created
         if progress:
             progress(1)
-    ReviewAction.objects.create(actor=actor, action=ReviewAction.Action.PUBLISH,
-                                details={"campaign": campaign.name, "backend": backend, "hit_type": type_id,
-                                         "created": report.created, "recovered": report.recovered})
+    ReviewAction.objects.create(
+        actor=actor,
+        action=ReviewAction.Action.PUBLISH,
+        details={
+            "campaign": campaign.name,
+            "backend": backend,
+            "hit_type": type_id,
+            "created": report.created,
+            "recovered": report.recovered,
+        },
+    )
     return report
 
 
@@ -200,7 +245,14 @@ def hits_change(*, campaign: Campaign, action: str, client, actor: str, hours: i
             report.done += 1
         except mturk.MTurkError as error:
             report.refused.append(f"HIT {hit.mturk_hit_id} (unit {hit.unit_id}): {error}")
-    ReviewAction.objects.create(actor=actor, action=action, details={
-        "campaign": campaign.name, "hits": report.done, "refused": len(report.refused),
-        **({"hours": hours} if action == "extend" else {})})
+    ReviewAction.objects.create(
+        actor=actor,
+        action=action,
+        details={
+            "campaign": campaign.name,
+            "hits": report.done,
+            "refused": len(report.refused),
+            **({"hours": hours} if action == "extend" else {}),
+        },
+    )
     return report

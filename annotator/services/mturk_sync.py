@@ -4,6 +4,7 @@ checked against ours: statuses are mirrored (MTurk's auto-approval included), an
 only once MTurk lists its assignment, and whatever only one side has, or what differs, is reported.
 An assignment only MTurk has is added only when asked (`adopt`), parsed from its QuestionFormAnswers
 by the HIT form's own rules. Running it twice changes nothing the second time."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -19,8 +20,7 @@ from annotator.services.answers import answer_adopt, answers_settle
 from mturk import client as mturk
 from mturk.question import AnswerXMLError, parse_answers
 
-STATUS = {"Submitted": Answer.Review.SUBMITTED, "Approved": Answer.Review.APPROVED,
-          "Rejected": Answer.Review.REJECTED}
+STATUS = {"Submitted": Answer.Review.SUBMITTED, "Approved": Answer.Review.APPROVED, "Rejected": Answer.Review.REJECTED}
 
 
 @dataclass
@@ -39,8 +39,10 @@ class SyncReport:
     def lines(self) -> list[str]:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.hit_states.items())) or "none"
         changes = ", ".join(f"{n} now {s}" for s, n in sorted(self.changed.items())) or "no status changed"
-        out = [f"{self.hits} HITs ({states}); {self.assignments} assignments on MTurk, {self.matched} matched ours; "
-               f"{changes}; {self.confirmed} confirmed; {self.adopted} adopted."]
+        out = [
+            f"{self.hits} HITs ({states}); {self.assignments} assignments on MTurk, {self.matched} matched ours; "
+            f"{changes}; {self.confirmed} confirmed; {self.adopted} adopted."
+        ]
         out += [f"only on MTurk: {line}" for line in self.only_on_mturk]
         out += [f"only here: {line}" for line in self.only_here]
         out += [f"differs: {line}" for line in self.differing]
@@ -57,8 +59,10 @@ def parse_mturk_answer(hit: Hit, xml: str, positions: list[int] | None = None) -
     if positions is None:
         positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True))
     marks = [m for m in (fields.get("mismatch") or "").replace(" ", "").split(",") if m]
-    form = HitAnswerForm({"description": fields.get("description", ""), "category": fields.get("category", ""),
-                          "mismatch": marks}, positions=positions)
+    form = HitAnswerForm(
+        {"description": fields.get("description", ""), "category": fields.get("category", ""), "mismatch": marks},
+        positions=positions,
+    )
     if not form.is_valid():
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         raise ValueError(problems)
@@ -88,11 +92,17 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
         state = info["HITStatus"] if info else "Deleted"
         report.hit_states[state] += 1
         counts = {k: info.get(f"NumberOfAssignments{k}") for k in ("Pending", "Available", "Completed")} if info else {}
-        Hit.objects.filter(pk=hit.pk).update(mturk_status=state, mturk_expires_at=_when(info.get("Expiration"))
-                                             if info else hit.mturk_expires_at, mturk_counts=counts)
+        Hit.objects.filter(pk=hit.pk).update(
+            mturk_status=state,
+            mturk_expires_at=_when(info.get("Expiration")) if info else hit.mturk_expires_at,
+            mturk_counts=counts,
+        )
         items = mturk.list_assignments(client, hit.mturk_hit_id) if info else []
-        ours = {a.assignment.external_id: a for a in Answer.objects.filter(hit=hit).select_related("assignment")
-                if a.assignment_id}
+        ours = {
+            a.assignment.external_id: a
+            for a in Answer.objects.filter(hit=hit).select_related("assignment")
+            if a.assignment_id
+        }
         positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True)) if items else []
         for item in items:
             report.assignments += 1
@@ -103,23 +113,34 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
                 parsed, problem = None, str(error)
             if answer is None:
                 if adopt and parsed is not None:
-                    answer_adopt(hit=hit, assignment_id=item["AssignmentId"], worker_id=item["WorkerId"],
-                                 description=parsed[0], category=parsed[1], marked=parsed[2],
-                                 accepted_at=_when(item.get("AcceptTime")), submitted_at=_when(item.get("SubmitTime")),
-                                 review=STATUS[item["AssignmentStatus"]])
+                    answer_adopt(
+                        hit=hit,
+                        assignment_id=item["AssignmentId"],
+                        worker_id=item["WorkerId"],
+                        description=parsed[0],
+                        category=parsed[1],
+                        marked=parsed[2],
+                        accepted_at=_when(item.get("AcceptTime")),
+                        submitted_at=_when(item.get("SubmitTime")),
+                        review=STATUS[item["AssignmentStatus"]],
+                    )
                     touched.add(hit.unit_id)
                     report.adopted += 1
                     continue
                 why = f"its answer cannot be read: {problem}" if parsed is None else "no answer stored here"
-                report.only_on_mturk.append(f"{item['AssignmentId']} (worker {item['WorkerId']}, "
-                                            f"HIT {hit.mturk_hit_id}, {item['AssignmentStatus'].lower()}): {why}")
+                report.only_on_mturk.append(
+                    f"{item['AssignmentId']} (worker {item['WorkerId']}, "
+                    f"HIT {hit.mturk_hit_id}, {item['AssignmentStatus'].lower()}): {why}"
+                )
                 continue
             report.matched += 1
             if parsed is None:
                 report.differing.append(f"{item['AssignmentId']}: MTurk's copy cannot be read: {problem}")
             elif parsed != (answer.description, answer.category, sorted(answer.marked)):
-                report.differing.append(f"{item['AssignmentId']}: MTurk has {parsed[0]!r}/{parsed[1]}/{parsed[2]}, "
-                                        f"we have {answer.description!r}/{answer.category}/{sorted(answer.marked)}")
+                report.differing.append(
+                    f"{item['AssignmentId']}: MTurk has {parsed[0]!r}/{parsed[1]}/{parsed[2]}, "
+                    f"we have {answer.description!r}/{answer.category}/{sorted(answer.marked)}"
+                )
             changes = {}
             status = STATUS.get(item["AssignmentStatus"])
             if status and status != answer.review:
@@ -139,10 +160,13 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
             if past and answer.confirmation == Answer.Confirmation.UNCONFIRMED:
                 Answer.objects.filter(pk=answer.pk).update(confirmation=Answer.Confirmation.UNKNOWN)
                 settle.add(answer.pk)
-            note = "MTurk does not list it" + (": unknown to MTurk, not counted" if past else
-                                               " yet: unconfirmed until it does")
-            report.only_here.append(f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
-                                    f" HIT {hit.mturk_hit_id}): {note}")
+            note = "MTurk does not list it" + (
+                ": unknown to MTurk, not counted" if past else " yet: unconfirmed until it does"
+            )
+            report.only_here.append(
+                f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
+                f" HIT {hit.mturk_hit_id}): {note}"
+            )
     touched |= answers_settle(settle)
     if touched:
         units_aggregate(unit_ids=sorted(touched))

@@ -2,6 +2,7 @@
 
 NetDissect numbers units from 1 (its unit u+1 is our unit u) and calls a unit a detector of its
 label when the IoU `score` exceeds 0.04 (METHOD section 6); both are options."""
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,9 @@ class TallyReport:
     errors: list[str] = field(default_factory=list)
 
 
-def tally_import(*, path: Path, network: str, layer: str, threshold: float = 0.04, one_based: bool = True
-                 ) -> TallyReport:
+def tally_import(
+    *, path: Path, network: str, layer: str, threshold: float = 0.04, one_based: bool = True
+) -> TallyReport:
     """Read a tally.csv into AutoLabel rows of `network`/`layer` (created when missing). Bad rows are
     reported by number and skipped; importing again updates the same rows."""
     path = Path(path)
@@ -43,8 +45,10 @@ def tally_import(*, path: Path, network: str, layer: str, threshold: float = 0.0
         header = [name.strip() for name in reader.fieldnames or []]
         missing = [name for name in COLUMNS if name not in header]
         if missing:
-            raise TallyImportError(f"{path.name} is not a NetDissect tally.csv: it lacks the column(s) "
-                                   f"{', '.join(missing)} (found {', '.join(header) or 'none'}).")
+            raise TallyImportError(
+                f"{path.name} is not a NetDissect tally.csv: it lacks the column(s) "
+                f"{', '.join(missing)} (found {', '.join(header) or 'none'})."
+            )
         reader.fieldnames = header
         rows = list(enumerate(reader, start=2))
     report = TallyReport(rows=len(rows))
@@ -77,9 +81,16 @@ def tally_import(*, path: Path, network: str, layer: str, threshold: float = 0.0
                 units[index] = Unit.objects.create(layer=lay, index=index)
         for index, (label, category, raw, score) in sorted(parsed.items()):
             _, created = AutoLabel.objects.update_or_create(
-                unit=units[index], source=SOURCE,
-                defaults={"label": label, "category": category, "source_category": raw, "score": score,
-                          "detector": score > threshold})
+                unit=units[index],
+                source=SOURCE,
+                defaults={
+                    "label": label,
+                    "category": category,
+                    "source_category": raw,
+                    "score": score,
+                    "detector": score > threshold,
+                },
+            )
             report.created += created
             report.updated += not created
             report.detectors += score > threshold

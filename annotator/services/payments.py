@@ -1,4 +1,5 @@
 """Bonuses on Mechanical Turk: paid once per token, recorded with who paid and why."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -29,18 +30,35 @@ def bonus_send(*, answer_id: int, amount: str | Decimal, reason: str, reviewer: 
         raise ReviewError("MTurk has not confirmed this assignment (sync the campaign): no bonus is paid for it.")
     with transaction.atomic():
         count = Bonus.objects.filter(answer=answer).count()
-        bonus = Bonus.objects.create(answer=answer, worker=answer.worker, amount=value, reason=reason,
-                                     token=f"bonus-{answer.pk}-{count + 1}", actor=reviewer.name)
+        bonus = Bonus.objects.create(
+            answer=answer,
+            worker=answer.worker,
+            amount=value,
+            reason=reason,
+            token=f"bonus-{answer.pk}-{count + 1}",
+            actor=reviewer.name,
+        )
     try:
-        mturk.send_bonus(mturk_client(answer.hit.campaign), worker_id=answer.worker.external_id,
-                         assignment_id=answer.assignment.external_id, amount=value, reason=reason, token=bonus.token)
+        mturk.send_bonus(
+            mturk_client(answer.hit.campaign),
+            worker_id=answer.worker.external_id,
+            assignment_id=answer.assignment.external_id,
+            amount=value,
+            reason=reason,
+            token=bonus.token,
+        )
     except mturk.MTurkError as error:
         Bonus.objects.filter(pk=bonus.pk).delete()
         raise ReviewError(str(error)) from error
     with transaction.atomic():
         Bonus.objects.filter(pk=bonus.pk).update(paid=True)
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.BONUS, unit_id=answer.unit_id,
-                                    answer=answer, worker=answer.worker,
-                                    details={"amount": str(value), "reason": reason})
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.BONUS,
+            unit_id=answer.unit_id,
+            answer=answer,
+            worker=answer.worker,
+            details={"amount": str(value), "reason": reason},
+        )
     bonus.refresh_from_db()
     return bonus

@@ -6,6 +6,7 @@ and its HIT goes to another participant); the submission is rejected on Prolific
 half of its answers fail, with the rule's rejection category, and approved otherwise. Prolific's
 decisions cannot be undone, so its rules are checked before any call: a rejection needs at least
 100 characters of explanation and a category. Bonuses go out in bulk, once per reason."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,26 +23,43 @@ from annotator.services.answers import answers_settle
 from annotator.services.review_rules import RULES, RuleOutcome, failed_rules
 from prolific.client import REJECTION_MESSAGE_MIN, ProlificClient, ProlificError
 
-RULE_CATEGORY = {"gold-failed": "FAILED_CHECK", "empty": "LOW_EFFORT", "nonsense": "LOW_EFFORT",
-                 "too-fast": "TOO_QUICKLY"}
+RULE_CATEGORY = {
+    "gold-failed": "FAILED_CHECK",
+    "empty": "LOW_EFFORT",
+    "nonsense": "LOW_EFFORT",
+    "too-fast": "TOO_QUICKLY",
+}
 AWAITING = "AWAITING REVIEW"
 BLOCK_GROUP = "unit-annotator: blocked participants"
 
 
 def _check_rejection(feedback: str) -> None:
     if len(feedback.strip()) < REJECTION_MESSAGE_MIN:
-        raise review.ReviewError(f"Prolific needs a rejection explained in at least {REJECTION_MESSAGE_MIN} "
-                                 f"characters ({len(feedback.strip())} given); the participant reads it.")
+        raise review.ReviewError(
+            f"Prolific needs a rejection explained in at least {REJECTION_MESSAGE_MIN} "
+            f"characters ({len(feedback.strip())} given); the participant reads it."
+        )
 
 
 def _sessions(campaign: Campaign) -> list[ProlificSession]:
-    return list(ProlificSession.objects.filter(campaign=campaign, status=AWAITING, reviewed="")
-                .select_related("worker").order_by("id"))
+    return list(
+        ProlificSession.objects.filter(campaign=campaign, status=AWAITING, reviewed="")
+        .select_related("worker")
+        .order_by("id")
+    )
 
 
-def prolific_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, reject_rules: list[str],
-                            approve_passing: bool, feedback: str, min_seconds: float, dry_run: bool,
-                            client: ProlificClient) -> RuleOutcome:
+def prolific_review_by_rule(
+    *,
+    campaign: Campaign,
+    reviewer: review.Reviewer,
+    reject_rules: list[str],
+    approve_passing: bool,
+    feedback: str,
+    min_seconds: float,
+    dry_run: bool,
+    client: ProlificClient,
+) -> RuleOutcome:
     """Decide every submission that awaits review (as of the last sync) by the rules."""
     unknown = [r for r in reject_rules if r not in RULES]
     if unknown:
@@ -50,8 +68,11 @@ def prolific_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, re
         _check_rejection(feedback)
     outcome = RuleOutcome()
     for session in _sessions(campaign):
-        answers = list(Answer.objects.filter(worker=session.worker, hit__campaign=campaign,
-                                             confirmation=Answer.Confirmation.CONFIRMED).order_by("id"))
+        answers = list(
+            Answer.objects.filter(
+                worker=session.worker, hit__campaign=campaign, confirmation=Answer.Confirmation.CONFIRMED
+            ).order_by("id")
+        )
         failing = {a.pk: [r for r in failed_rules(a, min_seconds) if r in reject_rules] for a in answers}
         failing = {pk: rules for pk, rules in failing.items() if rules}
         reject_all = bool(answers) and 2 * len(failing) >= len(answers)
@@ -62,8 +83,15 @@ def prolific_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, re
             continue
         rules = sorted({r for found in failing.values() for r in found})
         try:
-            _decide(session, approve=not reject_all, feedback=feedback, reviewer=reviewer, client=client,
-                    category=RULE_CATEGORY[rules[0]] if rules else "OTHER", failing=failing)
+            _decide(
+                session,
+                approve=not reject_all,
+                feedback=feedback,
+                reviewer=reviewer,
+                client=client,
+                category=RULE_CATEGORY[rules[0]] if rules else "OTHER",
+                failing=failing,
+            )
         except (ProlificError, review.ReviewError) as error:
             outcome.refused.append(f"participant {session.worker.external_id}: {error}")
             continue
@@ -71,29 +99,51 @@ def prolific_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, re
     return outcome
 
 
-def prolific_decide(*, campaign: Campaign, participant_id: str, approve: bool, reviewer: review.Reviewer,
-                    client: ProlificClient, feedback: str = "", category: str = "OTHER") -> ProlificSession:
+def prolific_decide(
+    *,
+    campaign: Campaign,
+    participant_id: str,
+    approve: bool,
+    reviewer: review.Reviewer,
+    client: ProlificClient,
+    feedback: str = "",
+    category: str = "OTHER",
+) -> ProlificSession:
     """Approve or reject one participant's submission by hand."""
-    session = (ProlificSession.objects.filter(campaign=campaign, worker__external_id=participant_id)
-               .select_related("worker").first())
+    session = (
+        ProlificSession.objects.filter(campaign=campaign, worker__external_id=participant_id)
+        .select_related("worker")
+        .first()
+    )
     if session is None:
         raise review.ReviewError(f"No participant {participant_id!r} took campaign {campaign.name!r}.")
     if not approve:
         _check_rejection(feedback)
-    _decide(session, approve=approve, feedback=feedback, reviewer=reviewer, client=client, category=category,
-            failing={})
+    _decide(
+        session, approve=approve, feedback=feedback, reviewer=reviewer, client=client, category=category, failing={}
+    )
     session.refresh_from_db()
     return session
 
 
-def _decide(session: ProlificSession, *, approve: bool, feedback: str, reviewer: review.Reviewer,
-            client: ProlificClient, category: str, failing: dict[int, list[str]]) -> None:
+def _decide(
+    session: ProlificSession,
+    *,
+    approve: bool,
+    feedback: str,
+    reviewer: review.Reviewer,
+    client: ProlificClient,
+    category: str,
+    failing: dict[int, list[str]],
+) -> None:
     """Prolific's call first (it cannot be undone, and a refusal changes nothing here), then ours."""
     if session.reviewed:
         raise review.ReviewError(f"The submission is {session.reviewed} already; Prolific's decisions are final.")
     if session.status != AWAITING:
-        raise review.ReviewError(f"The submission is {session.status or 'not listed yet'} on Prolific (sync first): "
-                                 "only one awaiting review can be decided.")
+        raise review.ReviewError(
+            f"The submission is {session.status or 'not listed yet'} on Prolific (sync first): "
+            "only one awaiting review can be decided."
+        )
     if approve:
         client.approve(session.session_id)
     else:
@@ -101,23 +151,37 @@ def _decide(session: ProlificSession, *, approve: bool, feedback: str, reviewer:
     answers = Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign)
     rejected = set(answers.values_list("pk", flat=True)) if not approve else set(failing)
     with transaction.atomic():
-        ProlificSession.objects.filter(pk=session.pk).update(reviewed="approved" if approve else "rejected",
-                                                             status="APPROVED" if approve else "REJECTED")
+        ProlificSession.objects.filter(pk=session.pk).update(
+            reviewed="approved" if approve else "rejected", status="APPROVED" if approve else "REJECTED"
+        )
         answers.filter(pk__in=rejected).update(review=Answer.Review.REJECTED, feedback=feedback[:1024])
         answers.exclude(pk__in=rejected).exclude(review=Answer.Review.REJECTED).update(review=Answer.Review.APPROVED)
         Assignment.objects.filter(answer__in=rejected).update(slot=None)  # another participant answers the HIT
         for answer in answers:
             ReviewAction.objects.create(
-                actor=reviewer.name, unit_id=answer.unit_id, answer=answer, worker=session.worker,
+                actor=reviewer.name,
+                unit_id=answer.unit_id,
+                answer=answer,
+                worker=session.worker,
                 action=ReviewAction.Action.REJECT if answer.pk in rejected else ReviewAction.Action.APPROVE,
-                details={"prolific": "approved" if approve else "rejected", "rules": failing.get(answer.pk, []),
-                         "feedback": feedback if answer.pk in rejected else ""})
+                details={
+                    "prolific": "approved" if approve else "rejected",
+                    "rules": failing.get(answer.pk, []),
+                    "feedback": feedback if answer.pk in rejected else "",
+                },
+            )
         units = answers_settle(answers.values_list("pk", flat=True))
     units_aggregate(unit_ids=sorted(units))
 
 
-def prolific_bonus(*, campaign: Campaign, amounts: dict[str, str | Decimal], reason: str,
-                   reviewer: review.Reviewer, client: ProlificClient) -> list[Bonus]:
+def prolific_bonus(
+    *,
+    campaign: Campaign,
+    amounts: dict[str, str | Decimal],
+    reason: str,
+    reviewer: review.Reviewer,
+    client: ProlificClient,
+) -> list[Bonus]:
     """Pay bonuses to participants of the campaign's study in one bulk payment (set up, then paid).
     The same participants, amounts and reason again pay nothing twice."""
     reason = " ".join(reason.split())
@@ -131,8 +195,12 @@ def prolific_bonus(*, campaign: Campaign, amounts: dict[str, str | Decimal], rea
             values[participant] = numbers_clean(BonusForm, amount=amount)["amount"]
         except ValueError as error:
             raise review.ReviewError(f"{participant}: {error}") from None
-    sessions = {s.worker.external_id: s for s in ProlificSession.objects.filter(
-        campaign=campaign, worker__external_id__in=values).select_related("worker")}
+    sessions = {
+        s.worker.external_id: s
+        for s in ProlificSession.objects.filter(campaign=campaign, worker__external_id__in=values).select_related(
+            "worker"
+        )
+    }
     missing = sorted(set(values) - set(sessions))
     if missing:
         raise review.ReviewError(f"Not participants of {campaign.name}'s study: {', '.join(missing)}.")
@@ -144,8 +212,16 @@ def prolific_bonus(*, campaign: Campaign, amounts: dict[str, str | Decimal], rea
             answer = Answer.objects.filter(worker=session.worker, hit__campaign=campaign).order_by("-id").first()
             if answer is None:
                 raise review.ReviewError(f"Participant {participant} has no answer in {campaign.name}.")
-            bonus, _ = Bonus.objects.get_or_create(token=f"prolific-{campaign.pk}-{batch}-{session.pk}", defaults={
-                "answer": answer, "worker": session.worker, "amount": value, "reason": reason, "actor": reviewer.name})
+            bonus, _ = Bonus.objects.get_or_create(
+                token=f"prolific-{campaign.pk}-{batch}-{session.pk}",
+                defaults={
+                    "answer": answer,
+                    "worker": session.worker,
+                    "amount": value,
+                    "reason": reason,
+                    "actor": reviewer.name,
+                },
+            )
             bonuses.append(bonus)
     unpaid = [b for b in bonuses if not b.paid]
     if not unpaid:
@@ -158,9 +234,14 @@ def prolific_bonus(*, campaign: Campaign, amounts: dict[str, str | Decimal], rea
     with transaction.atomic():
         Bonus.objects.filter(pk__in=[b.pk for b in unpaid]).update(paid=True)
         for bonus in unpaid:
-            ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.BONUS,
-                                        unit_id=bonus.answer.unit_id, answer=bonus.answer, worker=bonus.worker,
-                                        details={"amount": str(bonus.amount), "reason": reason, "bulk": bulk["id"]})
+            ReviewAction.objects.create(
+                actor=reviewer.name,
+                action=ReviewAction.Action.BONUS,
+                unit_id=bonus.answer.unit_id,
+                answer=bonus.answer,
+                worker=bonus.worker,
+                details={"amount": str(bonus.amount), "reason": reason, "bulk": bulk["id"]},
+            )
     for bonus in bonuses:
         bonus.refresh_from_db()
     return bonuses

@@ -10,6 +10,7 @@ rounded up; a participant who returns or times out frees their HITs for the next
 Trust follows MTurk's rule: an answer is stored at once but counts only once sync finds the
 participant's submission in the study's list (anyone can make up a PROLIFIC_PID). A returned or
 timed-out submission's answers are kept and shown, never counted (the participant withdrew)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -44,9 +45,11 @@ class ProlificSettings:
 
     external_url: str
     title: str = "Name what the highlighted image regions have in common"
-    description: str = ("You will see sets of about 60 images with highlighted regions. For each set, write one or "
-                        "two words for what most of them show, mark the images that don't match, and pick a "
-                        "category. Desktop or laptop only.")
+    description: str = (
+        "You will see sets of about 60 images with highlighted regions. For each set, write one or "
+        "two words for what most of them show, mark the images that don't match, and pick a "
+        "category. Desktop or laptop only."
+    )
     hits_per_participant: int = 10
     minutes_per_hit: int = 2
     approval_rate: int | None = 95
@@ -90,8 +93,10 @@ class StudyPlan:
     def describe(self) -> str:
         hourly = self.reward * 60 / self.minutes if self.minutes else Decimal(0)
         source = "Prolific's cost calculator" if self.quoted else f"a {self.fee * 100:.1f}% service fee"
-        return (f"{self.places} places x up to {self.hits_per_participant} HITs each, ${self.reward:.2f} a participant "
-                f"for about {self.minutes} min (${hourly:.2f}/h) = ${self.total:.2f} with fees ({source})")
+        return (
+            f"{self.places} places x up to {self.hits_per_participant} HITs each, ${self.reward:.2f} a participant "
+            f"for about {self.minutes} min (${hourly:.2f}/h) = ${self.total:.2f} with fees ({source})"
+        )
 
 
 def places_needed(campaign: Campaign, hits_per_participant: int) -> int:
@@ -107,9 +112,15 @@ def study_plan(*, campaign: Campaign, settings: ProlificSettings, client: Prolif
     if client is not None:
         with contextlib.suppress(ProlificError):  # else the estimate from the fee rate stands
             total, quoted = client.cost(int(reward * 100), places), True
-    return StudyPlan(places=places, hits_per_participant=settings.hits_per_participant, reward=reward,
-                     minutes=settings.hits_per_participant * settings.minutes_per_hit, total=total, fee=fee_rate(),
-                     quoted=quoted)
+    return StudyPlan(
+        places=places,
+        hits_per_participant=settings.hits_per_participant,
+        reward=reward,
+        minutes=settings.hits_per_participant * settings.minutes_per_hit,
+        total=total,
+        fee=fee_rate(),
+        quoted=quoted,
+    )
 
 
 def internal_name(campaign: Campaign) -> str:
@@ -129,8 +140,9 @@ class PublishReport:
     places: int
 
 
-def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings, client: ProlificClient, actor: str,
-                              plan: StudyPlan | None = None) -> PublishReport:
+def campaign_publish_prolific(
+    *, campaign: Campaign, settings: ProlificSettings, client: ProlificClient, actor: str, plan: StudyPlan | None = None
+) -> PublishReport:
     """Create the campaign's study (or find the one an earlier run created), publish it, and raise its
     places to what the campaign needs. Every step is looked up before it is done: a re-run after a
     crash creates nothing twice, and a re-run with nothing to do changes nothing."""
@@ -148,16 +160,26 @@ def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings,
             code = _code_of(found[0]) or code
         else:
             blocked = block_group(client)
-            filters = settings.filters() + ([{"filter_id": "participant_group_blocklist",
-                                              "selected_values": [blocked["id"]]}] if blocked else [])
-            study = client.create_study({
-                "name": settings.title, "internal_name": internal_name(campaign), "description": settings.description,
-                "external_study_url": study_url(campaign, settings.external_url),
-                "prolific_id_option": "url_parameters",
-                "completion_codes": [{"code": code, "code_type": "COMPLETED",
-                                      "actions": [{"action": "MANUALLY_REVIEW"}]}],
-                "total_available_places": plan.places, "estimated_completion_time": plan.minutes,
-                "reward": int(plan.reward * 100), "device_compatibility": ["desktop"], "filters": filters})
+            filters = settings.filters() + (
+                [{"filter_id": "participant_group_blocklist", "selected_values": [blocked["id"]]}] if blocked else []
+            )
+            study = client.create_study(
+                {
+                    "name": settings.title,
+                    "internal_name": internal_name(campaign),
+                    "description": settings.description,
+                    "external_study_url": study_url(campaign, settings.external_url),
+                    "prolific_id_option": "url_parameters",
+                    "completion_codes": [
+                        {"code": code, "code_type": "COMPLETED", "actions": [{"action": "MANUALLY_REVIEW"}]}
+                    ],
+                    "total_available_places": plan.places,
+                    "estimated_completion_time": plan.minutes,
+                    "reward": int(plan.reward * 100),
+                    "device_compatibility": ["desktop"],
+                    "filters": filters,
+                }
+            )
             study_id, created = study["id"], True
         state.update(asdict(settings), study_id=study_id, completion_code=code, reward=str(plan.reward))
         Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state)
@@ -171,12 +193,18 @@ def campaign_publish_prolific(*, campaign: Campaign, settings: ProlificSettings,
         client.set_places(study_id, plan.places)
         places = plan.places
     state.update(status=study.get("status", ""), places=places)
-    Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state,
-                                                   status=Campaign.Status.PUBLISHED,
-                                                   published_at=campaign.published_at or timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(
+        backend=Campaign.Backend.PROLIFIC,
+        prolific=state,
+        status=Campaign.Status.PUBLISHED,
+        published_at=campaign.published_at or timezone.now(),
+    )
     if created or published:
-        ReviewAction.objects.create(actor=actor, action=ReviewAction.Action.PUBLISH, details={
-            "campaign": campaign.name, "backend": "prolific", "study": study_id, "places": places})
+        ReviewAction.objects.create(
+            actor=actor,
+            action=ReviewAction.Action.PUBLISH,
+            details={"campaign": campaign.name, "backend": "prolific", "study": study_id, "places": places},
+        )
     campaign.refresh_from_db()
     return PublishReport(study_id=study_id, created=created, published=published, places=places)
 
@@ -188,8 +216,10 @@ def _code_of(study: dict) -> str:
 
 # The participant's way through ---------------------------------------------------------------------
 
-def session_start(*, campaign: Campaign, participant_id: str, study_id: str, session_id: str,
-                  now: datetime | None = None) -> ProlificSession:
+
+def session_start(
+    *, campaign: Campaign, participant_id: str, study_id: str, session_id: str, now: datetime | None = None
+) -> ProlificSession:
     """The participant's session, from the three ids Prolific puts on the study link. Each must look
     like Prolific's, and the study must be this campaign's. Opening the link again resumes it; a new
     SESSION_ID (the participant took the study again) replaces the old one."""
@@ -203,8 +233,10 @@ def session_start(*, campaign: Campaign, participant_id: str, study_id: str, ses
     try:
         with transaction.atomic():
             session, _ = ProlificSession.objects.get_or_create(
-                campaign=campaign, worker=worker,
-                defaults={"study_id": study_id, "session_id": session_id, "started_at": now})
+                campaign=campaign,
+                worker=worker,
+                defaults={"study_id": study_id, "session_id": session_id, "started_at": now},
+            )
     except IntegrityError:  # the link opened twice at once
         session = ProlificSession.objects.get(campaign=campaign, worker=worker)
     if session.session_id != session_id:
@@ -230,13 +262,15 @@ def session_next(session: ProlificSession, now: datetime | None = None) -> Assig
 def session_finish(session: ProlificSession, now: datetime | None = None) -> str:
     """Close the participant's turn (their open HITs go back to the pool) and return the completion code."""
     with transaction.atomic():
-        Assignment.objects.filter(worker=session.worker, hit__campaign=session.campaign,
-                                  status=Assignment.Status.OPEN).update(status=Assignment.Status.ABANDONED, slot=None)
+        Assignment.objects.filter(
+            worker=session.worker, hit__campaign=session.campaign, status=Assignment.Status.OPEN
+        ).update(status=Assignment.Status.ABANDONED, slot=None)
         ProlificSession.objects.filter(pk=session.pk, finished_at=None).update(finished_at=now or timezone.now())
     return session.campaign.prolific.get("completion_code", "")
 
 
 # Sync -------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SyncReport:
@@ -248,10 +282,12 @@ class SyncReport:
     unlisted: int = 0
 
     def lines(self) -> list[str]:
-        return [f"study {self.study_status or '?'}: {self.submissions} submissions listed, {self.confirmed} answers "
-                f"confirmed, {self.returned} participants returned or timed out (their HITs freed, their answers "
-                f"kept but not counted), {self.decided} decisions mirrored, {self.unlisted} participants Prolific "
-                "does not list (their answers wait)"]
+        return [
+            f"study {self.study_status or '?'}: {self.submissions} submissions listed, {self.confirmed} answers "
+            f"confirmed, {self.returned} participants returned or timed out (their HITs freed, their answers "
+            f"kept but not counted), {self.decided} decisions mirrored, {self.unlisted} participants Prolific "
+            "does not list (their answers wait)"
+        ]
 
 
 def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> SyncReport:
@@ -274,9 +310,9 @@ def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> Syn
         answers = Answer.objects.filter(worker=session.worker, hit__campaign=campaign)
         with transaction.atomic():
             if status in RETURNED:
-                Assignment.objects.filter(worker=session.worker, hit__campaign=campaign,
-                                          status=Assignment.Status.OPEN).update(status=Assignment.Status.ABANDONED,
-                                                                                slot=None)
+                Assignment.objects.filter(
+                    worker=session.worker, hit__campaign=campaign, status=Assignment.Status.OPEN
+                ).update(status=Assignment.Status.ABANDONED, slot=None)
                 held = answers.filter(held=Answer.Held.NONE)
                 report.returned += session.status not in RETURNED
                 ids = list(held.values_list("pk", flat=True))
@@ -288,19 +324,25 @@ def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> Syn
                 waiting.update(confirmation=Answer.Confirmation.CONFIRMED, held=Answer.Held.NONE)
                 if status in DECIDED and session.reviewed != status.lower():
                     verdict = Answer.Review.APPROVED if status == "APPROVED" else Answer.Review.REJECTED
-                    decided = answers.exclude(review=Answer.Review.REJECTED) if verdict == Answer.Review.APPROVED \
-                        else answers
+                    decided = (
+                        answers.exclude(review=Answer.Review.REJECTED) if verdict == Answer.Review.APPROVED else answers
+                    )
                     ids += list(decided.values_list("pk", flat=True))
                     decided.update(review=verdict)
                     report.decided += 1
                     ProlificSession.objects.filter(pk=session.pk).update(reviewed=status.lower())
-            ProlificSession.objects.filter(pk=session.pk).update(status=status, session_id=submission.get("id")
-                                                                 or session.session_id)
+            ProlificSession.objects.filter(pk=session.pk).update(
+                status=status, session_id=submission.get("id") or session.session_id
+            )
             changed |= answers_settle(ids)
     if changed:
         units_aggregate(unit_ids=sorted(changed))
     Campaign.objects.filter(pk=campaign.pk).update(
-        prolific={**campaign.prolific, "status": report.study_status,
-                  "places": int(study.get("total_available_places") or campaign.prolific.get("places") or 0)},
-        mturk_synced_at=timezone.now())
+        prolific={
+            **campaign.prolific,
+            "status": report.study_status,
+            "places": int(study.get("total_available_places") or campaign.prolific.get("places") or 0),
+        },
+        mturk_synced_at=timezone.now(),
+    )
     return report

@@ -3,6 +3,7 @@ a decision is kept beside them (review_* fields) and every action is recorded wi
 
 Where a campaign runs on Mechanical Turk the matching MTurk call is made first, so a refused call
 changes nothing here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,15 +52,21 @@ def unit_accept(*, unit_id: int, reviewer: Reviewer) -> UnitLabel:
     with transaction.atomic():
         label = _label(unit_id)
         if label.status == UnitLabel.Status.PENDING:
-            raise ReviewError(f"Unit {unit_id} still waits for answers ({label.answers} of {label.answers_needed}); "
-                              "accept it once they are in.")
+            raise ReviewError(
+                f"Unit {unit_id} still waits for answers ({label.answers} of {label.answers_needed}); "
+                "accept it once they are in."
+            )
         label.review_label, label.review_category = label.label, label.category
-        label.review_status = (UnitLabel.Status.DETECTOR if label.status == UnitLabel.Status.NEEDS_REVIEW
-                               else label.status)
+        label.review_status = (
+            UnitLabel.Status.DETECTOR if label.status == UnitLabel.Status.NEEDS_REVIEW else label.status
+        )
         _stamp(label, reviewer)
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.ACCEPT, unit_id=unit_id,
-                                    details={"label": label.label, "category": label.category,
-                                             "status": label.review_status})
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.ACCEPT,
+            unit_id=unit_id,
+            details={"label": label.label, "category": label.category, "status": label.review_status},
+        )
     return label
 
 
@@ -85,9 +92,17 @@ def unit_override(*, unit_id: int, reviewer: Reviewer, label: str = "", category
             if row.status == UnitLabel.Status.NEEDS_REVIEW:
                 row.review_status = UnitLabel.Status.DETECTOR
         _stamp(row, reviewer)
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.OVERRIDE, unit_id=unit_id,
-                                    details={"label": label_text, "category": category,
-                                             "crowd_label": row.label, "crowd_category": row.category})
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.OVERRIDE,
+            unit_id=unit_id,
+            details={
+                "label": label_text,
+                "category": category,
+                "crowd_label": row.label,
+                "crowd_category": row.category,
+            },
+        )
     return row
 
 
@@ -96,11 +111,18 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
     assignments), the unit turns pending until they answer, and earlier review decisions are cleared."""
     if not 1 <= more <= 20:
         raise ReviewError("Ask for between 1 and 20 more answers.")
-    hit = (Hit.objects.select_related("campaign").filter(unit_id=unit_id).exclude(campaign__status="draft")
-           .order_by("-campaign__published_at", "-id").first())
+    hit = (
+        Hit.objects.select_related("campaign")
+        .filter(unit_id=unit_id)
+        .exclude(campaign__status="draft")
+        .order_by("-campaign__published_at", "-id")
+        .first()
+    )
     if hit is None:
-        raise ReviewError(f"Unit {unit_id} is in no published campaign (its answers were imported?): create and "
-                          "publish a campaign with its layer to collect more answers.")
+        raise ReviewError(
+            f"Unit {unit_id} is in no published campaign (its answers were imported?): create and "
+            "publish a campaign with its layer to collect more answers."
+        )
     if hit.campaign.status == hit.campaign.Status.FINISHED:
         raise ReviewError(f"Campaign {hit.campaign.name} is finished; its HITs take no more answers.")
     if hit.campaign.on_mturk:
@@ -113,10 +135,15 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
             raise ReviewError(str(error)) from error
     with transaction.atomic():
         Hit.objects.filter(pk=hit.pk).update(extra_answers=hit.extra_answers + more)
-        UnitLabel.objects.filter(unit_id=unit_id).update(review_label="", review_category="", review_status="",
-                                                         reviewed_by=reviewer.name, reviewed_at=timezone.now())
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.SEND_BACK, unit_id=unit_id,
-                                    details={"more": more, "campaign": hit.campaign.name})
+        UnitLabel.objects.filter(unit_id=unit_id).update(
+            review_label="", review_category="", review_status="", reviewed_by=reviewer.name, reviewed_at=timezone.now()
+        )
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.SEND_BACK,
+            unit_id=unit_id,
+            details={"more": more, "campaign": hit.campaign.name},
+        )
         hit_answers_settle(hit.pk)  # an answer kept beyond the old count may be wanted now
     units_aggregate(unit_ids=[unit_id])
     hit.refresh_from_db()
@@ -167,8 +194,9 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
         return answer
     if answer.source == Answer.Source.MTURK:
         if answer.review == Answer.Review.APPROVED:
-            raise ReviewError("This assignment is approved (and paid) on Mechanical Turk already; it can no longer "
-                              "be rejected.")
+            raise ReviewError(
+                "This assignment is approved (and paid) on Mechanical Turk already; it can no longer be rejected."
+            )
         if answer.confirmation == Answer.Confirmation.UNCONFIRMED:
             _require_confirmed(answer, "rejected")
         if answer.confirmation == Answer.Confirmation.CONFIRMED:  # one MTurk does not know is rejected here only
@@ -177,8 +205,14 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
         if answer.assignment_id and answer.source in (Answer.Source.LOCAL, Answer.Source.PROLIFIC):
             Assignment.objects.filter(pk=answer.assignment_id).update(slot=None)
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.REJECT, unit_id=answer.unit_id,
-                                    answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.REJECT,
+            unit_id=answer.unit_id,
+            answer=answer,
+            worker_id=answer.worker_id,
+            details={"feedback": feedback},
+        )
         answers_settle([answer.pk])
     units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()
@@ -195,13 +229,23 @@ def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") ->
     if answer.source == Answer.Source.MTURK:
         _require_confirmed(answer, "approved")
         override = answer.review == Answer.Review.REJECTED
-        _on_mturk(answer, lambda client, assignment_id: mturk.approve_assignment(
-            client, assignment_id, feedback, override_rejection=override))
+        _on_mturk(
+            answer,
+            lambda client, assignment_id: mturk.approve_assignment(
+                client, assignment_id, feedback, override_rejection=override
+            ),
+        )
     was_rejected = answer.review == Answer.Review.REJECTED
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.APPROVED, feedback=feedback or answer.feedback)
-        ReviewAction.objects.create(actor=reviewer.name, action=ReviewAction.Action.APPROVE, unit_id=answer.unit_id,
-                                    answer=answer, worker_id=answer.worker_id, details={"feedback": feedback})
+        ReviewAction.objects.create(
+            actor=reviewer.name,
+            action=ReviewAction.Action.APPROVE,
+            unit_id=answer.unit_id,
+            answer=answer,
+            worker_id=answer.worker_id,
+            details={"feedback": feedback},
+        )
         answers_settle([answer.pk])
     if was_rejected:
         units_aggregate(unit_ids=[answer.unit_id])

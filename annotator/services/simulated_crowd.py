@@ -1,6 +1,7 @@
 """The simulated crowd: workers from `pipeline.crowd` answer a local campaign through the real pages
 over HTTP (a server on loopback, lab links, cookies, CSRF, the HIT form, gold warnings), then the
 aggregation is scored against the demo world's truth."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -53,15 +54,20 @@ class CrowdReport:
 
 def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
     """Per HIT, what its unit's highlighted regions show, from the demo world's per-pixel truth."""
-    slots = list(HitImage.objects.filter(hit__campaign=campaign).select_related(
-        "top_image__image__image_set", "top_image__segmentation").order_by("hit_id", "position"))
+    slots = list(
+        HitImage.objects.filter(hit__campaign=campaign)
+        .select_related("top_image__image__image_set", "top_image__segmentation")
+        .order_by("hit_id", "position")
+    )
     if not slots:
         raise CrowdError(f"Campaign {campaign.name!r} has no HITs.")
     root = Path(slots[0].top_image.image.image_set.root)
     truth_file = root.parent / "truth.npz"
     if not truth_file.is_file():
-        raise CrowdError(f"The simulated crowd needs the demo world's truth, {truth_file}; this campaign's images "
-                         "do not come from `manage.py demo_world`.")
+        raise CrowdError(
+            f"The simulated crowd needs the demo world's truth, {truth_file}; this campaign's images "
+            "do not come from `manage.py demo_world`."
+        )
     world = demo_world.load_truth(root.parent)
     index = {name: i for i, name in enumerate(world["names"].tolist())}
     size = world["truth"].shape[-1]
@@ -74,8 +80,9 @@ def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
         rows = [index[s.top_image.image.path] for s in own]
         masks = [_mask(s.top_image.segmentation.mask_path, size) for s in own]
         concepts = crowd.concept_masks(world["truth"][rows])
-        out[hit_id] = HitTruth(crowd.unit_truth(masks, concepts), [s.position for s in own],
-                               [s.position for s in hit_slots if s.gold])
+        out[hit_id] = HitTruth(
+            crowd.unit_truth(masks, concepts), [s.position for s in own], [s.position for s in hit_slots if s.gold]
+        )
     return out
 
 
@@ -131,8 +138,11 @@ def _answer_one(browser: _Browser, worker: crowd.SimulatedWorker, truths: dict[i
     hit_truth = truths[Assignment.objects.values_list("hit_id", flat=True).get(external_id=external_id)]
     for attempt in range(3):
         answer = worker.answer(hit_truth.truth, hit_truth.own, hit_truth.gold, attempt)
-        data = [("csrfmiddlewaretoken", _csrf(page)), ("description", answer.description),
-                ("category", answer.category)] + [("mismatch", str(p)) for p in answer.marked]
+        data = [
+            ("csrfmiddlewaretoken", _csrf(page)),
+            ("description", answer.description),
+            ("category", answer.category),
+        ] + [("mismatch", str(p)) for p in answer.marked]
         after, page, status = browser.open(url, data)
         if status != 200:
             raise CrowdError(f"{worker.name}'s answer was refused ({status}): {page[:300]}")

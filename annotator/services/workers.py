@@ -3,6 +3,7 @@
 A lab link is a signed token naming a Worker, for sessions where people annotate without accounts;
 anyone holding the link answers as that worker, so give each person their own. Links expire, and
 can be revoked (each names the worker's link version)."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ class WorkerError(Exception):
 def worker_for_user(user) -> Worker:
     worker = Worker.objects.filter(user=user).first()
     if worker is None:
-        worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.ACCOUNT, external_id=user.get_username(),
-                                                 defaults={"user": user})
+        worker, _ = Worker.objects.get_or_create(
+            kind=Worker.Kind.ACCOUNT, external_id=user.get_username(), defaults={"user": user}
+        )
     return worker
 
 
@@ -54,8 +56,9 @@ def lab_link_create(*, label: str, valid_days: float = LAB_LINK_DAYS) -> tuple[W
         raise WorkerError("A lab link is valid for more than 0 and at most 366 days.")
     worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.LINK, external_id=label)
     expires = int(time.time() + valid_days * 86400)
-    token = signing.dumps({"worker": worker.pk, "v": worker.link_version, "exp": expires}, salt=LAB_LINK_SALT,
-                          compress=True)
+    token = signing.dumps(
+        {"worker": worker.pk, "v": worker.link_version, "exp": expires}, salt=LAB_LINK_SALT, compress=True
+    )
     return worker, reverse("annotate-lab", args=[token])
 
 
@@ -123,7 +126,11 @@ def worker_block(*, worker_id: int, reviewer_name: str, reason: str, block: bool
     except (CrowdError, ReviewError) as error:
         raise WorkerError(str(error)) from error
     Worker.objects.filter(pk=worker.pk).update(blocked=block, blocked_reason=reason if block else "")
-    ReviewAction.objects.create(actor=reviewer_name, action=ReviewAction.Action.BLOCK if block
-                                else ReviewAction.Action.UNBLOCK, worker=worker, details={"reason": reason})
+    ReviewAction.objects.create(
+        actor=reviewer_name,
+        action=ReviewAction.Action.BLOCK if block else ReviewAction.Action.UNBLOCK,
+        worker=worker,
+        details={"reason": reason},
+    )
     worker.refresh_from_db()
     return worker

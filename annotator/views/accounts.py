@@ -1,4 +1,5 @@
 """Account pages that differ from Django's: a password reset that says when its mail cannot be sent."""
+
 from __future__ import annotations
 
 import smtplib
@@ -13,11 +14,13 @@ from django.template import loader
 class PasswordResetMailForm(PasswordResetForm):
     """Django's form logs a failed send and reports success; this one lets the failure reach the view."""
 
-    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
-                  html_email_template_name=None) -> None:
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
+    ) -> None:
         subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
-        message = EmailMultiAlternatives(subject, loader.render_to_string(email_template_name, context), from_email,
-                                         [to_email])
+        message = EmailMultiAlternatives(
+            subject, loader.render_to_string(email_template_name, context), from_email, [to_email]
+        )
         if html_email_template_name is not None:
             message.attach_alternative(loader.render_to_string(html_email_template_name, context), "text/html")
         message.send()
@@ -37,6 +40,9 @@ class PasswordResetView(auth_views.PasswordResetView):
             connection.close()
             return super().form_valid(form)
         except (OSError, smtplib.SMTPException) as error:
-            form.add_error("email", f"The reset mail could not be sent ({error}). Nothing was sent: try again later, "
-                                 "or ask the researcher to reset your password.")
+            form.add_error(
+                "email",
+                f"The reset mail could not be sent ({error}). Nothing was sent: try again later, "
+                "or ask the researcher to reset your password.",
+            )
             return self.render_to_response(self.get_context_data(form=form), status=503)

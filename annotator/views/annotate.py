@@ -1,4 +1,5 @@
 """Local annotators: signed in with an account or a lab link, they take "next HIT" until none is left."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -39,6 +40,7 @@ def _request_worker(request: HttpRequest) -> Worker | None:
 
 def worker_required(view):
     """Security behavior: pages for a signed-in annotator (account or lab link); others go to login."""
+
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         worker = _request_worker(request)
@@ -46,6 +48,7 @@ def worker_required(view):
             return redirect(f"{reverse('login')}?next={request.path}")
         request.worker = worker
         return view(request, *args, **kwargs)
+
     return wrapped
 
 
@@ -72,10 +75,16 @@ def lab_link(request: HttpRequest, token: str) -> HttpResponse:
 @worker_required
 def home(request: HttpRequest) -> HttpResponse:
     worker = request.worker
-    return render(request, "annotator/annotate_home.html", {
-        "worker": worker, "done": selectors.worker_answer_count(worker),
-        "current": selectors.worker_open_assignment(worker),
-        "available": selectors.hits_available(worker=worker).count()})
+    return render(
+        request,
+        "annotator/annotate_home.html",
+        {
+            "worker": worker,
+            "done": selectors.worker_answer_count(worker),
+            "current": selectors.worker_open_assignment(worker),
+            "available": selectors.hits_available(worker=worker).count(),
+        },
+    )
 
 
 @require_POST
@@ -93,18 +102,27 @@ def next_hit(request: HttpRequest) -> HttpResponse:
 def assignment_page(request: HttpRequest, external_id: str) -> HttpResponse:
     """Security behavior: an annotator sees and answers only their own assignments (CSRF-protected,
     session-based: this page is never framed)."""
-    assignment = (Assignment.objects.select_related("hit__campaign")
-                  .filter(external_id=external_id, worker=request.worker).first())
+    assignment = (
+        Assignment.objects.select_related("hit__campaign")
+        .filter(external_id=external_id, worker=request.worker)
+        .first()
+    )
     if assignment is None:
-        return message(request, "No such HIT", "This HIT is not one of yours; take the next one from the start page.",
-                       status=404, home=True)
+        return message(
+            request,
+            "No such HIT",
+            "This HIT is not one of yours; take the next one from the start page.",
+            status=404,
+            home=True,
+        )
     hit = assignment.hit
     if request.method == "GET" and Answer.objects.filter(assignment=assignment).exists():
         messages.info(request, "Your answer to that HIT was stored already.")
         return redirect("annotate-home")
     if request.method == "GET" and hit.campaign.status == Campaign.Status.FINISHED:
-        return message(request, "This campaign has finished", "Its HITs take no more answers. Thank you!",
-                       status=410, home=True)
+        return message(
+            request, "This campaign has finished", "Its HITs take no more answers. Thank you!", status=410, home=True
+        )
     done = selectors.worker_answer_count(request.worker)
     form, positions = bind_form(hit)
     page = FormPage(hit, "local", form, request.path, done_count=done)

@@ -1,6 +1,7 @@
 """The staff dashboard: what researchers read (unit grids, unit pages, figures, crowd beside NetDissect)
 and where reviewers act (accept, override, send back, reject). Security behavior: every page here needs
 staff and the "view dashboard" permission (annotator/permissions.py); actions need their own."""
+
 from __future__ import annotations
 
 import mimetypes
@@ -32,18 +33,29 @@ def index(request: HttpRequest) -> HttpResponse:
     networks = []
     for network in Network.objects.prefetch_related("layers").order_by("name"):
         auto = reads.layers_with_auto_labels(network.pk)
-        layers = [{"layer": layer, "summary": summaries.get((network.name, layer.name)), "auto": layer.pk in auto}
-                  for layer in network.layers.all()]
+        layers = [
+            {"layer": layer, "summary": summaries.get((network.name, layer.name)), "auto": layer.pk in auto}
+            for layer in network.layers.all()
+        ]
         networks.append({"network": network, "layers": layers})
     campaigns = []
     for campaign in reads.campaigns_with_progress():
         counts = selectors.campaign_counts(campaign)
-        campaigns.append({"campaign": campaign, "counts": counts,
-                          "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"]
-                          if counts["needed"] else 0.0})
+        campaigns.append(
+            {
+                "campaign": campaign,
+                "counts": counts,
+                "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"]
+                if counts["needed"]
+                else 0.0,
+            }
+        )
     dissections = [{"dissection": d, "stages": selectors.dissection_progress(d)} for d in reads.dissections()]
-    return render(request, "dashboard/index.html", {"networks": networks, "campaigns": campaigns,
-                                                    "dissections": dissections, "threshold": threshold})
+    return render(
+        request,
+        "dashboard/index.html",
+        {"networks": networks, "campaigns": campaigns, "dissections": dissections, "threshold": threshold},
+    )
 
 
 @require_safe
@@ -52,11 +64,21 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
     query, cards = _grid(request, layer)
     summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
-    return render(request, "dashboard/layer.html", {
-        "layer": layer, "cards": cards, "query": query, "query_string": _filter_query(query), "summary": summary,
-        "sorts": reads.SORTS,
-        "statuses": UnitLabel.Status.choices, "categories": Category.choices,
-        "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id)})
+    return render(
+        request,
+        "dashboard/layer.html",
+        {
+            "layer": layer,
+            "cards": cards,
+            "query": query,
+            "query_string": _filter_query(query),
+            "summary": summary,
+            "sorts": reads.SORTS,
+            "statuses": UnitLabel.Status.choices,
+            "categories": Category.choices,
+            "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id),
+        },
+    )
 
 
 GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement", "detects")
@@ -65,11 +87,18 @@ GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min
 def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[dict[str, str], list]:
     """The grid's filter from the query string, and the cards it selects, in its order."""
     query = {name: request.GET.get(name, "").strip() for name in GRID_FILTER}
-    cards = reads.layer_units(layer, sort=query["sort"] or "unit", descending=query["order"] == "desc",
-                              status=query["status"], category=query["category"], text=query["q"],
-                              min_precision=_share(query["min_precision"]),
-                              min_agreement=_share(query["min_agreement"]), detects=query["detects"],
-                              pictures=pictures)
+    cards = reads.layer_units(
+        layer,
+        sort=query["sort"] or "unit",
+        descending=query["order"] == "desc",
+        status=query["status"],
+        category=query["category"],
+        text=query["q"],
+        min_precision=_share(query["min_precision"]),
+        min_agreement=_share(query["min_agreement"]),
+        detects=query["detects"],
+        pictures=pictures,
+    )
     return query, cards
 
 
@@ -94,23 +123,37 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
         raise Http404("No such unit.")
     answers = list(unit.answers.all())
     seen = reads.answers_as_seen(answers)
-    rows = [{"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk), "seen": seen.get(a.pk, [])}
-            for a in answers]
+    rows = [
+        {"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk), "seen": seen.get(a.pk, [])}
+        for a in answers
+    ]
     hits = list(unit.hits.all())
     # Previous and next unit through the grid's filter and order, for working through weak units.
     query, cards = _grid(request, unit.layer, pictures=False)
     order = [card.unit.pk for card in cards]
     at = order.index(unit.pk) if unit.pk in order else None
-    neighbours = {"previous": order[at - 1] if at else None,
-                  "next": order[at + 1] if at is not None and at + 1 < len(order) else None}
-    return render(request, "dashboard/unit.html", {
-        "unit": unit, "label": reads.related_or_none(unit, "label"),
-        "rf": reads.related_or_none(unit, "receptive_field"), "hits": hits,
-        "neighbours": neighbours, "query_string": _filter_query(query), "position": (at, len(order)),
-        "answers": [row for row in rows if row["answer"].counts],
-        "kept": [row for row in rows if not row["answer"].counts],
-        "categories": Category.choices, "auto_labels": list(unit.auto_labels.all()),
-        "actions": list(unit.review_actions.all())})
+    neighbours = {
+        "previous": order[at - 1] if at else None,
+        "next": order[at + 1] if at is not None and at + 1 < len(order) else None,
+    }
+    return render(
+        request,
+        "dashboard/unit.html",
+        {
+            "unit": unit,
+            "label": reads.related_or_none(unit, "label"),
+            "rf": reads.related_or_none(unit, "receptive_field"),
+            "hits": hits,
+            "neighbours": neighbours,
+            "query_string": _filter_query(query),
+            "position": (at, len(order)),
+            "answers": [row for row in rows if row["answer"].counts],
+            "kept": [row for row in rows if not row["answer"].counts],
+            "categories": Category.choices,
+            "auto_labels": list(unit.auto_labels.all()),
+            "actions": list(unit.review_actions.all()),
+        },
+    )
 
 
 @require_safe
@@ -118,26 +161,45 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("network"), pk=campaign_id)
     counts = selectors.campaign_counts(campaign)
-    return render(request, "dashboard/campaign.html", {
-        "campaign": campaign, "counts": counts, "money": reads.campaign_money(campaign),
-        "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
-        "workers": reads.worker_quality(campaign=campaign), "layers": list(campaign.layers.all()),
-        "hit_states": reads.hit_states(campaign), "rules": RULES,
-        "prolific_sessions": reads.prolific_sessions(campaign) if campaign.on_prolific else [],
-        "rejection_categories": REJECTION_CATEGORIES,
-        "rule_form": {"rules": request.GET.getlist("rules"), "feedback": request.GET.get("feedback", ""),
-                      "min_seconds": request.GET.get("min_seconds") or "20",
-                      "approve_passing": bool(request.GET.get("approve_passing"))}})
+    return render(
+        request,
+        "dashboard/campaign.html",
+        {
+            "campaign": campaign,
+            "counts": counts,
+            "money": reads.campaign_money(campaign),
+            "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
+            "workers": reads.worker_quality(campaign=campaign),
+            "layers": list(campaign.layers.all()),
+            "hit_states": reads.hit_states(campaign),
+            "rules": RULES,
+            "prolific_sessions": reads.prolific_sessions(campaign) if campaign.on_prolific else [],
+            "rejection_categories": REJECTION_CATEGORIES,
+            "rule_form": {
+                "rules": request.GET.getlist("rules"),
+                "feedback": request.GET.get("feedback", ""),
+                "min_seconds": request.GET.get("min_seconds") or "20",
+                "approve_passing": bool(request.GET.get("approve_passing")),
+            },
+        },
+    )
 
 
 @require_safe
 @dashboard_permission(VIEW)
 def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
     network = get_object_or_404(Network, pk=network_id)
-    return render(request, "dashboard/figures.html", {
-        "network": network, "kinds": FIGURES, "threshold": settings.UNIT_DETECTOR_THRESHOLD,
-        "summaries": selectors.layer_summaries(network.name),
-        "histogram": selectors.object_detector_histogram(network.name)})
+    return render(
+        request,
+        "dashboard/figures.html",
+        {
+            "network": network,
+            "kinds": FIGURES,
+            "threshold": settings.UNIT_DETECTOR_THRESHOLD,
+            "summaries": selectors.layer_summaries(network.name),
+            "histogram": selectors.object_detector_histogram(network.name),
+        },
+    )
 
 
 @require_safe
@@ -159,8 +221,9 @@ def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> H
 @dashboard_permission(VIEW)
 def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
-    return render(request, "dashboard/netdissect.html", {"layer": layer,
-                                                         "comparison": reads.netdissect_comparison(layer)})
+    return render(
+        request, "dashboard/netdissect.html", {"layer": layer, "comparison": reads.netdissect_comparison(layer)}
+    )
 
 
 @require_safe

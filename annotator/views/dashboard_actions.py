@@ -3,6 +3,7 @@ answer, block a worker, sync or review a campaign by rule, expire, extend or del
 calls one service; a refused action comes back as a message and changes nothing. Security behavior:
 each needs staff and its own permission (annotator/permissions.py); each is recorded with the
 reviewer's name."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -51,8 +52,12 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
             review.unit_accept(unit_id=unit_id, reviewer=reviewer)
             messages.success(request, f"Unit {unit_id}: the crowd's label is accepted.")
         elif action == "override":
-            review.unit_override(unit_id=unit_id, reviewer=reviewer, label=request.POST.get("label", ""),
-                                 category=request.POST.get("category", ""))
+            review.unit_override(
+                unit_id=unit_id,
+                reviewer=reviewer,
+                label=request.POST.get("label", ""),
+                category=request.POST.get("category", ""),
+            )
             messages.success(request, "Your label and category are kept beside the crowd's.")
         elif action == "send_back":
             try:
@@ -60,8 +65,11 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
             except ValueError as error:
                 raise review.ReviewError(str(error)) from None
             hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
-            messages.success(request, f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
-                                      "answers and is pending until they arrive.")
+            messages.success(
+                request,
+                f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
+                "answers and is pending until they arrive.",
+            )
         else:
             raise review.ReviewError(f"Unknown review action {action!r}.")
     except review.ReviewError as error:
@@ -85,9 +93,11 @@ def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str
 @dashboard_permission(REVIEW)
 def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
-        review.answer_reject(answer_id=answer.pk, reviewer=_reviewer(request),
-                             feedback=request.POST.get("feedback", ""))
+        review.answer_reject(
+            answer_id=answer.pk, reviewer=_reviewer(request), feedback=request.POST.get("feedback", "")
+        )
         return f"Answer {answer.pk} is rejected and left out of the unit's label."
+
     return _on_answer(request, answer_id, act)
 
 
@@ -95,9 +105,11 @@ def answer_reject(request: HttpRequest, answer_id: int) -> HttpResponse:
 @dashboard_permission(REVIEW)
 def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
-        review.answer_approve(answer_id=answer.pk, reviewer=_reviewer(request),
-                              feedback=request.POST.get("feedback", ""))
+        review.answer_approve(
+            answer_id=answer.pk, reviewer=_reviewer(request), feedback=request.POST.get("feedback", "")
+        )
         return f"Answer {answer.pk} is approved{' and paid' if answer.source == 'mturk' else ''}."
+
     return _on_answer(request, answer_id, act)
 
 
@@ -105,9 +117,14 @@ def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
 @dashboard_permission(PAY)
 def answer_bonus(request: HttpRequest, answer_id: int) -> HttpResponse:
     def act(answer: Answer) -> str:
-        bonus = bonus_send(answer_id=answer.pk, amount=request.POST.get("amount", ""),
-                           reason=request.POST.get("reason", ""), reviewer=_reviewer(request))
+        bonus = bonus_send(
+            answer_id=answer.pk,
+            amount=request.POST.get("amount", ""),
+            reason=request.POST.get("reason", ""),
+            reviewer=_reviewer(request),
+        )
         return f"Paid a ${bonus.amount} bonus to {bonus.worker.external_id}."
+
     return _on_answer(request, answer_id, act)
 
 
@@ -117,16 +134,27 @@ def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
     worker = get_object_or_404(Worker, pk=worker_id)
     block = request.POST.get("action") == "block"
     try:
-        worker_block(worker_id=worker.pk, reviewer_name=request.user.get_username(),
-                     reason=request.POST.get("reason", ""), block=block)
+        worker_block(
+            worker_id=worker.pk,
+            reviewer_name=request.user.get_username(),
+            reason=request.POST.get("reason", ""),
+            block=block,
+        )
         messages.success(request, f"{worker.external_id} is {'blocked' if block else 'unblocked'}.")
     except WorkerError as error:
         messages.error(request, str(error))
     return _back(request, reverse("dashboard"))
 
 
-CAMPAIGN_ACTIONS = {"review": REVIEW, "sync": REVIEW, "expire": MANAGE_HITS, "extend": MANAGE_HITS,
-                    "delete": MANAGE_HITS, "bonus": PAY, "decide": REVIEW}
+CAMPAIGN_ACTIONS = {
+    "review": REVIEW,
+    "sync": REVIEW,
+    "expire": MANAGE_HITS,
+    "extend": MANAGE_HITS,
+    "delete": MANAGE_HITS,
+    "bonus": PAY,
+    "decide": REVIEW,
+}
 
 
 @require_POST
@@ -140,10 +168,19 @@ def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
 def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     # After a preview or a refusal the rule form comes back as it was filled in.
-    as_filled = (f"{reverse('dashboard-campaign', args=[campaign.pk])}?" + urlencode({
-        "rules": request.POST.getlist("rules"), "feedback": request.POST.get("feedback", ""),
-        "min_seconds": request.POST.get("min_seconds", ""),
-        "approve_passing": request.POST.get("approve_passing", "")}, doseq=True) + "#review-rules")
+    as_filled = (
+        f"{reverse('dashboard-campaign', args=[campaign.pk])}?"
+        + urlencode(
+            {
+                "rules": request.POST.getlist("rules"),
+                "feedback": request.POST.get("feedback", ""),
+                "min_seconds": request.POST.get("min_seconds", ""),
+                "approve_passing": request.POST.get("approve_passing", ""),
+            },
+            doseq=True,
+        )
+        + "#review-rules"
+    )
     try:
         if action == "review":
             if _review_by_rule(request, campaign):
@@ -153,15 +190,21 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
                 messages.info(request, line)
         elif action == "decide":
             if not campaign.on_prolific:
-                raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk answers are decided "
-                                    "one by one.")
+                raise CampaignError(
+                    f"Campaign {campaign.name} is not on Prolific: MTurk answers are decided one by one."
+                )
             approve = request.POST.get("decision") == "approve"
             participant = request.POST.get("participant", "")
             try:
-                prolific_decide(campaign=campaign, participant_id=participant, approve=approve,
-                                reviewer=_reviewer(request), client=prolific_client(),
-                                feedback=request.POST.get("feedback", ""),
-                                category=request.POST.get("category", "OTHER"))
+                prolific_decide(
+                    campaign=campaign,
+                    participant_id=participant,
+                    approve=approve,
+                    reviewer=_reviewer(request),
+                    client=prolific_client(),
+                    feedback=request.POST.get("feedback", ""),
+                    category=request.POST.get("category", "OTHER"),
+                )
             except ProlificError as error:
                 raise CrowdError(str(error)) from error
             messages.success(request, f"{participant}: {'approved' if approve else 'rejected'} on Prolific.")
@@ -169,15 +212,25 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
             if not campaign.on_prolific:
                 raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk bonuses are paid per answer.")
             amounts = {pid: request.POST.get("amount", "") for pid in request.POST.getlist("participants")}
-            paid = prolific_bonus(campaign=campaign, amounts=amounts, reason=request.POST.get("reason", ""),
-                                  reviewer=_reviewer(request), client=prolific_client())
+            paid = prolific_bonus(
+                campaign=campaign,
+                amounts=amounts,
+                reason=request.POST.get("reason", ""),
+                reviewer=_reviewer(request),
+                client=prolific_client(),
+            )
             messages.success(request, f"Bonuses paid in one bulk payment to {len(paid)} participants.")
         elif action in ("expire", "extend", "delete"):
             if not campaign.on_mturk:
                 raise CampaignError(f"Campaign {campaign.name} is not on Mechanical Turk.")
             hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
-            report = hits_change(campaign=campaign, action=action, client=mturk_client(campaign),
-                                 actor=request.user.get_username(), hours=hours)
+            report = hits_change(
+                campaign=campaign,
+                action=action,
+                client=mturk_client(campaign),
+                actor=request.user.get_username(),
+                hours=hours,
+            )
             messages.success(request, f"{action}: {report.done} HITs.")
             for line in report.refused:
                 messages.error(request, line)
@@ -200,14 +253,22 @@ def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
         raise review.ReviewError("Write the feedback the rejected workers will read.")
     if not rules and not approve:
         raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
-    outcome = crowd_review_by_rule(campaign=campaign, reviewer=_reviewer(request), reject_rules=rules,
-                                     approve_passing=approve, feedback=feedback,
-                                     min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get(
-                                         "min_seconds") or 20)["min_seconds"], dry_run=dry_run)
+    outcome = crowd_review_by_rule(
+        campaign=campaign,
+        reviewer=_reviewer(request),
+        reject_rules=rules,
+        approve_passing=approve,
+        feedback=feedback,
+        min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get("min_seconds") or 20)["min_seconds"],
+        dry_run=dry_run,
+    )
     verb = "would be" if dry_run else "were"
     what = "submissions" if campaign.on_prolific else "answers"
-    messages.info(request, f"{len(outcome.rejected)} {what} {verb} rejected and {len(outcome.approved)} approved"
-                           f"{' (preview: nothing changed)' if dry_run else ''}.")
+    messages.info(
+        request,
+        f"{len(outcome.rejected)} {what} {verb} rejected and {len(outcome.approved)} approved"
+        f"{' (preview: nothing changed)' if dry_run else ''}.",
+    )
     for line in outcome.refused:
         messages.error(request, line)
     return dry_run

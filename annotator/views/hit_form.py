@@ -1,5 +1,6 @@
 """What the MTurk page and the local annotator page share: reading the form, showing it, and the
 images (served by slot position, so nothing in the page tells a unit image from a gold one)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from annotator.models import Assignment, Category, Hit
 from annotator.services import artifacts
 from annotator.services.answers import GOLD_TRIES, AssignmentError, Submission, answer_submit
 
-GOLD_WARNING = ("Some images that clearly do not show your description are not marked yet. Look at every "
-                "image again and mark each one that does not match, then submit.")
+GOLD_WARNING = (
+    "Some images that clearly do not show your description are not marked yet. Look at every "
+    "image again and mark each one that does not match, then submit."
+)
 
 
 @dataclass
@@ -41,25 +44,37 @@ def bind_form(hit: Hit, data=None) -> tuple[HitAnswerForm, list[int]]:
 
 def render_form(request: HttpRequest, page: FormPage, positions: list[int], status: int = 200) -> HttpResponse:
     marked = page.form.marked() if page.form.is_bound else set()
-    slots = [{"position": p, "url": reverse("hit-image", args=[page.hit.key, p]), "marked": p in marked}
-             for p in positions]
+    slots = [
+        {"position": p, "url": reverse("hit-image", args=[page.hit.key, p]), "marked": p in marked} for p in positions
+    ]
     chosen = page.form.data.get("category", "") if page.form.is_bound else ""
-    categories = [{"value": value, "label": label, "examples": CATEGORY_EXAMPLES[value], "checked": value == chosen}
-                  for value, label in Category.choices]
-    context = {"page": page, "hit": page.hit, "campaign": page.hit.campaign, "slots": slots,
-               "categories": categories, "description_max": DESCRIPTION_MAX,
-               "description": page.form.data.get("description", "") if page.form.is_bound else "",
-               "disabled": page.mode == "preview", "marked_count": len(marked)}
+    categories = [
+        {"value": value, "label": label, "examples": CATEGORY_EXAMPLES[value], "checked": value == chosen}
+        for value, label in Category.choices
+    ]
+    context = {
+        "page": page,
+        "hit": page.hit,
+        "campaign": page.hit.campaign,
+        "slots": slots,
+        "categories": categories,
+        "description_max": DESCRIPTION_MAX,
+        "description": page.form.data.get("description", "") if page.form.is_bound else "",
+        "disabled": page.mode == "preview",
+        "marked_count": len(marked),
+    }
     return render(request, "annotator/hit.html", context, status=status)
 
 
-def submit(request: HttpRequest, assignment: Assignment, page: FormPage, positions: list[int]
-           ) -> tuple[Submission | None, HttpResponse | None]:
+def submit(
+    request: HttpRequest, assignment: Assignment, page: FormPage, positions: list[int]
+) -> tuple[Submission | None, HttpResponse | None]:
     """Hand the posted form to the answer service; returns the stored submission, or the response that
     shows the form again (with its errors, or with the gold warning)."""
     try:
-        result = answer_submit(assignment_pk=assignment.pk, data=request.POST,
-                               user_agent=request.headers.get("User-Agent", ""))
+        result = answer_submit(
+            assignment_pk=assignment.pk, data=request.POST, user_agent=request.headers.get("User-Agent", "")
+        )
     except AssignmentError as error:
         return None, message(request, "This HIT cannot take answers", str(error), status=400)
     page.form = result.form
@@ -75,8 +90,10 @@ def gold_notice(result: Submission, shown: int) -> str:
     """Which try comes next, what the worker has marked, and whether the next try is the last."""
     upcoming = GOLD_TRIES - result.tries_left + 1
     marked = len(result.form.cleaned_data.get("mismatch", [])) if hasattr(result.form, "cleaned_data") else 0
-    text = (f"Try {upcoming} of {GOLD_TRIES}. {GOLD_WARNING} You have marked {marked} of the {shown} images; "
-            f"{shown - marked} look unmarked.")
+    text = (
+        f"Try {upcoming} of {GOLD_TRIES}. {GOLD_WARNING} You have marked {marked} of the {shown} images; "
+        f"{shown - marked} look unmarked."
+    )
     if result.tries_left == 1:
         text += " This is your last try: what you submit next is stored as it is."
     return text
@@ -96,7 +113,8 @@ def hit_image(request: HttpRequest, key, position: int) -> FileResponse:
         raise Http404("No such image in this HIT.")
     if not artifacts.servable(relative):
         raise Http404("The image file is missing from the artifact store.")
-    response = FileResponse(artifacts.open_file(relative),
-                            content_type="image/jpeg" if relative.endswith(".jpg") else "image/png")
+    response = FileResponse(
+        artifacts.open_file(relative), content_type="image/jpeg" if relative.endswith(".jpg") else "image/png"
+    )
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

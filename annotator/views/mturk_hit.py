@@ -1,4 +1,5 @@
 """The HIT page as Mechanical Turk's ExternalQuestion shows it, inside a frame on MTurk's worker site."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -38,21 +39,31 @@ def _frame_policy(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _finish(request: HttpRequest, hit: Hit, answer: Answer, turk_submit_to: str, again: bool,
-            notice: str = "") -> HttpResponse:
+def _finish(
+    request: HttpRequest, hit: Hit, answer: Answer, turk_submit_to: str, again: bool, notice: str = ""
+) -> HttpResponse:
     """The page that hands the stored answer to MTurk (posted by script, or by the worker's click), for
     the assignment it was stored on (the worker's live one, when an old tab sent it)."""
-    fields = {"assignmentId": answer.assignment.external_id, "description": answer.description,
-              "category": answer.category, "mismatch": ",".join(map(str, answer.marked))}
+    fields = {
+        "assignmentId": answer.assignment.external_id,
+        "description": answer.description,
+        "category": answer.category,
+        "mismatch": ",".join(map(str, answer.marked)),
+    }
     if notice:
         text = f"{notice} Press the button to finish the HIT at Mechanical Turk."
     elif again:
         text = "We had this answer already; press the button to finish the HIT at Mechanical Turk."
     else:
         text = "Your answer is saved. Finishing the HIT at Mechanical Turk…"
-    return message(request, "Your answer is stored" if again or notice else "Thank you", text,
-                   submit_to=submit_url(turk_submit_to, hit.campaign.backend), submit_fields=fields,
-                   auto_submit=not (again or notice))
+    return message(
+        request,
+        "Your answer is stored" if again or notice else "Thank you",
+        text,
+        submit_to=submit_url(turk_submit_to, hit.campaign.backend),
+        submit_fields=fields,
+        auto_submit=not (again or notice),
+    )
 
 
 @csrf_exempt
@@ -81,8 +92,9 @@ def _mturk_hit(request: HttpRequest, key) -> HttpResponse:
     if hit.campaign.status == Campaign.Status.FINISHED and not _within_deadline(hit, assignment_id):
         return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
     try:
-        assignment = assignment_open_mturk(hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""),
-                                           hit_id=params.get("hitId", ""))
+        assignment = assignment_open_mturk(
+            hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""), hit_id=params.get("hitId", "")
+        )
     except AssignmentError as error:
         return message(request, "This HIT cannot be opened", str(error), status=400)
     turk_submit_to = params.get("turkSubmitTo", "")
@@ -95,8 +107,9 @@ def _mturk_hit(request: HttpRequest, key) -> HttpResponse:
 
 def _within_deadline(hit: Hit, assignment_id: str) -> bool:
     """An assignment accepted before the campaign finished may still be answered until MTurk's deadline."""
-    deadline = (Assignment.objects.filter(hit=hit, external_id=assignment_id[:64])
-                .values_list("expires_at", flat=True).first())
+    deadline = (
+        Assignment.objects.filter(hit=hit, external_id=assignment_id[:64]).values_list("expires_at", flat=True).first()
+    )
     return deadline is not None and timezone.now() <= deadline
 
 
@@ -104,8 +117,12 @@ def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
     try:
         assignment_pk = signing.loads(request.POST.get("token", ""), salt=TOKEN_SALT)
     except signing.BadSignature:
-        return message(request, "This form cannot be sent", "Its assignment token is missing or not valid; "
-                       "open the HIT again from Mechanical Turk.", status=400)
+        return message(
+            request,
+            "This form cannot be sent",
+            "Its assignment token is missing or not valid; open the HIT again from Mechanical Turk.",
+            status=400,
+        )
     assignment = Assignment.objects.filter(pk=assignment_pk, hit=hit).first()
     if assignment is None:
         return message(request, "No such assignment", "This assignment does not belong to this HIT.", status=400)

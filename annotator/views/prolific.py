@@ -1,6 +1,7 @@
 """The study as Prolific's participants take it: the study link lands here with PROLIFIC_PID,
 STUDY_ID and SESSION_ID; the participant answers HITs one after another; after the last one the page
 sends them back to Prolific with the study's completion code."""
+
 from __future__ import annotations
 
 from django.core import signing
@@ -38,8 +39,12 @@ def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
         return message(request, "No such study", "This study does not exist here; open it from Prolific.", status=404)
     params = request.GET
     try:
-        session = session_start(campaign=campaign, participant_id=params.get("PROLIFIC_PID", ""),
-                                study_id=params.get("STUDY_ID", ""), session_id=params.get("SESSION_ID", ""))
+        session = session_start(
+            campaign=campaign,
+            participant_id=params.get("PROLIFIC_PID", ""),
+            study_id=params.get("STUDY_ID", ""),
+            session_id=params.get("SESSION_ID", ""),
+        )
     except AssignmentError as error:
         return message(request, "This study cannot be opened", str(error), status=400)
     return redirect(_hit_url(session))
@@ -55,10 +60,14 @@ def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     try:
         session_pk = signing.loads(token, salt=SALT)
     except signing.BadSignature:
-        return message(request, "This page cannot be opened", "Its link is not valid; open the study from Prolific.",
-                       status=400)
-    session = (ProlificSession.objects.filter(pk=session_pk, campaign_id=campaign_id)
-               .select_related("campaign", "worker").first())
+        return message(
+            request, "This page cannot be opened", "Its link is not valid; open the study from Prolific.", status=400
+        )
+    session = (
+        ProlificSession.objects.filter(pk=session_pk, campaign_id=campaign_id)
+        .select_related("campaign", "worker")
+        .first()
+    )
     if session is None:
         return message(request, "No such session", "Open the study from Prolific.", status=404)
     if session.worker.blocked:
@@ -66,8 +75,9 @@ def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if request.method == "POST":
         return _answer(request, session)
     if session.campaign.status == Campaign.Status.FINISHED:
-        return message(request, "This study has ended", "It takes no more answers; please return it on Prolific.",
-                       status=410)
+        return message(
+            request, "This study has ended", "It takes no more answers; please return it on Prolific.", status=410
+        )
     assignment = session_next(session)
     if assignment is None:
         return redirect(completion_url(session_finish(session)))
@@ -82,21 +92,33 @@ def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment
 def _page(session: ProlificSession, assignment: Assignment, form) -> FormPage:
     share = int(session.campaign.prolific.get("hits_per_participant") or 10)
     done = session_answered(session)
-    return FormPage(assignment.hit, "prolific", form, f"{reverse('prolific-hit', args=[session.campaign_id])}"
-                    f"?t={_session_token(session)}",
-                    hidden={"assignment": signing.dumps(assignment.pk, salt=f"{SALT}:{session.pk}")},
-                    progress=f"Set {done + 1} of at most {share}. When you are done, this page takes you back to "
-                             "Prolific with your completion code.", draft_key=assignment.external_id)
+    return FormPage(
+        assignment.hit,
+        "prolific",
+        form,
+        f"{reverse('prolific-hit', args=[session.campaign_id])}?t={_session_token(session)}",
+        hidden={"assignment": signing.dumps(assignment.pk, salt=f"{SALT}:{session.pk}")},
+        progress=f"Set {done + 1} of at most {share}. When you are done, this page takes you back to "
+        "Prolific with your completion code.",
+        draft_key=assignment.external_id,
+    )
 
 
 def _answer(request: HttpRequest, session: ProlificSession) -> HttpResponse:
     try:
         assignment_pk = signing.loads(request.POST.get("assignment", ""), salt=f"{SALT}:{session.pk}")
     except signing.BadSignature:
-        return message(request, "This form cannot be sent", "Its assignment token is missing or not valid; "
-                       "open the study again from Prolific.", status=400)
-    assignment = (Assignment.objects.select_related("hit__campaign")
-                  .filter(pk=assignment_pk, worker=session.worker, hit__campaign=session.campaign).first())
+        return message(
+            request,
+            "This form cannot be sent",
+            "Its assignment token is missing or not valid; open the study again from Prolific.",
+            status=400,
+        )
+    assignment = (
+        Assignment.objects.select_related("hit__campaign")
+        .filter(pk=assignment_pk, worker=session.worker, hit__campaign=session.campaign)
+        .first()
+    )
     if assignment is None:
         return message(request, "No such HIT", "This HIT is not one of yours.", status=400)
     form, positions = bind_form(assignment.hit)

@@ -1,4 +1,5 @@
 """Small dissections that run in seconds: the demo network on the session's demo images."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,19 @@ from django.db import connection
 from annotator.models import Network, TopImage
 from annotator.services import artifacts
 
-FAST = ["--top-k", "6", "--rf-images", "2", "--occluder-stride", "4", "--batch-size", "16", "--chunk-size", "10",
-        "--quiet"]
+FAST = [
+    "--top-k",
+    "6",
+    "--rf-images",
+    "2",
+    "--occluder-stride",
+    "4",
+    "--batch-size",
+    "16",
+    "--chunk-size",
+    "10",
+    "--quiet",
+]
 
 
 def dissect_args(images: Path, name: str = "demo", layers: str = "conv3,pool2") -> list[str]:
@@ -28,14 +40,21 @@ def snapshot(name: str) -> dict:
     """Everything a dissection produced, independent of database ids and file locations."""
     network = Network.objects.get(name=name)
     result = {}
-    tops = TopImage.objects.filter(unit__layer__network=network).select_related(
-        "unit__layer", "image", "segmentation", "unit__receptive_field").order_by("unit__layer__order", "unit__index",
-                                                                                 "rank")
+    tops = (
+        TopImage.objects.filter(unit__layer__network=network)
+        .select_related("unit__layer", "image", "segmentation", "unit__receptive_field")
+        .order_by("unit__layer__order", "unit__index", "rank")
+    )
     for top in tops:
         mask = np.asarray(artifacts.read_picture(top.segmentation.mask_path))
         result[(top.unit.layer.name, top.unit.index, top.rank)] = (
-            top.image.path, round(top.score, 4), top.argmax_y, top.argmax_x,
-            round(top.unit.receptive_field.empirical_px, 4), int(mask.sum()))
+            top.image.path,
+            round(top.score, 4),
+            top.argmax_y,
+            top.argmax_x,
+            round(top.unit.receptive_field.empirical_px, 4),
+            int(mask.sum()),
+        )
     return result
 
 
@@ -88,13 +107,39 @@ def database_url() -> str:
 def start_worker(name: str, broker_url: str = AMQP, log: Path | None = None, **env: str) -> subprocess.Popen:
     """A worker process as a user starts one: its own environment, the test's database and broker.
     With `log`, it logs each task it finishes there."""
-    env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "CELERY_BROKER_URL": broker_url, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CELERY_BROKER_URL": broker_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **env,
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "activations,sweeps,segmentation",
-         "--pool", "solo", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
-         "-l", "INFO" if log else "WARNING", *(["-f", str(log)] if log else [])],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "activations,sweeps,segmentation",
+            "--pool",
+            "solo",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO" if log else "WARNING",
+            *(["-f", str(log)] if log else []),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait(condition, seconds: float, what: str) -> None:

@@ -1,5 +1,6 @@
 """Aggregation over stored answers: the authors' released answers give METHOD's table exactly; imports
 report bad rows and never duplicate; exports carry labels and answers; answers trigger aggregation."""
+
 from __future__ import annotations
 
 import csv
@@ -16,11 +17,11 @@ from annotator.models import Answer, Layer, Unit, UnitLabel
 pytestmark = pytest.mark.django_db
 FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zhou2015" / "places205-alexnet_annotations.csv"
 METHOD_TABLE = {  # METHOD.md stage 6: type shares (scene, object, region, part, texture, colour), detectors
-    "pool1": ((.0035, .0312, .0104, .0104, .1528, .7917), 96, 63),
-    "pool2": ((.0430, .1211, .1120, .0690, .0964, .5586), 256, 130),
-    "conv3": ((.0920, .2526, .1467, .1389, .0564, .3134), 384, 211),
-    "conv4": ((.0582, .3134, .1858, .1441, .0755, .2231), 384, 199),
-    "pool5": ((.1628, .3815, .1693, .1237, .0534, .1094), 256, 151),
+    "pool1": ((0.0035, 0.0312, 0.0104, 0.0104, 0.1528, 0.7917), 96, 63),
+    "pool2": ((0.0430, 0.1211, 0.1120, 0.0690, 0.0964, 0.5586), 256, 130),
+    "conv3": ((0.0920, 0.2526, 0.1467, 0.1389, 0.0564, 0.3134), 384, 211),
+    "conv4": ((0.0582, 0.3134, 0.1858, 0.1441, 0.0755, 0.2231), 384, 199),
+    "pool5": ((0.1628, 0.3815, 0.1693, 0.1237, 0.0534, 0.1094), 256, 151),
 }
 
 
@@ -75,14 +76,22 @@ def test_bad_rows_are_reported_by_number_and_good_rows_kept(tmp_path, capsys) ->
         "n,conv3,0,w3,car,animal,0.9\n"
         "n,conv3,0,w4,car,2,1.5\n"
         "n,,0,w5,car,2,0.5\n"
-        "n,conv3,1,w1,sky,Region or surface,0.5\n")
+        "n,conv3,1,w1,sky,Region or surface,0.5\n"
+    )
     call_command("import_annotations", str(path), "--network", "n")
     err = capsys.readouterr().err
-    for row, reason in ((3, "unit 'x' is not a whole number"), (4, "empty description"), (5, "category 'animal'"),
-                        (6, "precision '1.5' is not between 0 and 1"), (7, "empty layer")):
+    for row, reason in (
+        (3, "unit 'x' is not a whole number"),
+        (4, "empty description"),
+        (5, "category 'animal'"),
+        (6, "precision '1.5' is not between 0 and 1"),
+        (7, "empty layer"),
+    ):
         assert f"skipped row {row}: " in err and reason in err
     assert sorted(Answer.objects.values_list("description", "category", "worker__external_id")) == [
-        ("Cars", "object", "w1"), ("sky", "region", "w1")]
+        ("Cars", "object", "w1"),
+        ("sky", "region", "w1"),
+    ]
     assert UnitLabel.objects.get(unit__index=0).label == "car"
 
 
@@ -110,8 +119,7 @@ def test_exports_carry_labels_answers_and_a_tally(tmp_path) -> None:
     label = UnitLabel.objects.get(unit__layer__name="pool5", unit__index=0)
     assert (unit["label"], unit["category"], unit["status"]) == (label.label, label.category, label.status)
     assert unit["category"] in {"scene", "object", "region", "part", "texture", "color"}
-    assert len(unit["answers"]) == 3 and set(unit["answers"][0]) == {"worker", "description", "category",
-                                                                      "precision"}
+    assert len(unit["answers"]) == 3 and set(unit["answers"][0]) == {"worker", "description", "category", "precision"}
     tally = tmp_path / "tally.csv"
     call_command("export", "--format", "tally", "--network", "p", "--layer", "pool5", "--output", str(tally))
     rows = list(csv.DictReader(io.StringIO(tally.read_text())))
@@ -126,8 +134,9 @@ def test_exports_carry_labels_answers_and_a_tally(tmp_path) -> None:
     assert any(line.endswith("not a detector") for line in lines), "the terminal's table says it in words"
 
 
-def test_an_answer_through_the_hit_page_updates_the_unit_label(world_dir, client,
-                                                               django_capture_on_commit_callbacks) -> None:
+def test_an_answer_through_the_hit_page_updates_the_unit_label(
+    world_dir, client, django_capture_on_commit_callbacks
+) -> None:
     from annotator.models import Assignment
     from annotator.services.workers import lab_link_create
     from tests.factories import concept_network
@@ -140,8 +149,9 @@ def test_an_answer_through_the_hit_page_updates_the_unit_label(world_dir, client
     hit = assignment.hit
     gold = [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)]
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        client.post(f"/annotate/a/{assignment.external_id}/", {"description": "Cars", "category": "object",
-                                                               "mismatch": gold})
+        client.post(
+            f"/annotate/a/{assignment.external_id}/", {"description": "Cars", "category": "object", "mismatch": gold}
+        )
     assert len(callbacks) == 1, "one aggregation task, sent after the answer is committed"
     label = UnitLabel.objects.get(unit=hit.unit)
     assert (label.label, label.category, label.precision, label.status) == ("car", "object", 1.0, "detector")

@@ -1,6 +1,7 @@
 """Answers you can trust: a forged MTurk assignment is stored but never counts, a HIT never counts more
 answers than it asked for, and the submission path survives old tabs, blocks, finished campaigns and
 concurrent submits. MTurk's side is botocore's Stubber, checked against MTurk's service model."""
+
 from __future__ import annotations
 
 import re
@@ -34,41 +35,77 @@ def mturk_hit(world_dir) -> Hit:
 
 
 def open_page(client: Client, hit: Hit, assignment: str, worker: str, hit_id: str | None = None):
-    return client.get(f"/hit/{hit.key}/", {"assignmentId": assignment, "workerId": worker,
-                                           "hitId": hit.mturk_hit_id if hit_id is None else hit_id,
-                                           "turkSubmitTo": "https://workersandbox.mturk.com"})
+    return client.get(
+        f"/hit/{hit.key}/",
+        {
+            "assignmentId": assignment,
+            "workerId": worker,
+            "hitId": hit.mturk_hit_id if hit_id is None else hit_id,
+            "turkSubmitTo": "https://workersandbox.mturk.com",
+        },
+    )
 
 
 def submit(client: Client, hit: Hit, page, description: str = "car"):
     token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
     gold = [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)]
-    return client.post(f"/hit/{hit.key}/", {"token": token, "description": description, "category": "object",
-                                            "mismatch": gold, "turkSubmitTo": "https://workersandbox.mturk.com"})
+    return client.post(
+        f"/hit/{hit.key}/",
+        {
+            "token": token,
+            "description": description,
+            "category": "object",
+            "mismatch": gold,
+            "turkSubmitTo": "https://workersandbox.mturk.com",
+        },
+    )
 
 
 def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
     """MTurk's answers to one sync of the campaign: it lists these assignments of `hit` as submitted,
     and none of the campaign's other HITs."""
     for each in hit.campaign.hits.order_by("id"):
-        stubber.add_response("get_hit", {"HIT": {"HITId": each.mturk_hit_id, "HITStatus": "Assignable",
-                                                 "Expiration": datetime(2030, 1, 1, tzinfo=UTC)}},
-                             {"HITId": each.mturk_hit_id})
-        items = [{"AssignmentId": a.assignment.external_id, "WorkerId": a.worker.external_id,
-                  "HITId": each.mturk_hit_id, "AssignmentStatus": "Submitted", "AcceptTime": a.opened_at,
-                  "SubmitTime": a.submitted_at,
-                  "Answer": answers_xml({"description": a.description, "category": a.category,
-                                         "mismatch": ",".join(map(str, a.marked))})}
-                 for a in answers if each.pk == hit.pk]
-        stubber.add_response("list_assignments_for_hit", {"Assignments": items},
-                             {"HITId": each.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY})
+        stubber.add_response(
+            "get_hit",
+            {
+                "HIT": {
+                    "HITId": each.mturk_hit_id,
+                    "HITStatus": "Assignable",
+                    "Expiration": datetime(2030, 1, 1, tzinfo=UTC),
+                }
+            },
+            {"HITId": each.mturk_hit_id},
+        )
+        items = [
+            {
+                "AssignmentId": a.assignment.external_id,
+                "WorkerId": a.worker.external_id,
+                "HITId": each.mturk_hit_id,
+                "AssignmentStatus": "Submitted",
+                "AcceptTime": a.opened_at,
+                "SubmitTime": a.submitted_at,
+                "Answer": answers_xml(
+                    {"description": a.description, "category": a.category, "mismatch": ",".join(map(str, a.marked))}
+                ),
+            }
+            for a in answers
+            if each.pk == hit.pk
+        ]
+        stubber.add_response(
+            "list_assignments_for_hit",
+            {"Assignments": items},
+            {"HITId": each.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY},
+        )
 
 
 @pytest.mark.django_db
 def test_forged_assignments_are_kept_but_count_only_once_mturk_lists_them(mturk_hit, client, stubbed_mturk) -> None:
     hit = mturk_hit
     for n in range(5):  # anyone who saw the HIT's URL can make up assignment and worker ids
-        assert submit(client, hit, open_page(client, hit, f"FORGED{n}", f"NOBODY{n}"),
-                      description="forged").status_code == 200
+        assert (
+            submit(client, hit, open_page(client, hit, f"FORGED{n}", f"NOBODY{n}"), description="forged").status_code
+            == 200
+        )
     assert Answer.objects.filter(hit=hit).count() == 5, "every answer is stored"
     assert not Answer.objects.filter(counts=True).exists()
     call_command("aggregate", "--network", "world")
@@ -80,8 +117,9 @@ def test_forged_assignments_are_kept_but_count_only_once_mturk_lists_them(mturk_
     # Two real workers answer; MTurk lists exactly those two.
     for n in (1, 2):
         submit(client, hit, open_page(client, hit, f"REAL{n}", f"WORKER{n}"))
-    real = list(Answer.objects.filter(assignment__external_id__startswith="REAL").select_related("assignment",
-                                                                                             "worker"))
+    real = list(
+        Answer.objects.filter(assignment__external_id__startswith="REAL").select_related("assignment", "worker")
+    )
     listed(stubbed_mturk, hit, real)
     report = campaign_sync(campaign=hit.campaign, client=stubbed_mturk.client)
     assert report.confirmed == 2
@@ -107,22 +145,25 @@ def test_the_dashboard_shows_uncounted_answers_apart_with_why(mturk_hit, client,
     hit = mturk_hit
     submit(client, hit, open_page(client, hit, "FORGED1", "NOBODY1"), description="forged")
     page = admin_client.get(f"/dashboard/unit/{hit.unit_id}/").content.decode()
-    kept = page[page.index('id="kept-answers"'):]
+    kept = page[page.index('id="kept-answers"') :]
     assert "forged" in kept and "sync has not seen it on mturk or prolific yet" in kept
-    assert "forged" not in page[page.index('id="answers"'):page.index('id="kept-answers"')]
+    assert "forged" not in page[page.index('id="answers"') : page.index('id="kept-answers"')]
     campaign = admin_client.get(f"/dashboard/campaign/{hit.campaign_id}/").content.decode()
     assert "1 unconfirmed" in campaign
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("params", "problem"), [
-    ({"hitId": ""}, "valid hitId"),
-    ({"hitId": "H2"}, "another HIT"),
-    ({"assignmentId": "A\x00B"}, "valid assignmentId"),
-    ({"assignmentId": "A" * 65}, "valid assignmentId"),
-    ({"assignmentId": "a-b"}, "valid assignmentId"),
-    ({"workerId": "W<1>"}, "valid workerId"),
-])
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"hitId": ""}, "valid hitId"),
+        ({"hitId": "H2"}, "another HIT"),
+        ({"assignmentId": "A\x00B"}, "valid assignmentId"),
+        ({"assignmentId": "A" * 65}, "valid assignmentId"),
+        ({"assignmentId": "a-b"}, "valid assignmentId"),
+        ({"workerId": "W<1>"}, "valid workerId"),
+    ],
+)
 def test_the_page_wants_mturks_own_ids_and_this_hits_id(mturk_hit, client, params, problem) -> None:
     query = {"assignmentId": "A1", "workerId": "W1", "hitId": mturk_hit.mturk_hit_id, **params}
     response = client.get(f"/hit/{mturk_hit.key}/", query)
@@ -180,8 +221,11 @@ def test_a_blocked_worker_and_a_finished_campaign_are_stored_and_flagged(world_d
             Campaign.objects.update(status="finished")
         assignment = open_of[name]
         gold = [str(p) for p in assignment.hit.slots.filter(gold=True).values_list("position", flat=True)]
-        response = browsers[name].post(f"/annotate/a/{assignment.external_id}/",
-                                       {"description": "car", "category": "object", "mismatch": gold}, follow=True)
+        response = browsers[name].post(
+            f"/annotate/a/{assignment.external_id}/",
+            {"description": "car", "category": "object", "mismatch": gold},
+            follow=True,
+        )
         outcome[name] = response.content.decode()
     assert "answers from your account no longer count" in outcome["blocked"]
     assert "The campaign finished before your answer arrived" in outcome["late"]

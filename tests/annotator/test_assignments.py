@@ -1,4 +1,5 @@
 """Handing out local HITs: never the same unit twice, full units leave the pool, abandoned HITs return."""
+
 from __future__ import annotations
 
 import threading
@@ -17,8 +18,20 @@ from tests.factories import concept_network
 
 def campaign(world_dir, answers: int = 2, units: tuple[str, ...] = ("car", "house", "tree")) -> Campaign:
     concept_network(world_dir, concepts=units, per_unit=20)
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
-                 "--gold-per-hit", "2", "--answers-per-unit", str(answers))
+    call_command(
+        "create_campaign",
+        "c",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "12",
+        "--gold-per-hit",
+        "2",
+        "--answers-per-unit",
+        str(answers),
+    )
     call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 
@@ -29,8 +42,10 @@ def worker(name: str) -> Worker:
 
 def answer(assignment: Assignment) -> None:
     gold = list(assignment.hit.slots.filter(gold=True).values_list("position", flat=True))
-    result = answer_submit(assignment_pk=assignment.pk,
-                           data={"description": "car", "category": "object", "mismatch": [str(p) for p in gold]})
+    result = answer_submit(
+        assignment_pk=assignment.pk,
+        data={"description": "car", "category": "object", "mismatch": [str(p) for p in gold]},
+    )
     assert result.created
 
 

@@ -1,4 +1,5 @@
 """Campaigns: HIT construction, the create_campaign and publish commands, and the dashboard form."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -44,8 +45,12 @@ def test_one_hit_per_unit_with_own_images_and_gold_at_random_positions(network) 
 def test_same_seed_same_hits_other_seed_other_order(network) -> None:
     def layout(name: str, seed: str) -> list:
         call_command("create_campaign", name, "--network", "world", "--layers", "conv3", "--seed", seed)
-        return list(HitImage.objects.filter(hit__campaign__name=name).order_by("hit__unit", "position")
-                    .values_list("top_image_id", "gold"))
+        return list(
+            HitImage.objects.filter(hit__campaign__name=name)
+            .order_by("hit__unit", "position")
+            .values_list("top_image_id", "gold")
+        )
+
     first = layout("a", "1")
     Campaign.objects.get(name="a").delete()
     assert layout("a", "1") == first
@@ -54,19 +59,40 @@ def test_same_seed_same_hits_other_seed_other_order(network) -> None:
 
 def test_smaller_hits_and_fewer_images_than_slots(network) -> None:
     TopImage.objects.filter(unit__index=0, rank__gte=10).delete()
-    call_command("create_campaign", "small", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
-                 "--gold-per-hit", "2", "--answers-per-unit", "5")
+    call_command(
+        "create_campaign",
+        "small",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "20",
+        "--gold-per-hit",
+        "2",
+        "--answers-per-unit",
+        "5",
+    )
     hits = {h.unit.index: h for h in Hit.objects.filter(campaign__name="small").select_related("unit")}
     assert hits[0].unit_images == 10 and hits[0].slots.count() == 12
     assert hits[1].unit_images == 18 and hits[1].slots.count() == 20
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--network", "nope", "--layers", "conv3"], "No network named 'nope' (known: world)"),
-    (["--network", "world", "--layers", "conv3,fc9"], "Unknown layer(s) fc9 of world; it has conv3"),
-    (["--network", "world", "--layers", "conv3", "--gold-per-hit", "60"], "--gold-per-hit must be between 0 and 59"),
-    (["--network", "world", "--layers", "conv3", "--answers-per-unit", "0"], "--answers-per-unit must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--network", "nope", "--layers", "conv3"], "No network named 'nope' (known: world)"),
+        (["--network", "world", "--layers", "conv3,fc9"], "Unknown layer(s) fc9 of world; it has conv3"),
+        (
+            ["--network", "world", "--layers", "conv3", "--gold-per-hit", "60"],
+            "--gold-per-hit must be between 0 and 59",
+        ),
+        (
+            ["--network", "world", "--layers", "conv3", "--answers-per-unit", "0"],
+            "--answers-per-unit must be at least 1",
+        ),
+    ],
+)
 def test_create_campaign_errors(network, args, message) -> None:
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("create_campaign", "bad", *args)
@@ -75,6 +101,7 @@ def test_create_campaign_errors(network, args, message) -> None:
 
 def test_unsegmented_layer_and_duplicate_name_are_refused(network) -> None:
     from annotator.models import Layer, ReceptiveField
+
     Layer.objects.create(network=network, name="pool5", order=1)
     with pytest.raises(CommandError, match="pool5 of world have no segmented units"):
         call_command("create_campaign", "x", "--network", "world", "--layers", "pool5")
@@ -103,9 +130,17 @@ def test_publish_local(network, capsys) -> None:
 
 def test_dashboard_creates_and_publishes_campaigns(network, admin_client) -> None:
     layer = network.layers.get()
-    data = {"name": "from-admin", "network": network.pk, "layers": [layer.pk], "answers_per_unit": 2,
-            "images_per_hit": 30, "gold_per_hit": 2, "reward": "0.05", "assignment_minutes": 20,
-            "instructions": ""}
+    data = {
+        "name": "from-admin",
+        "network": network.pk,
+        "layers": [layer.pk],
+        "answers_per_unit": 2,
+        "images_per_hit": 30,
+        "gold_per_hit": 2,
+        "reward": "0.05",
+        "assignment_minutes": 20,
+        "instructions": "",
+    }
     response = admin_client.post("/admin/annotator/campaign/add/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     campaign = Campaign.objects.get(name="from-admin")

@@ -1,5 +1,6 @@
 """The queued path: a real worker consuming from the real broker (CELERY_BROKER_URL, Redis by
 default) over the real database gives exactly the in-process result."""
+
 import os
 import time
 
@@ -28,8 +29,13 @@ def test_queued_dissection_equals_in_process(image_dir, real_broker, capsys):
     call_command(*dissect_args(image_dir, name="in-process"))
     expected = snapshot("in-process")
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
-                      queues=["activations", "sweeps", "segmentation"]):
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        queues=["activations", "sweeps", "segmentation"],
+    ):
         call_command(*dissect_args(image_dir, name="queued"), "--queue")
         assert "Queued 5 step(s) of stage 'activations' for queued" in capsys.readouterr().out
         deadline = time.monotonic() + 240

@@ -1,5 +1,6 @@
 """The staff dashboard over HTTP (Django's test client): staff only, the unit grid's sorting and
 filtering, a unit's page and its review actions, campaign money and worker quality, figures."""
+
 from __future__ import annotations
 
 import re
@@ -25,16 +26,18 @@ def world(world_dir) -> dict[str, Hit]:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
     call_command("publish", "c", "--backend", "local")
-    hits = {name: Hit.objects.get(campaign__name="c", unit__index=i)
-            for i, name in enumerate(("car", "house", "tree", "boat"))}
+    hits = {
+        name: Hit.objects.get(campaign__name="c", unit__index=i)
+        for i, name in enumerate(("car", "house", "tree", "boat"))
+    }
     for worker, seconds in (("w1", 20), ("w2", 40), ("w3", 90)):
         answer_hit(hits["car"], worker, "car", "object", wrong=1, seconds=seconds)
     answer_hit(hits["house"], "w1", "house", "object", seconds=30)
     answer_hit(hits["house"], "w2", "houses", "scene", seconds=30)
     answer_hit(hits["house"], "w3", "a house", "part", seconds=30)
-    answer_hit(hits["tree"], "w1", "tree", "object", wrong=17, gold=False, seconds=5)   # marks everything
+    answer_hit(hits["tree"], "w1", "tree", "object", wrong=17, gold=False, seconds=5)  # marks everything
     answer_hit(hits["tree"], "w2", "green", "color", wrong=8, seconds=30)
-    answer_hit(hits["tree"], "w4", "tree", "object", wrong=0, gold=False, seconds=3)    # marks nothing
+    answer_hit(hits["tree"], "w4", "tree", "object", wrong=0, gold=False, seconds=3)  # marks nothing
     answer_hit(hits["boat"], "w1", "boat", "object")
     return hits
 
@@ -51,11 +54,15 @@ def staff() -> Client:
 def urls(world: dict[str, Hit]) -> list[str]:
     layer = Layer.objects.get(network__name="world")
     unit = world["car"].unit_id
-    return [reverse("dashboard"), reverse("dashboard-layer", args=[layer.pk]),
-            reverse("dashboard-netdissect", args=[layer.pk]), reverse("dashboard-unit", args=[unit]),
-            reverse("dashboard-campaign", args=[world["car"].campaign_id]),
-            reverse("dashboard-figures", args=[layer.network_id]),
-            reverse("dashboard-figure", args=[layer.network_id, "types", "png"])]
+    return [
+        reverse("dashboard"),
+        reverse("dashboard-layer", args=[layer.pk]),
+        reverse("dashboard-netdissect", args=[layer.pk]),
+        reverse("dashboard-unit", args=[unit]),
+        reverse("dashboard-campaign", args=[world["car"].campaign_id]),
+        reverse("dashboard-figures", args=[layer.network_id]),
+        reverse("dashboard-figure", args=[layer.network_id, "types", "png"]),
+    ]
 
 
 def test_only_staff_see_the_dashboard(world, staff) -> None:
@@ -119,25 +126,34 @@ def test_unit_page_review_actions(world, staff) -> None:
     assert "kept beside the crowd" in response.content.decode()
     label = UnitLabel.objects.get(unit_id=house.unit_id)
     assert (label.review_label, label.review_category, label.review_status, label.reviewed_by) == (
-        "house", "object", "detector", "reviewer")
+        "house",
+        "object",
+        "detector",
+        "reviewer",
+    )
     assert "reviewer</b> override" in staff.get(url).content.decode()
     # A refused action says why and changes nothing.
     response = staff.post(review_url, {"action": "send_back", "more": "50"}, follow=True)
     assert "between 1 and 20" in response.content.decode()
-    response = staff.post(reverse("dashboard-unit-review", args=[world["boat"].unit_id]), {"action": "accept"},
-                          follow=True)
+    response = staff.post(
+        reverse("dashboard-unit-review", args=[world["boat"].unit_id]), {"action": "accept"}, follow=True
+    )
     assert "still waits for answers" in response.content.decode()
     # Reject an answer: it leaves the label, and the page shows it rejected with the feedback.
     answer = Answer.objects.filter(unit_id=house.unit_id, worker__external_id="w2").get()
-    response = staff.post(reverse("dashboard-answer-reject", args=[answer.pk]),
-                          {"feedback": "Scene is not the category of 'houses'."}, follow=True)
+    response = staff.post(
+        reverse("dashboard-answer-reject", args=[answer.pk]),
+        {"feedback": "Scene is not the category of 'houses'."},
+        follow=True,
+    )
     html = response.content.decode()
     assert f'id="answer-{answer.pk}" class="answer rejected"' in html and "Scene is not the category" in html
     assert response.redirect_chain[-1][0].endswith(f"#answer-{answer.pk}"), "the page opens at the answer"
     confirmation = f"Answer {answer.pk} is rejected and left out of the unit&#x27;s label."
     row_start = html.index('<tr class="row-message">')
     assert html.index(confirmation) > row_start and html.index(confirmation) < html.index(f'id="answer-{answer.pk}"'), (
-        "the confirmation stands in the answer's table, just above its row")
+        "the confirmation stands in the answer's table, just above its row"
+    )
     assert html.count(confirmation) == 1
     assert UnitLabel.objects.get(unit_id=house.unit_id).answers == 2
     response = staff.post(review_url, {"action": "send_back", "more": "1"}, follow=True)
@@ -149,11 +165,15 @@ def test_campaign_page_shows_progress_money_and_worker_quality(world, staff) -> 
     html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
     assert "HITs done <b>3 / 4</b>" in html and "answers that count <b>10 / 12</b>" in html and ">83%<" in html
     assert "Local annotators: no money spent" in html
-    rows = {cells[0]: cells for cells in (re.findall(r"<td>(.*?)</td>", row) for row in
-                                          re.findall(r'<tr class="worker-row">(.*?)</tr>', html, re.S))}
+    rows = {
+        cells[0]: cells
+        for cells in (
+            re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r'<tr class="worker-row">(.*?)</tr>', html, re.S)
+        )
+    }
     # w1: 4 answers, gold passed in 3 (the tree answer left gold unmarked), marked every image of tree once.
     assert rows["w1"][2] == "4" and rows["w1"][4].startswith("3/4") and rows["w1"][7] == "1"
-    assert rows["w4"][6] == "1" and rows["w4"][8] == "3 s"   # marked nothing, in 3 seconds
+    assert rows["w4"][6] == "1" and rows["w4"][8] == "3 s"  # marked nothing, in 3 seconds
     # The same campaign on MTurk: what approved and submitted assignments cost with the commission.
     Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox")
     Answer.objects.filter(hit__campaign=campaign, worker__external_id="w1").update(review="approved")
@@ -195,13 +215,22 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
         Assignment.objects.filter(pk=assignment.pk).update(external_id=f"A{assignment.pk}")
     car = Answer.objects.filter(unit_id=world["car"].unit_id).order_by("id")
     first, second = car[0], car[1]
-    stubbed_mturk.add_response("approve_assignment", {}, {"AssignmentId": f"A{first.assignment_id}",
-                                                          "OverrideRejection": False})
+    stubbed_mturk.add_response(
+        "approve_assignment", {}, {"AssignmentId": f"A{first.assignment_id}", "OverrideRejection": False}
+    )
     response = staff.post(reverse("dashboard-answer-approve", args=[first.pk]), follow=True)
     assert "approved and paid" in response.content.decode()
-    stubbed_mturk.add_response("send_bonus", {}, {"WorkerId": second.worker.external_id, "BonusAmount": "0.30",
-                                                  "AssignmentId": f"A{second.assignment_id}", "Reason": "Thorough",
-                                                  "UniqueRequestToken": ANY})
+    stubbed_mturk.add_response(
+        "send_bonus",
+        {},
+        {
+            "WorkerId": second.worker.external_id,
+            "BonusAmount": "0.30",
+            "AssignmentId": f"A{second.assignment_id}",
+            "Reason": "Thorough",
+            "UniqueRequestToken": ANY,
+        },
+    )
     staff.post(reverse("dashboard-answer-bonus", args=[second.pk]), {"amount": "0.3", "reason": "Thorough"})
     assert Bonus.objects.get().paid
     html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
@@ -211,13 +240,18 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     w4 = Worker.objects.get(external_id="w4")
     Worker.objects.filter(pk=w4.pk).update(kind="mturk")
     stubbed_mturk.add_response("create_worker_block", {}, {"WorkerId": "w4", "Reason": "Marks nothing"})
-    staff.post(reverse("dashboard-worker", args=[w4.pk]), {"action": "block", "reason": "Marks nothing",
-                                                           "next": reverse("dashboard-campaign", args=[campaign.pk])})
+    staff.post(
+        reverse("dashboard-worker", args=[w4.pk]),
+        {"action": "block", "reason": "Marks nothing", "next": reverse("dashboard-campaign", args=[campaign.pk])},
+    )
     assert Worker.objects.get(pk=w4.pk).blocked
 
     action = reverse("dashboard-campaign-action", args=[campaign.pk])
-    response = staff.post(action, {"action": "review", "rules": ["gold-failed", "too-fast"], "feedback": "Mark gold",
-                                   "preview": "1"}, follow=True)
+    response = staff.post(
+        action,
+        {"action": "review", "rules": ["gold-failed", "too-fast"], "feedback": "Mark gold", "preview": "1"},
+        follow=True,
+    )
     html = response.content.decode()
     assert "2 answers would be rejected and 0 approved (preview: nothing changed)" in html
     assert 'value="gold-failed" checked' in html and 'value="Mark gold"' in html  # the form is kept
@@ -260,12 +294,22 @@ def test_the_unit_page_steps_through_the_grids_filter_in_its_order(world, staff)
 
 
 def test_cards_count_answers_per_campaign(world, staff) -> None:
-    call_command("create_campaign", "second", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
-                 "--answers-per-unit", "2")
+    call_command(
+        "create_campaign",
+        "second",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "20",
+        "--answers-per-unit",
+        "2",
+    )
     call_command("publish", "second", "--backend", "local")
     answer_hit(Hit.objects.get(campaign__name="second", unit__index=0), "w9", "car", "object")
     grid = staff.get(reverse("dashboard-layer", args=[Layer.objects.get(network__name="world").pk])).content.decode()
-    car = grid[grid.index('data-unit="0"'):grid.index('data-unit="1"')]
+    car = grid[grid.index('data-unit="0"') : grid.index('data-unit="1"')]
     assert "c 3/3 answers" in car and "second 1/2 answers" in car and "4/3" not in car
-    boat = grid[grid.index('data-unit="3"'):]
+    boat = grid[grid.index('data-unit="3"') :]
     assert "c 1/3 answers" in boat and "second 0/2 answers" in boat

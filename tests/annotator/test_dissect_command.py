@@ -115,7 +115,13 @@ def test_export_json_and_csv(image_dir, tmp_path):
     assert len(records) == 64
     first = records[0]
     assert {k: first[k] for k in ("network", "layer", "unit", "rf_theoretical_px", "status", "label")} == {
-        "network": "demo", "layer": "conv3", "unit": 0, "rf_theoretical_px": 20, "status": "pending", "label": None}
+        "network": "demo",
+        "layer": "conv3",
+        "unit": 0,
+        "rf_theoretical_px": 20,
+        "status": "pending",
+        "label": None,
+    }
     assert 0 < first["rf_empirical_px"] <= 20 and first["answers"] == []
     top = TopImage.objects.filter(unit__index=0, unit__layer__name="conv3").order_by("rank")
     assert first["top_images"] == [{"image": t.image.path, "score": t.score} for t in top]

@@ -1,5 +1,6 @@
 """Interrupting a dissection (Ctrl-C) and running the same command again finishes it without
 redoing finished steps, and gives exactly what an uninterrupted run gives."""
+
 import pytest
 from django.core.management import call_command
 

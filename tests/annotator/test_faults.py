@@ -1,5 +1,6 @@
 """A database that fails in the middle of a submission: the worker gets a clear 503 page with
 Retry-After, nothing is stored, and submitting again stores the answer once."""
+
 from __future__ import annotations
 
 import re
@@ -22,9 +23,12 @@ def test_a_database_outage_during_a_submission_loses_nothing_and_stores_once(wor
     hit = put_on_mturk("c")[0]
     client = Client()
     page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1", "hitId": "H1"}).content.decode()
-    data = {"token": re.search(r'name="token" value="([^"]+)"', page).group(1), "description": "car",
-            "category": "object", "mismatch": [str(p) for p in hit.slots.filter(gold=True).values_list("position",
-                                                                                                        flat=True)]}
+    data = {
+        "token": re.search(r'name="token" value="([^"]+)"', page).group(1),
+        "description": "car",
+        "category": "object",
+        "mismatch": [str(p) for p in hit.slots.filter(gold=True).values_list("position", flat=True)],
+    }
     real = hit_form.answer_submit
 
     def down(**kwargs):

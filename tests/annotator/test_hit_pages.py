@@ -1,4 +1,5 @@
 """The HIT page over HTTP (Django's test client): MTurk mode, local annotators, every validation rule."""
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,13 @@ def own(hit: Hit) -> list[int]:
 
 
 def open_hit(client: Client, hit: Hit, assignment: str = "A1", worker: str = "W1", **extra) -> str:
-    params = {"assignmentId": assignment, "hitId": "H1", "workerId": worker,
-              "turkSubmitTo": "https://workersandbox.mturk.com", **extra}
+    params = {
+        "assignmentId": assignment,
+        "hitId": "H1",
+        "workerId": worker,
+        "turkSubmitTo": "https://workersandbox.mturk.com",
+        **extra,
+    }
     response = client.get(f"/hit/{hit.key}/", params)
     assert response.status_code == 200
     return response.content.decode()
@@ -42,8 +48,14 @@ def token(page: str) -> str:
 
 
 def post(client: Client, hit: Hit, page: str, **fields):
-    data = {"token": token(page), "turkSubmitTo": "https://workersandbox.mturk.com", "description": "car",
-            "category": "object", "mismatch": [str(p) for p in gold(hit)], **fields}
+    data = {
+        "token": token(page),
+        "turkSubmitTo": "https://workersandbox.mturk.com",
+        "description": "car",
+        "category": "object",
+        "mismatch": [str(p) for p in gold(hit)],
+        **fields,
+    }
     return client.post(f"/hit/{hit.key}/", data, HTTP_USER_AGENT="pytest-agent")
 
 
@@ -68,8 +80,12 @@ def test_accept_answer_and_hand_over_to_mturk(hit, client) -> None:
     assert f'action="{SANDBOX_SUBMIT}"' in body
     assert 'name="assignmentId" value="A1"' in body and 'name="description" value="car"' in body.lower()
     stored = Answer.objects.get()
-    assert (stored.worker.external_id, stored.hit, stored.assignment, stored.unit_id) == ("W1", hit, assignment,
-                                                                                          hit.unit_id)
+    assert (stored.worker.external_id, stored.hit, stored.assignment, stored.unit_id) == (
+        "W1",
+        hit,
+        assignment,
+        hit.unit_id,
+    )
     assert (stored.description, stored.category, stored.source) == ("Car", "object", "mturk")
     assert stored.marked == sorted(marked)
     assert stored.precision == pytest.approx(51 / 57)
@@ -89,14 +105,17 @@ def test_a_repeated_submission_is_stored_once_and_answered_politely(hit, client)
     assert Answer.objects.get().description == "car"
 
 
-@pytest.mark.parametrize(("turk_submit_to", "expected"), [
-    ("https://www.mturk.com", "https://www.mturk.com/mturk/externalSubmit"),
-    ("https://workersandbox.mturk.com/", SANDBOX_SUBMIT),
-    ("https://evil.example.com", SANDBOX_SUBMIT),
-    ("https://www.mturk.com.evil.example", SANDBOX_SUBMIT),
-    ("javascript:alert(1)", SANDBOX_SUBMIT),
-    ("", SANDBOX_SUBMIT),
-])
+@pytest.mark.parametrize(
+    ("turk_submit_to", "expected"),
+    [
+        ("https://www.mturk.com", "https://www.mturk.com/mturk/externalSubmit"),
+        ("https://workersandbox.mturk.com/", SANDBOX_SUBMIT),
+        ("https://evil.example.com", SANDBOX_SUBMIT),
+        ("https://www.mturk.com.evil.example", SANDBOX_SUBMIT),
+        ("javascript:alert(1)", SANDBOX_SUBMIT),
+        ("", SANDBOX_SUBMIT),
+    ],
+)
 def test_answers_go_only_to_mechanical_turk(hit, client, turk_submit_to, expected) -> None:
     page = open_hit(client, hit, turkSubmitTo=turk_submit_to)
     body = post(client, hit, page, turkSubmitTo=turk_submit_to).content.decode()
@@ -109,16 +128,19 @@ def test_production_fallback(hit, client) -> None:
     assert "https://www.mturk.com/mturk/externalSubmit" in post(client, hit, page, turkSubmitTo="").content.decode()
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({"description": ""}, "Write one or two words"),
-    ({"description": "   "}, "Write one or two words"),
-    ({"description": "x" * 65}, "Keep the description to 64 characters or fewer"),
-    ({"description": "<script>alert(1)</script>"}, "Use words only"),
-    ({"category": ""}, "Choose the category of your description"),
-    ({"category": "animal"}, "Choose one of the six categories"),
-    ({"mismatch": ["60"]}, "Image 60 is not part of this HIT"),
-    ({"mismatch": ["abc"]}, "Image abc is not part of this HIT"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"description": ""}, "Write one or two words"),
+        ({"description": "   "}, "Write one or two words"),
+        ({"description": "x" * 65}, "Keep the description to 64 characters or fewer"),
+        ({"description": "<script>alert(1)</script>"}, "Use words only"),
+        ({"category": ""}, "Choose the category of your description"),
+        ({"category": "animal"}, "Choose one of the six categories"),
+        ({"mismatch": ["60"]}, "Image 60 is not part of this HIT"),
+        ({"mismatch": ["abc"]}, "Image abc is not part of this HIT"),
+    ],
+)
 def test_an_invalid_submission_reshows_the_form_with_answers_kept(hit, client, fields, error) -> None:
     page = open_hit(client, hit)
     kept = own(hit)[:2]
@@ -186,9 +208,14 @@ def test_framing_headers(hit, client, admin_client) -> None:
     page = client.get(f"/hit/{hit.key}/", {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"})
     assert "X-Frame-Options" not in page
     assert page["Content-Security-Policy"] == (
-        "frame-ancestors https://worker.mturk.com https://www.mturk.com https://workersandbox.mturk.com")
-    for other in (client.get("/accounts/login/"), client.get("/annotate/"), admin_client.get("/admin/"),
-                  client.get("/hit/00000000-0000-0000-0000-000000000000/img/0")):
+        "frame-ancestors https://worker.mturk.com https://www.mturk.com https://workersandbox.mturk.com"
+    )
+    for other in (
+        client.get("/accounts/login/"),
+        client.get("/annotate/"),
+        admin_client.get("/admin/"),
+        client.get("/hit/00000000-0000-0000-0000-000000000000/img/0"),
+    ):
         assert other["X-Frame-Options"] == "DENY"
         assert other["Content-Security-Policy"] == "frame-ancestors 'none'"
 

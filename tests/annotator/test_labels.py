@@ -1,4 +1,5 @@
 """Consensus rules on plain lists (no database)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,27 @@ from annotator.labels import Vote, aggregate, normalise
 PAPER = 0.75  # the detector threshold of METHOD stage 6
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("Car", "car"), ("  cars!! ", "car"), ("A bunch of cars", "car"), ("lots of Trees", "tree"),
-    ("the leaves", "leaf"), ("people", "person"), ("buses", "bus"), ("bus", "bus"), ("glass", "glass"),
-    ("grass", "grass"), ("Striped   pattern", "striped pattern"), ("water-tower", "water tower"),
-    ("skies", "sky"), ("cars in the images", "car"), ("tennis", "tennis"), ("", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Car", "car"),
+        ("  cars!! ", "car"),
+        ("A bunch of cars", "car"),
+        ("lots of Trees", "tree"),
+        ("the leaves", "leaf"),
+        ("people", "person"),
+        ("buses", "bus"),
+        ("bus", "bus"),
+        ("glass", "glass"),
+        ("grass", "grass"),
+        ("Striped   pattern", "striped pattern"),
+        ("water-tower", "water tower"),
+        ("skies", "sky"),
+        ("cars in the images", "car"),
+        ("tennis", "tennis"),
+        ("", ""),
+    ],
+)
 def test_normalise(text, key) -> None:
     assert normalise(text) == key
 

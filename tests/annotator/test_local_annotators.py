@@ -1,4 +1,5 @@
 """Local annotators: accounts and lab links, "next HIT" until nothing is left, and their own pages only."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,20 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def campaign(world_dir) -> Campaign:
     concept_network(world_dir, concepts=("car", "house"), per_unit=20)
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
-                 "--gold-per-hit", "2", "--answers-per-unit", "2")
+    call_command(
+        "create_campaign",
+        "c",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "12",
+        "--gold-per-hit",
+        "2",
+        "--answers-per-unit",
+        "2",
+    )
     call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 
@@ -94,8 +107,9 @@ def test_invited_annotators_set_their_password(campaign, capsys) -> None:
     client = Client()
     form_page = client.get(link, follow=True)
     assert form_page.status_code == 200 and b"new_password1" in form_page.content
-    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-Long-pass-42",
-                                                         "new_password2": "a-Long-pass-42"})
+    done = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": "a-Long-pass-42", "new_password2": "a-Long-pass-42"}
+    )
     assert done.status_code == 302
     assert client.login(username="newbie", password="a-Long-pass-42")
     assert "Hello, newbie" in client.get("/annotate/").content.decode()

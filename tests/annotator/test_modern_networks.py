@@ -1,5 +1,6 @@
 """Dissecting residual networks end to end: a Places365-format ResNet-18 checkpoint on a folder of
 photos, and a residual network with a planted red detector whose segmentations must land on red."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,24 @@ def test_resnet18_places365_checkpoint_layer3_layer4_end_to_end(tmp_path, photos
     state = {f"module.{k}": v for k, v in source.state_dict().items()}
     weights = tmp_path / "resnet18_places365.pth.tar"
     torch.save({"epoch": 90, "arch": "resnet18", "state_dict": state, "best_prec1": 54.7}, weights)
-    call_command("dissect", "--network", "resnet18", "--weights", str(weights), "--layers", "layer3,layer4",
-                 "--images", str(photos), "--top-k", "2", "--rf-images", "1", "--occluder-stride", "24", "--quiet")
+    call_command(
+        "dissect",
+        "--network",
+        "resnet18",
+        "--weights",
+        str(weights),
+        "--layers",
+        "layer3,layer4",
+        "--images",
+        str(photos),
+        "--top-k",
+        "2",
+        "--rf-images",
+        "1",
+        "--occluder-stride",
+        "24",
+        "--quiet",
+    )
     out = capsys.readouterr().out
     assert "full forward passes" not in out  # the cone sweep follows the residual graph
     assert "resnet18: 24 images read, 0 skipped." in out
@@ -53,7 +70,7 @@ def red_square_scenes(folder, count: int = 10, side: int = 128, square: int = 28
     for i in range(count):
         pixels = np.full((side, side, 3), 128, np.uint8) + rng.integers(-12, 12, (side, side, 3)).astype(np.uint8)
         y, x = (int(v) for v in rng.integers(4, side - square - 4, 2))
-        pixels[y:y + square, x:x + square] = (220, 30, 30)
+        pixels[y : y + square, x : x + square] = (220, 30, 30)
         name = f"scene_{i:02d}.png"
         PILImage.fromarray(pixels).save(folder / name)
         corners[name] = (y, x)
@@ -63,9 +80,22 @@ def red_square_scenes(folder, count: int = 10, side: int = 128, square: int = 28
 @pytest.mark.slow
 def test_a_planted_detector_in_a_residual_network_is_segmented_where_it_fires(tmp_path):
     corners = red_square_scenes(tmp_path / "scenes")
-    call_command("dissect", "--network", "tests.pipeline.shapes:red_detector", "--input-size", "128",
-                 "--layers", "layer2,layer3", "--images", str(tmp_path / "scenes"), "--top-k", "6",
-                 "--occluder-stride", "2", "--quiet")
+    call_command(
+        "dissect",
+        "--network",
+        "tests.pipeline.shapes:red_detector",
+        "--input-size",
+        "128",
+        "--layers",
+        "layer2,layer3",
+        "--images",
+        str(tmp_path / "scenes"),
+        "--top-k",
+        "6",
+        "--occluder-stride",
+        "2",
+        "--quiet",
+    )
     # The planted unit reads one conv1 position through 1x1 branches: its RF is a few pixels, so at
     # layer3's 16-px steps its stamps mark part of each square, and at layer2's 8-px steps most of it.
     for layer, jump, covered in (("layer2", 8, 0.7), ("layer3", 16, 0.15)):
@@ -77,16 +107,30 @@ def test_a_planted_detector_in_a_residual_network_is_segmented_where_it_fires(tm
             mask = np.asarray(artifacts.read_picture(top.segmentation.mask_path)) > 0
             y, x = corners[top.image.path]
             square = np.zeros_like(mask)
-            square[y:y + 28, x:x + 28] = True
+            square[y : y + 28, x : x + 28] = True
             near = np.zeros_like(mask)
-            near[max(0, y - jump):y + 28 + jump, max(0, x - jump):x + 28 + jump] = True
+            near[max(0, y - jump) : y + 28 + jump, max(0, x - jump) : x + 28 + jump] = True
             assert mask[square].mean() > covered, (layer, top.image.path)  # the square is segmented
             assert mask[~near].sum() <= 0.1 * mask.sum(), (layer, top.image.path)  # and little else
 
 
 def test_the_command_says_once_when_sweeps_fall_back_to_full_passes(image_dir, capsys):
-    call_command("dissect", "--network", "tests.pipeline.shapes:Squashed", "--input-size", "32", "--layers", "head",
-                 "--images", str(image_dir), "--top-k", "2", "--occluder-stride", "8", "--quiet")
+    call_command(
+        "dissect",
+        "--network",
+        "tests.pipeline.shapes:Squashed",
+        "--input-size",
+        "32",
+        "--layers",
+        "head",
+        "--images",
+        str(image_dir),
+        "--top-k",
+        "2",
+        "--occluder-stride",
+        "8",
+        "--quiet",
+    )
     out = capsys.readouterr().out
     assert out.count("full forward passes") == 1
     assert "head: head pads with 'reflect', not zeros" in out

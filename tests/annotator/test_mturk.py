@@ -1,6 +1,7 @@
 """Campaigns on Mechanical Turk through the commands, each MTurk call checked by botocore's Stubber
 against the real service model: publish (URL checks, cost and balance, confirmation, idempotent
 re-runs), sync (statuses, auto-approval, reports, adoption), review by rule, bonuses, blocks, HITs."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -22,36 +23,61 @@ URL = "https://localhost"  # resolves everywhere; https as MTurk requires
 @pytest.fixture
 def campaign(world_dir) -> Campaign:
     concept_network(world_dir, concepts=("car", "house"))
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
-                 "--reward", "0.25")
+    call_command(
+        "create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "20", "--reward", "0.25"
+    )
     return Campaign.objects.get(name="c")
 
 
 def expect_publish(stubber, campaign: Campaign, balance: str = "100.00", created: bool = True) -> list[str]:
     stubber.add_response("get_account_balance", {"AvailableBalance": balance}, {})
-    stubber.add_response("create_hit_type", {"HITTypeId": "3TYPE"}, {
-        "Title": ANY, "Description": ANY, "Keywords": ANY, "Reward": "0.25", "AssignmentDurationInSeconds": 1800,
-        "AutoApprovalDelayInSeconds": 72 * 3600, "QualificationRequirements": ANY})
+    stubber.add_response(
+        "create_hit_type",
+        {"HITTypeId": "3TYPE"},
+        {
+            "Title": ANY,
+            "Description": ANY,
+            "Keywords": ANY,
+            "Reward": "0.25",
+            "AssignmentDurationInSeconds": 1800,
+            "AutoApprovalDelayInSeconds": 72 * 3600,
+            "QualificationRequirements": ANY,
+        },
+    )
     ids = []
     for hit in campaign.hits.order_by("id"):
         ids.append(f"3HIT{hit.unit.index:026d}")
-        params = {"HITTypeId": "3TYPE", "MaxAssignments": 3, "LifetimeInSeconds": 168 * 3600,
-                  "Question": f'<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas'
-                              f'/2006-07-14/ExternalQuestion.xsd"><ExternalURL>{URL}/hit/{hit.key}/</ExternalURL>'
-                              "<FrameHeight>0</FrameHeight></ExternalQuestion>",
-                  "RequesterAnnotation": ANY, "UniqueRequestToken": hit_token(hit)}
+        params = {
+            "HITTypeId": "3TYPE",
+            "MaxAssignments": 3,
+            "LifetimeInSeconds": 168 * 3600,
+            "Question": f'<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas'
+            f'/2006-07-14/ExternalQuestion.xsd"><ExternalURL>{URL}/hit/{hit.key}/</ExternalURL>'
+            "<FrameHeight>0</FrameHeight></ExternalQuestion>",
+            "RequesterAnnotation": ANY,
+            "UniqueRequestToken": hit_token(hit),
+        }
         if created:
             stubber.add_response("create_hit_with_hit_type", {"HIT": {"HITId": ids[-1]}}, params)
         else:
-            stubber.add_client_error("create_hit_with_hit_type", "RequestError", f"The HIT with ID {ids[-1]} already "
-                                     "exists", 400, expected_params=params)
+            stubber.add_client_error(
+                "create_hit_with_hit_type",
+                "RequestError",
+                f"The HIT with ID {ids[-1]} already exists",
+                400,
+                expected_params=params,
+            )
     return ids
 
 
 def test_publish_checks_the_url_before_any_call(campaign, stubbed_mturk) -> None:
     # No response is queued: any call to MTurk would fail the test.
-    for url, message in (("http://annotate.example.org", "must use https"), ("ftp://x.org", "not a site address"),
-                         ("https://no-such-host.invalid", "does not resolve"), ("", "--external-url is required")):
+    for url, message in (
+        ("http://annotate.example.org", "must use https"),
+        ("ftp://x.org", "not a site address"),
+        ("https://no-such-host.invalid", "does not resolve"),
+        ("", "--external-url is required"),
+    ):
         with pytest.raises(CommandError, match=message):
             call_command("publish", "c", "--backend", "sandbox", "--external-url", url)
     assert Campaign.objects.get(pk=campaign.pk).backend == ""
@@ -116,20 +142,37 @@ def mturk_answer(hit: Hit, assignment_id: str, worker: str, description: str = "
 
 
 def hit_info(hit_id: str, status: str = "Assignable") -> dict:
-    return {"HIT": {"HITId": hit_id, "HITStatus": status, "Expiration": datetime(2030, 1, 1, tzinfo=UTC),
-                    "NumberOfAssignmentsPending": 0, "NumberOfAssignmentsAvailable": 1,
-                    "NumberOfAssignmentsCompleted": 2}}
+    return {
+        "HIT": {
+            "HITId": hit_id,
+            "HITStatus": status,
+            "Expiration": datetime(2030, 1, 1, tzinfo=UTC),
+            "NumberOfAssignmentsPending": 0,
+            "NumberOfAssignmentsAvailable": 1,
+            "NumberOfAssignmentsCompleted": 2,
+        }
+    }
 
 
 def item(answer_id: str, worker: str, status: str, hit: Hit, fields: dict) -> dict:
-    return {"AssignmentId": answer_id, "WorkerId": worker, "HITId": hit.mturk_hit_id, "AssignmentStatus": status,
-            "Answer": answers_xml(fields), "AcceptTime": datetime(2026, 1, 1, tzinfo=UTC),
-            "SubmitTime": datetime(2026, 1, 1, 0, 2, tzinfo=UTC)}
+    return {
+        "AssignmentId": answer_id,
+        "WorkerId": worker,
+        "HITId": hit.mturk_hit_id,
+        "AssignmentStatus": status,
+        "Answer": answers_xml(fields),
+        "AcceptTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "SubmitTime": datetime(2026, 1, 1, 0, 2, tzinfo=UTC),
+    }
 
 
 def fields_of(answer: Answer) -> dict:
-    return {"assignmentId": answer.assignment.external_id, "description": answer.description,
-            "category": answer.category, "mismatch": ",".join(map(str, answer.marked))}
+    return {
+        "assignmentId": answer.assignment.external_id,
+        "description": answer.description,
+        "category": answer.category,
+        "mismatch": ",".join(map(str, answer.marked)),
+    }
 
 
 def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed_mturk, capsys) -> None:
@@ -140,11 +183,14 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     lost = mturk_answer(house, "A9", "W9")  # we stored it; MTurk does not list it
     gold = ",".join(str(p) for p in house.slots.filter(gold=True).values_list("position", flat=True))
     listing = {
-        car.mturk_hit_id: [item("A1", "W1", "Approved", car, fields_of(a1)),  # auto-approved by MTurk
-                           item("A2", "W2", "Submitted", car, {**fields_of(a2), "description": "truck"})],
-        house.mturk_hit_id: [item("A3", "W3", "Submitted", house, {"description": "house", "category": "object",
-                                                                   "mismatch": gold}),
-                             item("A4", "W4", "Submitted", house, {"description": "<b>", "category": "object"})],
+        car.mturk_hit_id: [
+            item("A1", "W1", "Approved", car, fields_of(a1)),  # auto-approved by MTurk
+            item("A2", "W2", "Submitted", car, {**fields_of(a2), "description": "truck"}),
+        ],
+        house.mturk_hit_id: [
+            item("A3", "W3", "Submitted", house, {"description": "house", "category": "object", "mismatch": gold}),
+            item("A4", "W4", "Submitted", house, {"description": "<b>", "category": "object"}),
+        ],
     }
 
     def expect() -> None:
@@ -159,8 +205,9 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     expect()
     call_command("sync", "c")
     out = capsys.readouterr().out
-    assert ("2 HITs (2 assignable); 4 assignments on MTurk, 2 matched ours; 1 now approved; 0 confirmed; "
-            "0 adopted.") in out
+    assert (
+        "2 HITs (2 assignable); 4 assignments on MTurk, 2 matched ours; 1 now approved; 0 confirmed; 0 adopted."
+    ) in out
     assert "only on MTurk: A3 (worker W3" in out and "no answer stored here" in out
     assert "only on MTurk: A4" in out and "description: Use words only" in out
     assert "only here: A9 (worker W9" in out
@@ -175,7 +222,11 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     assert "0 now" not in out and "no status changed; 0 confirmed; 1 adopted." in out
     adopted = Answer.objects.get(assignment__external_id="A3")
     assert (adopted.description, adopted.worker.external_id, adopted.gold_passed, adopted.source) == (
-        "house", "W3", True, "mturk")
+        "house",
+        "W3",
+        True,
+        "mturk",
+    )
     assert Answer.objects.count() == 4 and lost.pk
 
 
@@ -185,15 +236,39 @@ def test_review_by_rule_rejects_on_mturk_and_approves_the_rest(campaign, stubbed
     no_gold = mturk_answer(hits[0], "A2", "W2", gold=False, seconds=60)
     nonsense = mturk_answer(hits[1], "A3", "W3", description="asdf", seconds=60)
     fast = mturk_answer(hits[1], "A4", "W4", seconds=4)
-    call_command("review", "c", "--reject-rule", "gold-failed", "nonsense", "too-fast", "--approve-passing",
-                 "--feedback", "See the instructions", "--dry-run")
+    call_command(
+        "review",
+        "c",
+        "--reject-rule",
+        "gold-failed",
+        "nonsense",
+        "too-fast",
+        "--approve-passing",
+        "--feedback",
+        "See the instructions",
+        "--dry-run",
+    )
     assert "3 answers would be rejected, 1 approved" in capsys.readouterr().out
     stubbed_mturk.add_response("approve_assignment", {}, {"AssignmentId": "A1", "OverrideRejection": False})
     for assignment, rules in (("A2", "gold-failed"), ("A3", "nonsense"), ("A4", "too-fast")):
-        stubbed_mturk.add_response("reject_assignment", {}, {"AssignmentId": assignment,
-                                                             "RequesterFeedback": f"See the instructions ({rules})"})
-    call_command("review", "c", "--reject-rule", "gold-failed", "nonsense", "too-fast", "--approve-passing",
-                 "--feedback", "See the instructions", "--as", "bob")
+        stubbed_mturk.add_response(
+            "reject_assignment",
+            {},
+            {"AssignmentId": assignment, "RequesterFeedback": f"See the instructions ({rules})"},
+        )
+    call_command(
+        "review",
+        "c",
+        "--reject-rule",
+        "gold-failed",
+        "nonsense",
+        "too-fast",
+        "--approve-passing",
+        "--feedback",
+        "See the instructions",
+        "--as",
+        "bob",
+    )
     assert "3 answers were rejected, 1 approved, 0 refused" in capsys.readouterr().out
     reviews = dict(Answer.objects.values_list("pk", "review"))
     assert reviews == {good.pk: "approved", no_gold.pk: "rejected", nonsense.pk: "rejected", fast.pk: "rejected"}
@@ -206,8 +281,17 @@ def test_review_by_rule_rejects_on_mturk_and_approves_the_rest(campaign, stubbed
 def test_bonus_is_paid_once_and_recorded(campaign, stubbed_mturk, capsys) -> None:
     hits = published(campaign)
     mturk_answer(hits[0], "A1", "W1")
-    stubbed_mturk.add_response("send_bonus", {}, {"WorkerId": "W1", "AssignmentId": "A1", "BonusAmount": "0.50",
-                                                  "Reason": "Careful marks", "UniqueRequestToken": ANY})
+    stubbed_mturk.add_response(
+        "send_bonus",
+        {},
+        {
+            "WorkerId": "W1",
+            "AssignmentId": "A1",
+            "BonusAmount": "0.50",
+            "Reason": "Careful marks",
+            "UniqueRequestToken": ANY,
+        },
+    )
     call_command("bonus", "A1", "--amount", "0.5", "--reason", "Careful marks")
     assert "Paid $0.50 to W1" in capsys.readouterr().out
     bonus = Bonus.objects.get()
@@ -258,8 +342,13 @@ def test_expire_extend_and_delete_hits(campaign, stubbed_mturk, capsys) -> None:
     call_command("mturk_hits", "c", "extend", "--hours", "48")
     assert all(h.mturk_expires_at >= before + timedelta(hours=48) for h in Hit.objects.all())
     stubbed_mturk.add_response("delete_hit", {}, {"HITId": hits[0].mturk_hit_id})
-    stubbed_mturk.add_client_error("delete_hit", "RequestError", "This HIT is currently in the state 'Assignable'",
-                                   400, expected_params={"HITId": hits[1].mturk_hit_id})
+    stubbed_mturk.add_client_error(
+        "delete_hit",
+        "RequestError",
+        "This HIT is currently in the state 'Assignable'",
+        400,
+        expected_params={"HITId": hits[1].mturk_hit_id},
+    )
     call_command("mturk_hits", "c", "delete")
     captured = capsys.readouterr()
     assert "delete: 1 HITs, 1 refused" in captured.out and "state 'Assignable'" in captured.err
@@ -275,8 +364,11 @@ def test_the_periodic_task_syncs_every_published_mturk_campaign(campaign, stubbe
     for hit in hits.values():
         stubbed_mturk.add_response("get_hit", hit_info(hit.mturk_hit_id), {"HITId": hit.mturk_hit_id})
         listed = [item("A1", "W1", "Approved", hit, fields_of(answer))] if hit.pk == hits[0].pk else []
-        stubbed_mturk.add_response("list_assignments_for_hit", {"Assignments": listed}, {
-            "HITId": hit.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY})
+        stubbed_mturk.add_response(
+            "list_assignments_for_hit",
+            {"Assignments": listed},
+            {"HITId": hit.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY},
+        )
     assert mturk_sync_all.delay().get() == 1  # eager in tests: the per-campaign task runs at once
     assert Answer.objects.get(pk=answer.pk).review == "approved"
     assert Campaign.objects.get(pk=campaign.pk).mturk_synced_at is not None

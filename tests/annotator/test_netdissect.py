@@ -1,6 +1,7 @@
 """Network Dissection's tally.csv beside the crowd's labels: the real reference file for the paper's
 network imports, unit numbers shift from 1-based, and agreement is counted over units both call
 detectors."""
+
 from __future__ import annotations
 
 import csv
@@ -65,12 +66,19 @@ def test_the_reference_tally_sits_beside_the_authors_answers(capsys) -> None:
 
 def test_bad_tally_rows_are_reported_and_bad_files_refused(tmp_path, capsys) -> None:
     path = tmp_path / "tally.csv"
-    path.write_text("unit,category,label,score\n1,object,car,0.2\n0,object,tree,0.1\nx,object,sky,0.1\n"
-                    "3,object,,0.3\n4,texture,striped,nan\n1,object,bus,0.3\n5,material,wood,0.01\n")
+    path.write_text(
+        "unit,category,label,score\n1,object,car,0.2\n0,object,tree,0.1\nx,object,sky,0.1\n"
+        "3,object,,0.3\n4,texture,striped,nan\n1,object,bus,0.3\n5,material,wood,0.01\n"
+    )
     call_command("import_netdissect", str(path), "--network", "n", "--layer", "conv5")
     err = capsys.readouterr().err
-    for expected in ("row 3: unit '0' is below 1", "row 4:", "row 5: empty label", "row 6: score 'nan'",
-                     "row 7: unit 1 appears twice"):
+    for expected in (
+        "row 3: unit '0' is below 1",
+        "row 4:",
+        "row 5: empty label",
+        "row 6: score 'nan'",
+        "row 7: unit 1 appears twice",
+    ):
         assert expected in err
     labels = {a.unit.index: a for a in AutoLabel.objects.select_related("unit")}
     assert sorted(labels) == [0, 4]

@@ -1,5 +1,6 @@
 """Who may do what on the dashboard: every page and action needs its own permission, the groups
 "reviewer" and "paymaster" hold theirs, and a staff account without them changes nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,34 +21,60 @@ def world(world_dir) -> dict:
     call_command("publish", "c", "--backend", "local")
     campaign = Campaign.objects.get(name="c")
     answer = answer_hit(campaign.hits.get(), "w1", "car", "object")
-    return {"network": network, "campaign": campaign, "answer": answer, "unit": answer.unit_id,
-            "layer": answer.unit.layer_id, "worker": answer.worker_id}
+    return {
+        "network": network,
+        "campaign": campaign,
+        "answer": answer,
+        "unit": answer.unit_id,
+        "layer": answer.unit.layer_id,
+        "worker": answer.worker_id,
+    }
 
 
 PAGES = [
-    lambda w: "/dashboard/", lambda w: f"/dashboard/layer/{w['layer']}/", lambda w: f"/dashboard/unit/{w['unit']}/",
-    lambda w: f"/dashboard/campaign/{w['campaign'].pk}/", lambda w: f"/dashboard/network/{w['network'].pk}/figures/",
+    lambda w: "/dashboard/",
+    lambda w: f"/dashboard/layer/{w['layer']}/",
+    lambda w: f"/dashboard/unit/{w['unit']}/",
+    lambda w: f"/dashboard/campaign/{w['campaign'].pk}/",
+    lambda w: f"/dashboard/network/{w['network'].pk}/figures/",
     lambda w: f"/dashboard/layer/{w['layer']}/netdissect/",
 ]
 ACTIONS = {  # name -> (url, form, the permission's words in the refusal)
     "accept": (lambda w: f"/dashboard/unit/{w['unit']}/review/", {"action": "accept"}, "review units"),
-    "override": (lambda w: f"/dashboard/unit/{w['unit']}/review/", {"action": "override", "label": "x"},
-                 "review units"),
-    "send back": (lambda w: f"/dashboard/unit/{w['unit']}/review/", {"action": "send_back", "more": "1"},
-                  "review units"),
+    "override": (
+        lambda w: f"/dashboard/unit/{w['unit']}/review/",
+        {"action": "override", "label": "x"},
+        "review units",
+    ),
+    "send back": (
+        lambda w: f"/dashboard/unit/{w['unit']}/review/",
+        {"action": "send_back", "more": "1"},
+        "review units",
+    ),
     "reject": (lambda w: f"/dashboard/answer/{w['answer'].pk}/reject/", {"feedback": "no"}, "review units"),
     "approve": (lambda w: f"/dashboard/answer/{w['answer'].pk}/approve/", {}, "review units"),
-    "review by rule": (lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/",
-                       {"action": "review", "approve_passing": "1"}, "review units"),
+    "review by rule": (
+        lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/",
+        {"action": "review", "approve_passing": "1"},
+        "review units",
+    ),
     "sync": (lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/", {"action": "sync"}, "review units"),
-    "bonus": (lambda w: f"/dashboard/answer/{w['answer'].pk}/bonus/", {"amount": "1", "reason": "good"},
-              "pay bonuses"),
-    "block": (lambda w: f"/dashboard/worker/{w['worker']}/", {"action": "block", "reason": "spam"},
-              "block and unblock"),
-    "expire": (lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/", {"action": "expire"},
-               "expire, extend and delete"),
-    "delete": (lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/", {"action": "delete"},
-               "expire, extend and delete"),
+    "bonus": (lambda w: f"/dashboard/answer/{w['answer'].pk}/bonus/", {"amount": "1", "reason": "good"}, "pay bonuses"),
+    "block": (
+        lambda w: f"/dashboard/worker/{w['worker']}/",
+        {"action": "block", "reason": "spam"},
+        "block and unblock",
+    ),
+    "expire": (
+        lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/",
+        {"action": "expire"},
+        "expire, extend and delete",
+    ),
+    "delete": (
+        lambda w: f"/dashboard/campaign/{w['campaign'].pk}/action/",
+        {"action": "delete"},
+        "expire, extend and delete",
+    ),
 }
 ALLOWED = {
     "reviewer": {"accept", "override", "send back", "reject", "approve", "review by rule", "sync", "block"},
@@ -65,9 +92,12 @@ def signed_in(username: str, groups: tuple[str, ...] = (), superuser: bool = Fal
 
 def state() -> tuple:
     """Everything an action could change."""
-    return (ReviewAction.objects.count(), list(Answer.objects.values_list("review", "counts")),
-            list(UnitLabel.objects.values_list("review_label", "review_status")),
-            list(Worker.objects.values_list("blocked", flat=True)))
+    return (
+        ReviewAction.objects.count(),
+        list(Answer.objects.values_list("review", "counts")),
+        list(UnitLabel.objects.values_list("review_label", "review_status")),
+        list(Worker.objects.values_list("blocked", flat=True)),
+    )
 
 
 def test_the_groups_exist_after_migrate() -> None:

@@ -2,6 +2,7 @@
 participant's way through (ids checked, a unit never twice, the completion code at the end), answers
 that count only once Prolific lists the submission, returns that free HITs, review by rule with
 Prolific's rejection rules, bulk bonuses paid once, and blocking through a participant group."""
+
 from __future__ import annotations
 
 import secrets
@@ -20,17 +21,30 @@ from tests.factories import concept_network
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXTERNAL = "http://127.0.0.1:8000"
-LONG_FEEDBACK = ("Most of the images you were asked to check were left unmarked, including the three that clearly "
-                 "show something else; the instructions ask you to mark every image that does not match.")
+LONG_FEEDBACK = (
+    "Most of the images you were asked to check were left unmarked, including the three that clearly "
+    "show something else; the instructions ask you to mark every image that does not match."
+)
 
 
 @pytest.fixture
 def campaign(world_dir, prolific_service) -> Campaign:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
-    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
-                 "--answers-per-unit", "2")
-    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--hits-per-participant", "2",
-                 "--yes")
+    call_command(
+        "create_campaign",
+        "p",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "12",
+        "--answers-per-unit",
+        "2",
+    )
+    call_command(
+        "publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--hits-per-participant", "2", "--yes"
+    )
     return Campaign.objects.get(name="p")
 
 
@@ -50,8 +64,10 @@ def answer(client: Client, url: str, *, mark_gold: bool = True, description: str
     assert page.status_code == 200
     gold = [str(p) for p in page.context["page"].hit.slots.filter(gold=True).values_list("position", flat=True)]
     token = page.context["page"].hidden["assignment"]
-    response = client.post(url, {"assignment": token, "description": description, "category": "object",
-                                 "mismatch": gold if mark_gold else []})
+    response = client.post(
+        url,
+        {"assignment": token, "description": description, "category": "object", "mismatch": gold if mark_gold else []},
+    )
     if not mark_gold:  # the gold warnings, then the third try is stored as it is
         for _ in range(2):
             response = client.post(url, {"assignment": token, "description": description, "category": "object"})
@@ -62,8 +78,9 @@ def answer(client: Client, url: str, *, mark_gold: bool = True, description: str
 
 def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys, monkeypatch) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
-    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--answers-per-unit", "3",
-                 "--reward", "0.15")
+    call_command(
+        "create_campaign", "p", "--network", "world", "--layers", "conv3", "--answers-per-unit", "3", "--reward", "0.15"
+    )
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--dry-run")
     out = capsys.readouterr().out
     # 4 units x 3 answers / 10 HITs a participant = 2 places; $1.50 a participant; Prolific's quote with its fee.
@@ -72,13 +89,26 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
     with pytest.raises(CommandError, match="spends money"):
         call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL)
     monkeypatch.setenv("PROLIFIC_WORKSPACE_ID", "w" * 24)  # where blocked participants are kept
-    call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes",
-                 "--min-approval-rate", "98", "--language", "19")
+    call_command(
+        "publish",
+        "p",
+        "--backend",
+        "prolific",
+        "--external-url",
+        EXTERNAL,
+        "--yes",
+        "--min-approval-rate",
+        "98",
+        "--language",
+        "19",
+    )
     (study,) = prolific_service.studies.values()
     assert study["status"] == "ACTIVE" and study["total_available_places"] == 2 and study["reward"] == 150
     assert study["external_study_url"].startswith(f"{EXTERNAL}/prolific/")
-    assert "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}" in \
-        study["external_study_url"]
+    assert (
+        "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+        in study["external_study_url"]
+    )
     assert {"filter_id": "approval_rate", "selected_range": {"lower": 98, "upper": 100}} in study["filters"]
     assert {"filter_id": "fluent-languages", "selected_values": ["19"]} in study["filters"]
     (group,) = prolific_service.groups.values()
@@ -88,8 +118,9 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
     assert campaign.prolific["study_id"] == study["id"]
     calls = list(prolific_service.calls)
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
-    assert [c for c in prolific_service.calls[len(calls):] if not c.startswith(("GET", "POST /api/v1/study-cost"))] \
-        == [], "a re-run changes nothing"
+    assert [
+        c for c in prolific_service.calls[len(calls) :] if not c.startswith(("GET", "POST /api/v1/study-cost"))
+    ] == [], "a re-run changes nothing"
     # A crash after Prolific created the study but before we stored its id: the re-run finds it.
     Campaign.objects.filter(pk=campaign.pk).update(prolific={})
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
@@ -113,18 +144,23 @@ def test_a_participant_answers_their_share_and_goes_back_with_the_code(campaign,
     assert client.get(url)["Location"] == done
 
 
-@pytest.mark.parametrize(("params", "error"), [
-    ({"PROLIFIC_PID": "nope", "STUDY_ID": "x", "SESSION_ID": "y"}, "valid PROLIFIC_PID"),
-    ({"PROLIFIC_PID": "a" * 24, "STUDY_ID": "b" * 24, "SESSION_ID": "c" * 24}, "belongs to another study"),
-    ({"PROLIFIC_PID": "a" * 24}, "valid STUDY_ID"),
-])
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"PROLIFIC_PID": "nope", "STUDY_ID": "x", "SESSION_ID": "y"}, "valid PROLIFIC_PID"),
+        ({"PROLIFIC_PID": "a" * 24, "STUDY_ID": "b" * 24, "SESSION_ID": "c" * 24}, "belongs to another study"),
+        ({"PROLIFIC_PID": "a" * 24}, "valid STUDY_ID"),
+    ],
+)
 def test_the_study_link_is_checked(campaign, params, error) -> None:
     response = Client().get(f"/prolific/{campaign.pk}/", params)
     assert response.status_code == 400 and error in response.content.decode()
     assert not ProlificSession.objects.exists()
     assert Client().get(f"/prolific/{campaign.pk}/hit/", {"t": "forged"}).status_code == 400
-    assert Client().post(f"/prolific/{campaign.pk}/hit/?t=forged", {"assignment": "x", "description": "car"}
-                         ).status_code == 400
+    assert (
+        Client().post(f"/prolific/{campaign.pk}/hit/?t=forged", {"assignment": "x", "description": "car"}).status_code
+        == 400
+    )
     assert Client().get(f"/prolific/{campaign.pk + 1000}/", params).status_code == 404
 
 
@@ -136,9 +172,14 @@ def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, pro
     assert Assignment.objects.filter(worker__external_id=quitter, status="open").exists()  # a second HIT open
     # A made-up participant: our page opens, but Prolific never lists a submission.
     forger = Client()
-    forged_url = forger.get(f"/prolific/{campaign.pk}/", {
-        "PROLIFIC_PID": secrets.token_hex(12), "STUDY_ID": campaign.prolific["study_id"],
-        "SESSION_ID": secrets.token_hex(12)})["Location"]
+    forged_url = forger.get(
+        f"/prolific/{campaign.pk}/",
+        {
+            "PROLIFIC_PID": secrets.token_hex(12),
+            "STUDY_ID": campaign.prolific["study_id"],
+            "SESSION_ID": secrets.token_hex(12),
+        },
+    )["Location"]
     answer(forger, forged_url)
     prolific_service.set_status(quitter, "RETURNED")
     call_command("sync", "p")
@@ -192,13 +233,15 @@ def test_bonuses_go_out_in_one_bulk_payment_once(campaign, prolific_service, cap
     first, second = secrets.token_hex(12), secrets.token_hex(12)
     finish(Client(), prolific_service, campaign, first, careful=True)
     finish(Client(), prolific_service, campaign, second, careful=True)
-    call_command("bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50",
-                 "--reason", "Careful work")
+    call_command(
+        "bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50", "--reason", "Careful work"
+    )
     assert "Paid $1.00 in bonuses to 2 participants in one bulk payment" in capsys.readouterr().out
     (bulk,) = prolific_service.bulk.values()
     assert bulk["paid"] and bulk["amounts"] == {first: Decimal("0.50"), second: Decimal("0.50")}
-    call_command("bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50",
-                 "--reason", "Careful work")
+    call_command(
+        "bonus", "--campaign", "p", "--participants", first, second, "--amount", "0.50", "--reason", "Careful work"
+    )
     assert len(prolific_service.bulk) == 1, "the same bonuses again pay nothing"
     with pytest.raises(CommandError, match="Not participants"):
         call_command("bonus", "--campaign", "p", "--participants", "f" * 24, "--amount", "0.50", "--reason", "x")
@@ -228,13 +271,31 @@ def test_the_campaign_page_decides_one_participant(campaign, prolific_service, a
     page = admin_client.get(f"/dashboard/campaign/{campaign.pk}/").content.decode()
     assert participant in page and "awaiting review" in page and "Sync with Prolific" in page
     action = f"/dashboard/campaign/{campaign.pk}/action/"
-    response = admin_client.post(action, {"action": "decide", "participant": participant, "decision": "reject",
-                                          "feedback": "Too short.", "category": "LOW_EFFORT"}, follow=True)
+    response = admin_client.post(
+        action,
+        {
+            "action": "decide",
+            "participant": participant,
+            "decision": "reject",
+            "feedback": "Too short.",
+            "category": "LOW_EFFORT",
+        },
+        follow=True,
+    )
     assert "at least 100 characters" in response.content.decode()
     (submission,) = prolific_service.submissions.values()
     assert submission["status"] == "AWAITING REVIEW", "nothing was sent"
-    response = admin_client.post(action, {"action": "decide", "participant": participant, "decision": "reject",
-                                          "feedback": LONG_FEEDBACK, "category": "LOW_EFFORT"}, follow=True)
+    response = admin_client.post(
+        action,
+        {
+            "action": "decide",
+            "participant": participant,
+            "decision": "reject",
+            "feedback": LONG_FEEDBACK,
+            "category": "LOW_EFFORT",
+        },
+        follow=True,
+    )
     assert f"{participant}: rejected on Prolific" in response.content.decode()
     assert submission["status"] == "REJECTED" and submission["category"] == "LOW_EFFORT"
     assert not Answer.objects.filter(worker__external_id=participant, counts=True).exists()

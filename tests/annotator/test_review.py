@@ -1,6 +1,7 @@
 """A reviewer's decisions: accept, override, send back, reject. The crowd's values stay beside the
 reviewer's, every action is recorded with who and when, a rejected answer leaves the aggregation,
 and on Mechanical Turk the matching call is made first (botocore's Stubber against MTurk's model)."""
+
 from __future__ import annotations
 
 import pytest
@@ -116,7 +117,11 @@ def test_rejecting_a_local_answer_drops_it_and_reopens_its_slot(hits) -> None:
     review.answer_reject(answer_id=spam.pk, reviewer=ALICE, feedback="again")
     action = ReviewAction.objects.get(action="reject")
     assert (action.actor, action.answer_id, action.worker_id, action.details["feedback"]) == (
-        "alice", spam.pk, spam.worker_id, "The images show cars, not 'asdf'.")
+        "alice",
+        spam.pk,
+        spam.worker_id,
+        "The images show cars, not 'asdf'.",
+    )
     assert all(Answer.objects.get(pk=a.pk).review == "submitted" for a in good)
     with pytest.raises(review.ReviewError, match="Say why"):
         review.answer_reject(answer_id=good[0].pk, reviewer=ALICE, feedback="  ")
@@ -131,16 +136,21 @@ def mturk_answer(hit: Hit, worker: str = "A1WORKER") -> Answer:
 
 def test_rejecting_an_mturk_answer_rejects_the_assignment_there(hits, stubbed_mturk) -> None:
     answer = mturk_answer(hits["car"])
-    stubbed_mturk.add_response("reject_assignment", {},
-                               {"AssignmentId": "3ASSIGNMENT", "RequesterFeedback": "Gold images were not marked."})
+    stubbed_mturk.add_response(
+        "reject_assignment", {}, {"AssignmentId": "3ASSIGNMENT", "RequesterFeedback": "Gold images were not marked."}
+    )
     review.answer_reject(answer_id=answer.pk, reviewer=ALICE, feedback="Gold images were not marked.")
     assert Answer.objects.get(pk=answer.pk).review == "rejected"
 
 
 def test_a_refused_mturk_call_changes_nothing(hits, stubbed_mturk) -> None:
     answer = mturk_answer(hits["car"])
-    stubbed_mturk.add_client_error("reject_assignment", service_error_code="RequestError", http_status_code=400,
-                                   service_message="This operation can be called with a status of: Submitted")
+    stubbed_mturk.add_client_error(
+        "reject_assignment",
+        service_error_code="RequestError",
+        http_status_code=400,
+        service_message="This operation can be called with a status of: Submitted",
+    )
     with pytest.raises(review.ReviewError, match="refused RejectAssignment: This operation can be called"):
         review.answer_reject(answer_id=answer.pk, reviewer=ALICE, feedback="no")
     assert Answer.objects.get(pk=answer.pk).review == "submitted"
@@ -150,8 +160,10 @@ def test_a_refused_mturk_call_changes_nothing(hits, stubbed_mturk) -> None:
 def test_sending_back_an_mturk_unit_adds_assignments_there(hits, stubbed_mturk) -> None:
     hit = hits["car"]
     mturk_answer(hit)
-    stubbed_mturk.add_response("create_additional_assignments_for_hit", {},
-                               {"HITId": "3HITID", "NumberOfAdditionalAssignments": 2,
-                                "UniqueRequestToken": f"more-{hit.key.hex}-2"})
+    stubbed_mturk.add_response(
+        "create_additional_assignments_for_hit",
+        {},
+        {"HITId": "3HITID", "NumberOfAdditionalAssignments": 2, "UniqueRequestToken": f"more-{hit.key.hex}-2"},
+    )
     review.unit_send_back(unit_id=hit.unit_id, reviewer=ALICE, more=2)
     assert Hit.objects.get(pk=hit.pk).extra_answers == 2

@@ -2,6 +2,7 @@
 dissection writes every artifact there and nothing to the folder, gives the folder's result, and
 the HIT page and the dashboard serve its images from the bucket; two worker processes with separate
 local folders share one queued dissection through it."""
+
 from __future__ import annotations
 
 import os
@@ -34,10 +35,18 @@ def s3(monkeypatch, settings):
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
     settings.STORAGES = {
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-            "bucket_name": BUCKET, "endpoint_url": endpoint, "region_name": "us-east-1", "file_overwrite": True,
-            "default_acl": None}},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "file_overwrite": True,
+                "default_acl": None,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     yield client
     server.stop()
 
@@ -55,14 +64,27 @@ def test_a_dissection_on_s3_matches_the_folder_and_is_served_from_it(image_dir, 
     call_command(*dissect_args(image_dir, name="bucket", layers="conv3"))
     assert {key[1:]: value for key, value in snapshot("bucket").items()} == expected
     assert sorted(p.relative_to(media_root) for p in media_root.rglob("*") if p.is_file()) == files_before
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for o in page.get("Contents", [])
+    ]
     rf = ReceptiveField.objects.filter(unit__layer__network__name="bucket").first()
     assert rf.picture_path in keys and any(k.endswith(".npz") for k in keys)
     assert any(k.endswith(".jpg") for k in keys)
     # Served from the bucket: a HIT's image slot and the dashboard's artifact view.
-    call_command("create_campaign", "c", "--network", "bucket", "--layers", "conv3", "--images-per-hit", "6",
-                 "--gold-per-hit", "1")
+    call_command(
+        "create_campaign",
+        "c",
+        "--network",
+        "bucket",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "6",
+        "--gold-per-hit",
+        "1",
+    )
     Campaign.objects.update(backend="sandbox", status="published")
     hit = Hit.objects.first()
     image = Client().get(f"/hit/{hit.key}/img/0")
@@ -78,8 +100,9 @@ def test_a_dissection_on_s3_matches_the_folder_and_is_served_from_it(image_dir, 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_two_worker_machines_share_one_dissection_through_the_bucket(image_dir, media_root, s3, settings,
-                                                                      tmp_path) -> None:
+def test_two_worker_machines_share_one_dissection_through_the_bucket(
+    image_dir, media_root, s3, settings, tmp_path
+) -> None:
     """Two worker processes, each with its own (empty) local folder as a second machine would have,
     share a queued dissection through the broker, the database and the bucket alone."""
     storages = settings.STORAGES
@@ -88,19 +111,28 @@ def test_two_worker_machines_share_one_dissection_through_the_bucket(image_dir, 
     expected = snapshot("in-process")
     settings.STORAGES = storages
     options = storages["default"]["OPTIONS"]
-    machine = {"AWS_STORAGE_BUCKET_NAME": BUCKET, "AWS_S3_ENDPOINT_URL": options["endpoint_url"],
-               "AWS_S3_REGION_NAME": "us-east-1"}
+    machine = {
+        "AWS_STORAGE_BUCKET_NAME": BUCKET,
+        "AWS_S3_ENDPOINT_URL": options["endpoint_url"],
+        "AWS_S3_REGION_NAME": "us-east-1",
+    }
     folders = {name: tmp_path / f"{name}-media" for name in ("left", "right")}
     logs = {name: tmp_path / f"{name}.log" for name in folders}
     with worker_processes() as workers, broker(REDIS):
         for name, folder in folders.items():
             folder.mkdir()
             workers.append(start_worker(name, REDIS, logs[name], MEDIA_ROOT=str(folder), **machine))
-        wait(lambda: all(log.exists() and " ready." in log.read_text() for log in logs.values()), 120,
-             "the workers did not start")
+        wait(
+            lambda: all(log.exists() and " ready." in log.read_text() for log in logs.values()),
+            120,
+            "the workers did not start",
+        )
         call_command(*dissect_args(image_dir, name="queued"), "--queue")
-        wait(lambda: Dissection.objects.get(network__name="queued").stage == "done", 300,
-             "the workers did not finish the dissection")
+        wait(
+            lambda: Dissection.objects.get(network__name="queued").stage == "done",
+            300,
+            "the workers did not finish the dissection",
+        )
     connections.close_all()
     assert snapshot("queued") == expected
     for name, log in logs.items():
@@ -109,8 +141,13 @@ def test_two_worker_machines_share_one_dissection_through_the_bucket(image_dir, 
     assert [p for folder in folders.values() for p in folder.rglob("*") if p.is_file()] == []
     folders_written = {p.relative_to(media_root).parts[1] for p in media_root.rglob("*") if p.is_file()}
     assert len(folders_written) == 1 and folders_written.pop().endswith("-in-process")
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for o in page.get("Contents", [])
+    ]
     assert all(k.startswith("dissections/") for k in keys)
-    assert sum(k.endswith(".npz") for k in keys) >= ImageSweep.objects.filter(
-        dissection__network__name="queued", occluded=True).count()
+    assert (
+        sum(k.endswith(".npz") for k in keys)
+        >= ImageSweep.objects.filter(dissection__network__name="queued", occluded=True).count()
+    )

@@ -1,4 +1,5 @@
 """The simulated crowd answers through the real pages over HTTP, and its scores mean what they say."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def campaign(world_dir) -> Campaign:
     concept_network(world_dir, concepts=("car", "house", "tree", "sky"), per_unit=20, matching=0.8)
-    call_command("create_campaign", "c", "--network", "world", "--layers", "conv3", "--images-per-hit", "22",
-                 "--gold-per-hit", "2")
+    call_command(
+        "create_campaign",
+        "c",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "22",
+        "--gold-per-hit",
+        "2",
+    )
     call_command("publish", "c", "--backend", "local")
     return Campaign.objects.get(name="c")
 

@@ -1,6 +1,7 @@
 """Killing a Celery worker for real (SIGKILL, in the middle of the occlusion sweeps) loses nothing
 and duplicates nothing: tasks are acknowledged late, so RabbitMQ hands the killed worker's task to
 the next worker, and every step is idempotent. The result equals the in-process dissection."""
+
 from __future__ import annotations
 
 import os
@@ -39,15 +40,19 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(image_dir) -> No
         total = ImageSweep.objects.filter(dissection=queued).count()
         assert done_at_kill < total, "the kill came too late to interrupt the sweeps"
         workers.append(start_worker("second"))
-        wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
-             "the second worker did not finish the dissection")
+        wait(
+            lambda: Dissection.objects.get(pk=queued.pk).stage == "done",
+            300,
+            "the second worker did not finish the dissection",
+        )
     connections.close_all()
     assert snapshot("queued") == expected
     # Nothing twice: one sweep per image, one RF per unit, K top images per unit.
     sweeps = ImageSweep.objects.filter(dissection__network__name="queued")
     assert sweeps.count() == sweeps.values("image").distinct().count() == total
     assert ReceptiveField.objects.filter(unit__layer__network__name="queued").count() == len(
-        {key[:2] for key in expected})
+        {key[:2] for key in expected}
+    )
     assert TopImage.objects.filter(unit__layer__network__name="queued").count() == len(expected)
 
 
@@ -74,8 +79,11 @@ def test_the_broker_restarting_mid_dissection_stops_nothing(image_dir) -> None:
             assert Dissection.objects.get(pk=queued.pk).stage != "done"
         finally:
             rabbitmq_app("start_app")
-        wait(lambda: Dissection.objects.get(pk=queued.pk).stage == "done", 300,
-             "the dissection did not finish after the broker came back")
+        wait(
+            lambda: Dissection.objects.get(pk=queued.pk).stage == "done",
+            300,
+            "the dissection did not finish after the broker came back",
+        )
         assert worker.poll() is None, "the worker died with the broker"
     connections.close_all()
     assert snapshot("queued") == expected

@@ -1,6 +1,7 @@
 """axe-core (the npm package, injected into real Chromium) finds no serious or critical accessibility
 violation on the pages annotators and reviewers use: the HIT page in each of its states, the start
 page, and every dashboard page. The controls' names and the marked state reach assistive technology."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,11 +82,14 @@ def test_the_dashboard(page, live_server, world, axe_source) -> None:
     layer = Layer.objects.get(network__name="world")
     unit = Hit.objects.get(campaign__name="local", unit__index=0).unit
     campaign = Campaign.objects.get(name="local")
-    for what, path in (("index", "/dashboard/"), ("unit grid", f"/dashboard/layer/{layer.pk}/"),
-                       ("unit page", f"/dashboard/unit/{unit.pk}/"),
-                       ("campaign page", f"/dashboard/campaign/{campaign.pk}/"),
-                       ("MTurk campaign page", f"/dashboard/campaign/{Campaign.objects.get(name='turk').pk}/"),
-                       ("figures", f"/dashboard/network/{layer.network_id}/figures/")):
+    for what, path in (
+        ("index", "/dashboard/"),
+        ("unit grid", f"/dashboard/layer/{layer.pk}/"),
+        ("unit page", f"/dashboard/unit/{unit.pk}/"),
+        ("campaign page", f"/dashboard/campaign/{campaign.pk}/"),
+        ("MTurk campaign page", f"/dashboard/campaign/{Campaign.objects.get(name='turk').pk}/"),
+        ("figures", f"/dashboard/network/{layer.network_id}/figures/"),
+    ):
         page.goto(f"{live_server.url}{path}")
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         assert_accessible(page, axe_source, what)
@@ -93,10 +97,17 @@ def test_the_dashboard(page, live_server, world, axe_source) -> None:
 
 def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
     fixtures = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zhou2015"
-    call_command("import_annotations", str(fixtures / "places205-alexnet_annotations.csv"),
-                 "--network", "places205-alexnet")
-    call_command("import_netdissect", str(fixtures / "netdissect_caffe_reference_places205.csv"),
-                 "--network", "places205-alexnet", "--layer", "pool5")
+    call_command(
+        "import_annotations", str(fixtures / "places205-alexnet_annotations.csv"), "--network", "places205-alexnet"
+    )
+    call_command(
+        "import_netdissect",
+        str(fixtures / "netdissect_caffe_reference_places205.csv"),
+        "--network",
+        "places205-alexnet",
+        "--layer",
+        "pool5",
+    )
     sign_in_as_reviewer(page, live_server)
     layer = Layer.objects.get(network__name="places205-alexnet", name="pool5")
     page.goto(f"{live_server.url}/dashboard/layer/{layer.pk}/netdissect/")
@@ -104,8 +115,9 @@ def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
     assert_accessible(page, axe_source, "crowd vs NetDissect")
 
 
-def test_the_prolific_participants_page_and_campaign_page(page, live_server, world_dir, axe_source,
-                                                         prolific_service) -> None:
+def test_the_prolific_participants_page_and_campaign_page(
+    page, live_server, world_dir, axe_source, prolific_service
+) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree"))
     call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
     call_command("publish", "p", "--backend", "prolific", "--external-url", live_server.url, "--yes")

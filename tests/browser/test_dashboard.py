@@ -1,6 +1,7 @@
 """The staff dashboard in real Chromium: signing in through the admin login, staff-only access, the
 unit grid's sort and filter controls, a review by override and by rejecting an answer, and figure
 downloads."""
+
 from __future__ import annotations
 
 import pytest
@@ -166,8 +167,18 @@ def test_an_answer_action_confirms_in_the_answers_row(page, live_server, layer) 
 
 
 def test_status_names_read_as_words_and_cards_count_per_campaign(page, live_server, layer) -> None:
-    call_command("create_campaign", "more", "--network", "world", "--layers", "conv3", "--images-per-hit", "20",
-                 "--answers-per-unit", "2")
+    call_command(
+        "create_campaign",
+        "more",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "20",
+        "--answers-per-unit",
+        "2",
+    )
     sign_in(page, live_server, "reviewer", "review-pw-1", f"/dashboard/layer/{layer.pk}/")
     badges = page.locator(".unit-card .badge").all_inner_texts()
     assert "needs review" in badges and not any("_" in text for text in badges)

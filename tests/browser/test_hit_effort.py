@@ -1,6 +1,7 @@
 """The fewest clicks and key presses a typical answer takes on the HIT page, by mouse and by keyboard
 alone: "car", the three gold images and two of the unit's own images marked, Object, Submit. The
 README's figures come from this test (`pytest -s` prints them); it keeps them from growing back."""
+
 from __future__ import annotations
 
 import pytest
@@ -109,7 +110,9 @@ def test_fewest_clicks_and_keys_for_a_typical_answer(page, live_server, hit, fak
     for answer in answers.values():
         assert (answer.description, answer.category, sorted(answer.marked)) == (WORD, "object", marks)
     with capsys.disabled():
-        print(f"\nA typical answer ({len(marks)} images marked, at {marks}): "
-              f"by mouse {clicks} clicks and {typed} keys; by keyboard alone {keys} keys")
+        print(
+            f"\nA typical answer ({len(marks)} images marked, at {marks}): "
+            f"by mouse {clicks} clicks and {typed} keys; by keyboard alone {keys} keys"
+        )
     assert clicks == len(marks) + 2, "no click to reach the text box: it has the focus"
     assert keys < 60, "the grid is one tab stop: crossing it does not take a Tab per image"

@@ -1,5 +1,6 @@
 """The HIT form in real Chromium: preview, a full answer by mouse and keyboard, the browser's and the
 server's validation with answers kept, double submits, the hand-over to MTurk, and framing."""
+
 from __future__ import annotations
 
 import os
@@ -125,14 +126,19 @@ def _without_browser_checks(page) -> None:
         e.removeAttribute('required'); e.removeAttribute('maxlength'); e.setCustomValidity(''); });""")
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ("document.getElementById('description').value = '   '", "Write one or two words"),
-    ("document.getElementById('description').value = 'a'.repeat(65)", "64 characters or fewer"),
-    ("document.querySelectorAll('input[name=category]').forEach(e => e.checked = false)", "Choose the category"),
-    ("""(() => { const b = document.querySelector('input[name=mismatch]').cloneNode();
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ("document.getElementById('description').value = '   '", "Write one or two words"),
+        ("document.getElementById('description').value = 'a'.repeat(65)", "64 characters or fewer"),
+        ("document.querySelectorAll('input[name=category]').forEach(e => e.checked = false)", "Choose the category"),
+        (
+            """(() => { const b = document.querySelector('input[name=mismatch]').cloneNode();
         b.value = '999'; b.checked = true; document.getElementById('hit-form').appendChild(b); })()""",
-     "Image 999 is not part of this HIT"),
-])
+            "Image 999 is not part of this HIT",
+        ),
+    ],
+)
 def test_server_errors_reshow_the_form_with_every_answer_kept(page, live_server, hit, change, error) -> None:
     page.goto(hit_url(live_server, hit))
     own = positions(hit, False)[:2]
@@ -193,11 +199,14 @@ def test_double_submit_and_replay_store_once(page, live_server, hit, fake_turk) 
     # Another worker's form posted twice at once (a replay racing the original) from the page itself.
     page.goto(hit_url(live_server, hit, assignment="A2", worker="W2"))
     token = page.locator('input[name="token"]').get_attribute("value")
-    statuses = page.evaluate("""async ([url, token, gold]) => {
+    statuses = page.evaluate(
+        """async ([url, token, gold]) => {
         const body = new URLSearchParams({token, description: 'house', category: 'object'});
         gold.forEach(p => body.append('mismatch', p));
         const rs = await Promise.all([fetch(url, {method: 'POST', body}), fetch(url, {method: 'POST', body})]);
-        return rs.map(r => r.status); }""", [f"{live_server.url}/hit/{hit.key}/", token, positions(hit, True)])
+        return rs.map(r => r.status); }""",
+        [f"{live_server.url}/hit/{hit.key}/", token, positions(hit, True)],
+    )
     assert statuses == [200, 200]
     assert Answer.objects.filter(assignment__external_id="A2").count() == 1 and Answer.objects.count() == 2
 
@@ -245,8 +254,9 @@ def test_keyboard_first(page, live_server, hit) -> None:
     assert page.evaluate("document.activeElement.id") == "description"
 
 
-def test_a_draft_survives_a_reload_and_the_instructions_fold_after_a_first_hit(page, live_server, hit,
-                                                                              fake_turk) -> None:
+def test_a_draft_survives_a_reload_and_the_instructions_fold_after_a_first_hit(
+    page, live_server, hit, fake_turk
+) -> None:
     page.goto(hit_url(live_server, hit, turk=fake_turk.origin))
     assert page.locator("#instructions").evaluate("d => d.open"), "a first HIT shows the instructions"
     page.locator("#description").fill("wheel")

@@ -1,5 +1,6 @@
 """A local annotator in real Chromium: a lab link signs them in, "Next HIT" opens a HIT, and the
 answer they submit (a CSRF-protected, same-origin post) is stored and the next HIT follows."""
+
 from __future__ import annotations
 
 import pytest

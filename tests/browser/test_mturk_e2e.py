@@ -2,6 +2,7 @@
 real request signing, JSON protocol and retries run: publish (through throttling), a worker opens
 the ExternalQuestion in Chromium on the service's worker site and submits, sync, approve, MTurk's
 auto-approval, and re-runs of publish and sync that create and change nothing."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,11 @@ def test_publish_answer_sync_approve_on_a_local_mturk(page, live_server, world_d
     answer_in_frame(page, car, turk.accept(car.mturk_hit_id, "WORKER1"), "car")
     stored = Answer.objects.get()
     assert (stored.source, stored.worker.external_id, stored.description, stored.gold_passed) == (
-        "mturk", "WORKER1", "car", True)
+        "mturk",
+        "WORKER1",
+        "car",
+        True,
+    )
     [assignment] = turk.assignments.values()
     assert assignment["AssignmentStatus"] == "Submitted" and "<FreeText>car</FreeText>" in assignment["Answer"]
 

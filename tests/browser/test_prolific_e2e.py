@@ -3,6 +3,7 @@
 completion page with the code; a second, careless participant finishes too. A reviewer then syncs,
 reviews by rule (one approval, one rejection with its message) and pays a bulk bonus from the
 dashboard; re-running publish and sync changes nothing."""
+
 from __future__ import annotations
 
 import secrets
@@ -30,13 +31,33 @@ def answer_in_browser(page) -> None:
     page.wait_for_load_state()
 
 
-def test_a_participant_from_prolific_then_review_and_pay(page, live_server, world_dir, prolific_service,
-                                                          tmp_path) -> None:
+def test_a_participant_from_prolific_then_review_and_pay(
+    page, live_server, world_dir, prolific_service, tmp_path
+) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
-    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12",
-                 "--answers-per-unit", "2")
-    publish = ("publish", "p", "--backend", "prolific", "--external-url", live_server.url,
-               "--hits-per-participant", "2", "--yes")
+    call_command(
+        "create_campaign",
+        "p",
+        "--network",
+        "world",
+        "--layers",
+        "conv3",
+        "--images-per-hit",
+        "12",
+        "--answers-per-unit",
+        "2",
+    )
+    publish = (
+        "publish",
+        "p",
+        "--backend",
+        "prolific",
+        "--external-url",
+        live_server.url,
+        "--hits-per-participant",
+        "2",
+        "--yes",
+    )
     call_command(*publish)
     campaign = Campaign.objects.get(name="p")
     participant = secrets.token_hex(12)
@@ -52,7 +73,8 @@ def test_a_participant_from_prolific_then_review_and_pay(page, live_server, worl
     page.wait_for_selector("#prolific-complete")
     assert "awaits review" in page.content()
     assert {s["participant_id"]: s["status"] for s in prolific_service.submissions.values()} == {
-        participant: "AWAITING REVIEW"}
+        participant: "AWAITING REVIEW"
+    }
 
     careless = secrets.token_hex(12)
     finish(Client(), prolific_service, campaign, careless, careful=False)
@@ -87,6 +109,6 @@ def test_a_participant_from_prolific_then_review_and_pay(page, live_server, worl
     call_command(*publish)
     call_command("sync", "p")
     after_writes = [c for c in prolific_service.calls if not c.startswith("GET")]
-    assert [c for c in after_writes[len(writes):] if "study-cost-calculator" not in c] == []
+    assert [c for c in after_writes[len(writes) :] if "study-cost-calculator" not in c] == []
     assert list(Answer.objects.order_by("id").values_list("confirmation", "held", "counts", "review")) == before
     assert len(prolific_service.studies) == 1

@@ -1,6 +1,7 @@
 """Small networks of the shapes the geometry and the cone sweep must handle, built from the same
 blocks as the built-ins: a residual net (the issue's example), a GoogLeNet-shaped net with parallel
 branches, and a narrow DenseNet whose receptive fields fit in a small image."""
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ def narrow_densenet() -> DenseNet:
 
 class ConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
-        super().__init__(nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        )
 
 
 class Inception(nn.Module):
@@ -59,8 +61,17 @@ class GoogLeNetShaped(nn.Module):
         return self.inception4a(x)
 
 
-GOOGLENET_LAYERS = ["conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
-                    "inception4a", "inception3a.branch3"]
+GOOGLENET_LAYERS = [
+    "conv1",
+    "maxpool1",
+    "conv3",
+    "maxpool2",
+    "inception3a",
+    "inception3b",
+    "maxpool3",
+    "inception4a",
+    "inception3a.branch3",
+]
 
 
 def red_detector() -> ResNet:

@@ -6,8 +6,9 @@ from pipeline.activations import TopK, feature_maps, top_k_pass
 
 def tiny_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 5, 3), nn.ReLU(inplace=True)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Conv2d(6, 5, 3), nn.ReLU(inplace=True)
+    ).eval()
 
 
 def brute_force(scores: torch.Tensor, k: int) -> list[list[int]]:
@@ -26,7 +27,7 @@ def test_streamed_top_k_equals_brute_force_ranking_with_ties():
     with torch.inference_mode():
         full = model(x.clone()).flatten(2)
     scores, positions = full.max(2)
-    batches = [(torch.arange(s, min(s + 16, 101)), x[s:s + 16]) for s in range(0, 101, 16)]
+    batches = [(torch.arange(s, min(s + 16, 101)), x[s : s + 16]) for s in range(0, 101, 16)]
     tops = top_k_pass(model, ["4"], batches, k=30)["4"]
     expected = brute_force(scores, 30)
     assert tops.images.tolist() == expected
@@ -44,7 +45,7 @@ def test_merging_chunks_in_any_order_gives_the_same_ranking():
     parts = []
     for start in range(0, 60, 20):
         part = TopK.empty(3, 10)
-        part.update(scores[start:start + 20], argmax[start:start + 20], torch.arange(start, start + 20))
+        part.update(scores[start : start + 20], argmax[start : start + 20], torch.arange(start, start + 20))
         parts.append(part)
     merged = TopK.empty(3, 10)
     for part in reversed(parts):

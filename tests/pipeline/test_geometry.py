@@ -1,6 +1,7 @@
 """Layer geometry from the network's graph, checked against an oracle that needs no formula: the
 gradient support of one unit at a map position, with positive weights so that no path cancels, is
 exactly the box of input pixels the unit can read (clipped to the image)."""
+
 from __future__ import annotations
 
 import copy
@@ -21,13 +22,22 @@ def positive(model: nn.Module) -> nn.Module:
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.MaxPool2d):
-                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
-                                                   ceil_mode=child.ceil_mode))
+                setattr(
+                    parent,
+                    name,
+                    nn.AvgPool2d(child.kernel_size, child.stride, child.padding, ceil_mode=child.ceil_mode),
+                )
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Conv2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=generator, ) + 0.5)
+                m.weight.copy_(
+                    torch.rand(
+                        m.weight.shape,
+                        generator=generator,
+                    )
+                    + 0.5
+                )
                 m.weight /= m.weight[0].numel()
                 if m.bias is not None:
                     m.bias.fill_(1e-3)
@@ -39,12 +49,14 @@ def positive(model: nn.Module) -> nn.Module:
     return model
 
 
-def gradient_boxes(model: nn.Module, module_name: str, size: int, positions: list[tuple[int, int]]
-                   ) -> list[tuple[int, int, int, int]]:
+def gradient_boxes(
+    model: nn.Module, module_name: str, size: int, positions: list[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
     """Per map position, the rows and columns (first, last) of input pixels with a non-zero gradient."""
     captured = {}
     handle = dict(model.named_modules())[module_name].register_forward_hook(
-        lambda _m, _i, out: captured.setdefault("out", out))
+        lambda _m, _i, out: captured.setdefault("out", out)
+    )
     x = torch.ones(len(positions), 3, size, size, requires_grad=True)
     try:
         model(x)
@@ -110,8 +122,13 @@ def test_densenet121_at_224_px() -> None:
 def test_dense_blocks_join_their_inputs_boxes() -> None:
     """A narrow DenseNet whose boxes fit in the image: the concatenation's union is seen whole."""
     model = narrow_densenet().eval()
-    names = ["features.denseblock1", "features.transition1", "features.denseblock2", "features.denseblock3",
-             "features.denseblock2.denselayer3.conv2"]
+    names = [
+        "features.denseblock1",
+        "features.transition1",
+        "features.denseblock2",
+        "features.denseblock3",
+        "features.denseblock2.denselayer3.conv2",
+    ]
     check_against_gradients(model, names, 160)
 
 

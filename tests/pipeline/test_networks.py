@@ -15,8 +15,7 @@ from pipeline.networks import (
     resolve_layers,
 )
 
-METHOD_RF = {"conv1": 11, "pool1": 19, "conv2": 51, "pool2": 67, "conv3": 99, "conv4": 131, "conv5": 163,
-             "pool5": 195}
+METHOD_RF = {"conv1": 11, "pool1": 19, "conv2": 51, "pool2": 67, "conv3": 99, "conv4": 131, "conv5": 163, "pool5": 195}
 
 
 @pytest.mark.parametrize("name", ["alexnet", "alexnet-caffe"])
@@ -111,9 +110,16 @@ def places365_checkpoint(model: nn.Module, path, old_dense_names: bool = False) 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "factory", "classifier"), [
-    ("resnet18", "resnet18", "fc"), ("resnet50", "resnet50", "fc"), ("wideresnet18", "wideresnet18", "fc"),
-    ("vgg16", "vgg16", "classifier.6"), ("densenet161", "densenet161", "classifier")])
+@pytest.mark.parametrize(
+    ("name", "factory", "classifier"),
+    [
+        ("resnet18", "resnet18", "fc"),
+        ("resnet50", "resnet50", "fc"),
+        ("wideresnet18", "wideresnet18", "fc"),
+        ("vgg16", "vgg16", "classifier.6"),
+        ("densenet161", "densenet161", "classifier"),
+    ],
+)
 def test_places365_checkpoints_load_as_shipped(tmp_path, name, factory, classifier):
     from pipeline import architectures
 

@@ -2,6 +2,7 @@
 relative) on chains (the demo network, both AlexNets) and on graphs (residual adds, downsample
 branches, BatchNorm, concatenations, parallel branches), whichever node the target positions part
 ways at, and hands networks it cannot follow, or would not speed up, to full passes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,15 +18,25 @@ from pipeline.receptive_field import OcclusionSettings, Targets, occlusion_sweep
 from tests.pipeline.shapes import GoogLeNetShaped, Squashed, narrow_densenet, small_resnet
 
 
-def both(model: nn.Module, size: int, name: str, targets: Targets, stride: int, split: int | None = None,
-         incremental: bool = True, occluder: int = 11, dtype: torch.dtype = torch.float32):
+def both(
+    model: nn.Module,
+    size: int,
+    name: str,
+    targets: Targets,
+    stride: int,
+    split: int | None = None,
+    incremental: bool = True,
+    occluder: int = 11,
+    dtype: torch.dtype = torch.float32,
+):
     torch.manual_seed(1)
     image = torch.randn(3, size, size, dtype=dtype)
     prep = Preprocessing(size)
     settings = OcclusionSettings(size=occluder, stride=stride, batch_size=64)
     full = occlusion_sweep_full(model, image, {name: targets}, prep, settings, seed=5)[name]
-    cone = cone_occlusion_sweep(model, image, {name: targets}, prep, settings, seed=5, split=split,
-                                incremental=incremental)[name]
+    cone = cone_occlusion_sweep(
+        model, image, {name: targets}, prep, settings, seed=5, split=split, incremental=incremental
+    )[name]
     return full, cone
 
 
@@ -72,8 +83,11 @@ def seeded(model: nn.Module) -> nn.Module:
 
 def test_demo_network_every_layer_and_split() -> None:
     model = build_network("demo").model
-    for name, watched in (("features.6", targets((0, 3, 4), (5, 8, 8), (9, 15, 0), (9, 0, 15), (12, 8, 8))),
-                          ("features.5", targets((1, 0, 15), (2, 7, 7))), ("features.0", targets((3, 30, 2)))):
+    for name, watched in (
+        ("features.6", targets((0, 3, 4), (5, 8, 8), (9, 15, 0), (9, 0, 15), (12, 8, 8))),
+        ("features.5", targets((1, 0, 15), (2, 7, 7))),
+        ("features.0", targets((3, 30, 2))),
+    ):
         full, cone = both(model, 64, name, watched, stride=3)
         assert full.shape == cone.shape and full.max() > 0
         assert relative_error(full, cone) < 1e-4, name
@@ -90,7 +104,8 @@ def test_incremental_convolutions_do_fewer_multiply_adds() -> None:
     model = build_network("demo").model
     watched = targets((0, 3, 4), (5, 8, 8), (9, 15, 0))
     assert multiply_adds(model, "features.6", 64, watched, True) < 0.8 * multiply_adds(
-        model, "features.6", 64, watched, False)
+        model, "features.6", 64, watched, False
+    )
 
 
 @pytest.mark.slow
@@ -115,15 +130,17 @@ def test_caffe_alexnet_grouped_convolutions_and_lrn() -> None:
     # Its grouped conv2, conv4 and conv5 take the incremental path too.
     watched = targets((7, 1, 5), (200, 4, 2))
     assert multiply_adds(model, "features.14", 227, watched, True) < 0.8 * multiply_adds(
-        model, "features.14", 227, watched, False)
+        model, "features.14", 227, watched, False
+    )
 
 
 def test_small_graphs_every_split() -> None:
     """A residual network, a narrow DenseNet and a GoogLeNet-shaped net, split at every node."""
     for model, name, size, watched in (
-            (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
-            (seeded(narrow_densenet()), "features.denseblock2", 64, targets((0, 1, 2), (5, 3, 3), (17, 2, 2))),
-            (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (30, 3, 3), (43, 2, 2)))):
+        (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
+        (seeded(narrow_densenet()), "features.denseblock2", 64, targets((0, 1, 2), (5, 3, 3), (17, 2, 2))),
+        (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (30, 3, 3), (43, 2, 2))),
+    ):
         assert cone_problem(model, [name], size) == ""
         nodes = len(sweep_of(model, name, size).graph.nodes)
         for split in sorted({1, 2, nodes // 3, nodes // 2, nodes - 2, nodes - 1, nodes}):
@@ -137,8 +154,9 @@ def test_occluders_near_the_edges_get_smaller_boxes_and_the_same_result(monkeypa
 
     monkeypatch.setattr(cones, "TILE_OVERHEAD", 0.0)  # small sweeps would otherwise keep one tile
     for model, name, size, watched in (
-            (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
-            (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (43, 2, 2)))):
+        (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
+        (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (43, 2, 2))),
+    ):
         sweep = sweep_of(model, name, size)
         assert len(sweep.tiles) > 1
         areas = np.array([[y.side * x.side for y, x in boxes] for boxes in sweep.shared])  # tiles x nodes
@@ -155,10 +173,16 @@ def test_occluders_near_the_edges_get_smaller_boxes_and_the_same_result(monkeypa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("factory", "name", "units", "side", "stride", "dtype"), [
-    (arch.resnet18, "layer3", 256, 14, 27, torch.float64), (arch.resnet18, "layer4", 512, 7, 27, torch.float64),
-    (arch.resnet50, "layer4", 2048, 7, 27, torch.float64), (arch.vgg16, "features.28", 512, 14, 27, torch.float32),
-    (arch.densenet161, "features.denseblock4", 2208, 7, 40, torch.float64)])
+@pytest.mark.parametrize(
+    ("factory", "name", "units", "side", "stride", "dtype"),
+    [
+        (arch.resnet18, "layer3", 256, 14, 27, torch.float64),
+        (arch.resnet18, "layer4", 512, 7, 27, torch.float64),
+        (arch.resnet50, "layer4", 2048, 7, 27, torch.float64),
+        (arch.vgg16, "features.28", 512, 14, 27, torch.float32),
+        (arch.densenet161, "features.denseblock4", 2208, 7, 40, torch.float64),
+    ],
+)
 def test_builtin_graphs_match_the_full_sweep_with_1_and_16_targets(factory, name, units, side, stride, dtype) -> None:
     """BatchNorm networks in float64, with 33-px occluders: with random weights an 11-px occluder
     moves a deep unit by 1e-4 to 1e-3 of its value, and float32 rounding alone (batch-size dependent
@@ -188,8 +212,10 @@ def test_networks_it_cannot_follow_fall_back_to_full_passes_and_say_why() -> Non
     image, watched = torch.randn(3, 16, 16), {"head": targets((0, 5, 5))}
     settings, prep = OcclusionSettings(size=3, stride=2), Preprocessing(16)
     assert cone_occlusion_sweep(model, image, watched, prep, settings, seed=1) is None
-    assert np.array_equal(occlusion_sweep(model, image, watched, prep, settings, seed=1)["head"],
-                          occlusion_sweep_full(model, image, watched, prep, settings, seed=1)["head"])
+    assert np.array_equal(
+        occlusion_sweep(model, image, watched, prep, settings, seed=1)["head"],
+        occlusion_sweep_full(model, image, watched, prep, settings, seed=1)["head"],
+    )
 
 
 def test_the_planner_picks_full_passes_when_the_cone_would_not_save_work(monkeypatch) -> None:

@@ -46,7 +46,7 @@ def test_empirical_rf_is_no_larger_than_theoretical_and_centred():
             centres.append(tuple(int(c) for c in geometry.centre(y, x)))
             outside = np.ones((32, 32), bool)
             cy, cx = centres[-1]
-            outside[cy - 4 - 2:cy + 5 + 2, cx - 4 - 2:cx + 5 + 2] = False  # RF plus the occluder's reach
+            outside[cy - 4 - 2 : cy + 5 + 2, cx - 4 - 2 : cx + 5 + 2] = False  # RF plus the occluder's reach
             assert maps[row][outside].max() == 0
     rf = average_rf(discs, centres)
     assert 0 < rf_size_px(rf) <= geometry.rf
@@ -76,9 +76,14 @@ def test_demo_network_conv3_empirical_rf_within_theoretical(demo_dir):
         with torch.inference_mode():
             fmap = net.model.features(x[None])[0]
         y, xx = divmod(int(fmap[0].flatten().argmax()), fmap.shape[-1])
-        grid = occlusion_sweep(net.model, x, {"features.6": Targets(torch.tensor([0]), torch.tensor([y]),
-                                                                     torch.tensor([xx]))},
-                               net.preprocessing, settings, seed=1)["features.6"]
+        grid = occlusion_sweep(
+            net.model,
+            x,
+            {"features.6": Targets(torch.tensor([0]), torch.tensor([y]), torch.tensor([xx]))},
+            net.preprocessing,
+            settings,
+            seed=1,
+        )["features.6"]
         discs.append(discrepancy_to_pixels(grid, 64, settings)[0])
         centres.append(tuple(int(round(c)) for c in geometry.centre(y, xx)))
     assert rf_size_px(average_rf(discs, centres)) <= geometry.rf
@@ -94,7 +99,7 @@ def test_recentre_puts_the_argmax_at_the_canvas_centre():
 def test_segmentation_stamps_rf_where_the_unit_fires_and_dims_the_rest():
     geometry = layer_geometry(known_rf_net(), "2", 32)  # 24 x 24 map, jump 1, start 4
     rf = np.zeros((63, 63), np.float32)
-    rf[31 - 2:31 + 3, 31 - 2:31 + 3] = 1.0  # a 5 x 5 empirical RF
+    rf[31 - 2 : 31 + 3, 31 - 2 : 31 + 3] = 1.0  # a 5 x 5 empirical RF
     fmap = np.zeros((24, 24), np.float32)
     fmap[10, 10] = 2.0
     fmap[0, 0] = 0.9  # below half the maximum: no stamp

@@ -1,5 +1,6 @@
 """The Prolific client against the local service: Prolific's refusals in its words, throttling retried
 with backoff, every page of a list, and one request at a time."""
+
 from __future__ import annotations
 
 import threading
@@ -12,11 +13,17 @@ from prolific.client import ProlificClient, ProlificError, connect
 
 
 def study_body(**changes) -> dict:
-    body = {"name": "n", "internal_name": "i", "description": "d",
-            "external_study_url": "https://example.org/p/1/?PROLIFIC_PID={{%PROLIFIC_PID%}}",
-            "prolific_id_option": "url_parameters", "total_available_places": 3, "estimated_completion_time": 10,
-            "reward": 150, "completion_codes": [{"code": "ABC", "code_type": "COMPLETED",
-                                                 "actions": [{"action": "MANUALLY_REVIEW"}]}]}
+    body = {
+        "name": "n",
+        "internal_name": "i",
+        "description": "d",
+        "external_study_url": "https://example.org/p/1/?PROLIFIC_PID={{%PROLIFIC_PID%}}",
+        "prolific_id_option": "url_parameters",
+        "total_available_places": 3,
+        "estimated_completion_time": 10,
+        "reward": 150,
+        "completion_codes": [{"code": "ABC", "code_type": "COMPLETED", "actions": [{"action": "MANUALLY_REVIEW"}]}],
+    }
     return {**body, **changes}
 
 
@@ -82,8 +89,9 @@ def test_one_request_at_a_time(prolific_service) -> None:
     statuses = []
 
     def raw() -> None:
-        request = urllib.request.Request(f"{prolific_service.url}/api/v1/studies/",
-                                         headers={"Authorization": f"Token {prolific_service.token}"})
+        request = urllib.request.Request(
+            f"{prolific_service.url}/api/v1/studies/", headers={"Authorization": f"Token {prolific_service.token}"}
+        )
         try:
             statuses.append(urllib.request.urlopen(request).status)
         except urllib.error.HTTPError as error:

@@ -1,4 +1,5 @@
 """`python manage.py aggregate [--network NAME] [--layer L] [--threshold T] [--method majority|dawid-skene]`."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -15,11 +16,19 @@ class Command(BaseCommand):
         parser.add_argument("--network")
         parser.add_argument("--layer")
         default = AggregationSettings.from_settings()
-        parser.add_argument("--threshold", type=bounded_float(0, 1), default=default.threshold,
-                            help=f"Mean precision that makes a detector (UNIT_DETECTOR_THRESHOLD: {default.threshold})")
-        parser.add_argument("--method", choices=METHODS, default=default.method,
-                            help="How the category is chosen: plain majority or Dawid-Skene worker weighting "
-                                 f"(AGGREGATION_METHOD: {default.method})")
+        parser.add_argument(
+            "--threshold",
+            type=bounded_float(0, 1),
+            default=default.threshold,
+            help=f"Mean precision that makes a detector (UNIT_DETECTOR_THRESHOLD: {default.threshold})",
+        )
+        parser.add_argument(
+            "--method",
+            choices=METHODS,
+            default=default.method,
+            help="How the category is chosen: plain majority or Dawid-Skene worker weighting "
+            f"(AGGREGATION_METHOD: {default.method})",
+        )
 
     def handle(self, *args: object, **opts) -> None:
         settings = AggregationSettings(threshold=opts["threshold"], method=opts["method"])
@@ -32,6 +41,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Aggregated {count} units.")
         for row in selectors.layer_summaries(network=opts["network"], layer=opts["layer"]):
             shares = " ".join(f"{name} {share:.4f}" for name, share in row.type_shares.items())
-            self.stdout.write(f"{row.network}/{row.layer}: {row.units} units, {row.answers} answers; types {shares}; "
-                              f"{row.detectors} detectors ({row.object_detectors} objects), "
-                              f"{row.pending} pending, {row.needs_review} to review; alpha {row.alpha_text}")
+            self.stdout.write(
+                f"{row.network}/{row.layer}: {row.units} units, {row.answers} answers; types {shares}; "
+                f"{row.detectors} detectors ({row.object_detectors} objects), "
+                f"{row.pending} pending, {row.needs_review} to review; alpha {row.alpha_text}"
+            )

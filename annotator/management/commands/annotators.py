@@ -1,5 +1,6 @@
 """`python manage.py annotators invite USERNAME [--email E]` | `link LABEL ... [--valid-days N]` |
 `revoke LABEL ...` | `list` | `block|unblock WORKER`."""
+
 from __future__ import annotations
 
 import getpass
@@ -24,21 +25,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
-        invite = actions.add_parser("invite", help="Create an account and print the link where its owner sets a "
-                                                   "password")
+        invite = actions.add_parser(
+            "invite", help="Create an account and print the link where its owner sets a password"
+        )
         invite.add_argument("username")
         invite.add_argument("--email", default="")
-        link = actions.add_parser("link", help="Print a link per label that signs a browser in as that worker, "
-                                               "without an account")
+        link = actions.add_parser(
+            "link", help="Print a link per label that signs a browser in as that worker, without an account"
+        )
         link.add_argument("labels", nargs="+")
-        link.add_argument("--valid-days", type=bounded_float(0.01, 366), default=LAB_LINK_DAYS,
-                          help=f"Days the link signs people in (default {LAB_LINK_DAYS})")
-        revoke = actions.add_parser("revoke", help="Stop every link made for these labels; their browsers are "
-                                                   "signed out")
+        link.add_argument(
+            "--valid-days",
+            type=bounded_float(0.01, 366),
+            default=LAB_LINK_DAYS,
+            help=f"Days the link signs people in (default {LAB_LINK_DAYS})",
+        )
+        revoke = actions.add_parser(
+            "revoke", help="Stop every link made for these labels; their browsers are signed out"
+        )
         revoke.add_argument("labels", nargs="+")
         actions.add_parser("list", help="Workers and their answer counts")
-        for name, text in (("block", "Give a worker no more HITs (on MTurk: a worker block)"),
-                           ("unblock", "Lift a block")):
+        for name, text in (
+            ("block", "Give a worker no more HITs (on MTurk: a worker block)"),
+            ("unblock", "Lift a block"),
+        ):
             sub = actions.add_parser(name, help=text)
             sub.add_argument("worker", help="The worker's id (MTurk WorkerId, lab-link label or username)")
             sub.add_argument("--reason", default="", help="Shown to the worker on MTurk (required to block)")
@@ -61,8 +71,12 @@ class Command(BaseCommand):
                 found = list(Worker.objects.filter(external_id=opts["worker"]))
                 if len(found) != 1:
                     raise WorkerError(f"{len(found)} workers are named {opts['worker']!r}; name exactly one.")
-                worker = worker_block(worker_id=found[0].pk, reviewer_name=opts["actor"], reason=opts["reason"],
-                                      block=opts["action"] == "block")
+                worker = worker_block(
+                    worker_id=found[0].pk,
+                    reviewer_name=opts["actor"],
+                    reason=opts["reason"],
+                    block=opts["action"] == "block",
+                )
                 state = "blocked" if worker.blocked else "unblocked"
                 self.stdout.write(f"{worker.external_id} ({worker.kind}) is {state}.")
             else:

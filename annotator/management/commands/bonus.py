@@ -1,6 +1,7 @@
 """`python manage.py bonus ASSIGNMENT --amount 0.50 --reason TEXT` (MTurk, one assignment), or
 `python manage.py bonus --campaign NAME --participants PID [PID ...] --amount 0.50 --reason TEXT` (Prolific,
 one bulk payment)."""
+
 from __future__ import annotations
 
 import getpass
@@ -16,9 +17,11 @@ from annotator.services.review import Reviewer, ReviewError
 
 
 class Command(BaseCommand):
-    help = ("Pay a bonus, recorded with the reason: to a Mechanical Turk worker for one assignment, or to Prolific "
-            "participants of a campaign's study in one bulk payment (paid once for the same participants, amount "
-            "and reason).")
+    help = (
+        "Pay a bonus, recorded with the reason: to a Mechanical Turk worker for one assignment, or to Prolific "
+        "participants of a campaign's study in one bulk payment (paid once for the same participants, amount "
+        "and reason)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("assignment", nargs="?", default="", help="MTurk's AssignmentId")
@@ -48,8 +51,13 @@ class Command(BaseCommand):
             campaign = campaign_get(opts["campaign"])
             if not campaign.on_prolific:
                 raise CampaignError(f"Campaign {campaign.name!r} is not on Prolific: MTurk bonuses are per assignment.")
-            bonuses = prolific_bonus(campaign=campaign, amounts={p: opts["amount"] for p in opts["participants"]},
-                                     reason=opts["reason"], reviewer=reviewer, client=prolific_client())
+            bonuses = prolific_bonus(
+                campaign=campaign,
+                amounts={p: opts["amount"] for p in opts["participants"]},
+                reason=opts["reason"],
+                reviewer=reviewer,
+                client=prolific_client(),
+            )
         except (CampaignError, CrowdError, ReviewError) as error:
             raise CommandError(str(error)) from error
         total = sum(b.amount for b in bonuses)

@@ -1,5 +1,6 @@
 """`python manage.py demo_world --out DIR [--count N] [--seed S]`: the procedural image set
 (DIR/images) with its per-pixel truth (DIR/truth.npz, DIR/world.json)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser

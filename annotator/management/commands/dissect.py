@@ -1,5 +1,6 @@
 """`python manage.py dissect --network NET --layers L1,L2 --images DIR ...`: top images, receptive
 fields and segmentations. Re-running the same command resumes; a finished dissection does nothing."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,16 @@ class Command(BaseCommand):
         parser.add_argument("--occluder-size", type=int, default=11)
         parser.add_argument("--occluder-stride", type=int, default=3)
         parser.add_argument("--rf-images", type=int, help="Top images per unit used for its RF (default: all)")
-        parser.add_argument("--occluder-at-centre", action="store_true",
-                            help="Put each discrepancy at the occluder's centre instead of spreading it")
+        parser.add_argument(
+            "--occluder-at-centre",
+            action="store_true",
+            help="Put each discrepancy at the occluder's centre instead of spreading it",
+        )
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--chunk-size", type=int, default=500, help="Images per resumable activation step")
-        parser.add_argument("--device", default="cpu",
-                            help="cpu, cuda or cuda:N; a worker's DISSECT_DEVICE overrides it")
+        parser.add_argument(
+            "--device", default="cpu", help="cpu, cuda or cuda:N; a worker's DISSECT_DEVICE overrides it"
+        )
         parser.add_argument("--seed", type=int, default=0, help="Seed of the random occluders")
         parser.add_argument("--queue", action="store_true", help="Enqueue Celery tasks instead of running here")
         parser.add_argument("--status", action="store_true", help="Show the progress of dissection --name")
@@ -65,15 +70,28 @@ class Command(BaseCommand):
             if opts[positive] < 1:
                 raise CommandError(f"--{positive.replace('_', '-')} must be at least 1")
         if not [s for s in opts["layers"].split(",") if s.strip()]:
-            raise CommandError(f"--layers {opts['layers']!r} names no layer: give aliases or module names, "
-                               "comma-separated (--layers conv5 or --layers layer3,layer4).")
+            raise CommandError(
+                f"--layers {opts['layers']!r} names no layer: give aliases or module names, "
+                "comma-separated (--layers conv5 or --layers layer3,layer4)."
+            )
         settings = service.DissectionSettings(
-            network=opts["network"], layers=[s.strip() for s in opts["layers"].split(",") if s.strip()],
-            images=opts["images"], weights=opts["weights"], top_k=opts["top_k"], input_size=opts["input_size"],
-            mean=opts["mean"], std=opts["std"], occluder_size=opts["occluder_size"],
-            occluder_stride=opts["occluder_stride"], rf_images=opts["rf_images"],
-            spread=not opts["occluder_at_centre"], seed=opts["seed"], batch_size=opts["batch_size"],
-            device=opts["device"], chunk_size=opts["chunk_size"])
+            network=opts["network"],
+            layers=[s.strip() for s in opts["layers"].split(",") if s.strip()],
+            images=opts["images"],
+            weights=opts["weights"],
+            top_k=opts["top_k"],
+            input_size=opts["input_size"],
+            mean=opts["mean"],
+            std=opts["std"],
+            occluder_size=opts["occluder_size"],
+            occluder_stride=opts["occluder_stride"],
+            rf_images=opts["rf_images"],
+            spread=not opts["occluder_at_centre"],
+            seed=opts["seed"],
+            batch_size=opts["batch_size"],
+            device=opts["device"],
+            chunk_size=opts["chunk_size"],
+        )
         try:
             dissection = service.dissection_start(settings, opts["name"], queued=opts["queue"])
         except service.DissectionError as exc:
@@ -83,8 +101,10 @@ class Command(BaseCommand):
             from annotator.tasks import enqueue_pending
 
             count = enqueue_pending(dissection.pk)
-            self.stdout.write(f"Queued {count} step(s) of stage '{dissection.stage}' for {name}. "
-                              f"Follow with: python manage.py dissect --status --name {name}")
+            self.stdout.write(
+                f"Queued {count} step(s) of stage '{dissection.stage}' for {name}. "
+                f"Follow with: python manage.py dissect --status --name {name}"
+            )
             return
         if dissection.stage == dissection.Stage.DONE:
             self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
@@ -92,8 +112,10 @@ class Command(BaseCommand):
         if dissection.stage in (dissection.Stage.ACTIVATIONS, dissection.Stage.MERGING, dissection.Stage.SWEEPS):
             reason = full_pass_reason(dissection)
             if reason:
-                self.stdout.write(f"Occlusion sweeps will run as full forward passes of every occluded copy, "
-                                  f"not the cone sweep: {reason}.")
+                self.stdout.write(
+                    f"Occlusion sweeps will run as full forward passes of every occluded copy, "
+                    f"not the cone sweep: {reason}."
+                )
         # `kill` (SIGTERM) stops like Ctrl-C: the step in progress is dropped, finished steps are kept.
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
@@ -114,8 +136,10 @@ class Command(BaseCommand):
         for path, error in bad:
             self.stdout.write(f"  skipped {path}: {error}")
         for layer in dissection.network.layers.order_by("order"):
-            self.stdout.write(f"  {layer.name} ({layer.module_name}): {layer.num_units} units, "
-                              f"theoretical RF {layer.rf_theoretical_px} px")
+            self.stdout.write(
+                f"  {layer.name} ({layer.module_name}): {layer.num_units} units, "
+                f"theoretical RF {layer.rf_theoretical_px} px"
+            )
         self.stdout.write("Export with: python manage.py export --format json --network " + dissection.network.name)
 
     def show_status(self, name: str | None) -> None:

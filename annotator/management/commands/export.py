@@ -1,4 +1,5 @@
 """`python manage.py export --format json|csv|tally|table [--network NAME] [--layer L] [--output FILE]`."""
+
 from __future__ import annotations
 
 from pathlib import Path

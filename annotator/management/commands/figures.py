@@ -1,4 +1,5 @@
 """`python manage.py figures --network NAME [--out DIR]`: the paper's figures."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,10 @@ from annotator.services.figures import figures_write
 
 
 class Command(BaseCommand):
-    help = ("Write the semantic-types-per-layer and object-detector figures as PNG and SVG. Detectors are the "
-            "units `aggregate` stored as such (with UNIT_DETECTOR_THRESHOLD, or its --threshold).")
+    help = (
+        "Write the semantic-types-per-layer and object-detector figures as PNG and SVG. Detectors are the "
+        "units `aggregate` stored as such (with UNIT_DETECTOR_THRESHOLD, or its --threshold)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--network", required=True)

@@ -1,4 +1,5 @@
 """`python manage.py import_annotations FILE --network NAME [--no-aggregate]`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,10 @@ from annotator.services.imports import AnnotationImportError, annotations_import
 
 
 class Command(BaseCommand):
-    help = ("Import answers made elsewhere: the authors' wide CSV (net,layer,unit,desc1,cat1,prec1,...) or a "
-            "long one (network,layer,unit,worker,description,category,precision). Then aggregate.")
+    help = (
+        "Import answers made elsewhere: the authors' wide CSV (net,layer,unit,desc1,cat1,prec1,...) or a "
+        "long one (network,layer,unit,worker,description,category,precision). Then aggregate."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
@@ -25,9 +28,11 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         for line in report.errors:
             self.stderr.write(f"skipped {line}")
-        self.stdout.write(f"{opts['file'].name}: {report.rows} rows, {report.answers_created} answers added, "
-                          f"{report.answers_present} already present, {report.units_created} new units, "
-                          f"{len(report.errors)} bad rows skipped.")
+        self.stdout.write(
+            f"{opts['file'].name}: {report.rows} rows, {report.answers_created} answers added, "
+            f"{report.answers_present} already present, {report.units_created} new units, "
+            f"{len(report.errors)} bad rows skipped."
+        )
         if not opts["no_aggregate"]:
             count = units_aggregate(network=opts["network"])
             self.stdout.write(f"Aggregated {count} units of {opts['network']}.")

@@ -1,4 +1,5 @@
 """`python manage.py mturk_hits CAMPAIGN expire|extend|delete [--hours N]`."""
+
 from __future__ import annotations
 
 import getpass
@@ -12,8 +13,10 @@ from mturk import client as mturk
 
 
 class Command(BaseCommand):
-    help = ("Expire a campaign's HITs on MTurk (no new workers; submitted work stays), extend them by --hours, or "
-            "delete them (only reviewable HITs whose assignments are all approved or rejected).")
+    help = (
+        "Expire a campaign's HITs on MTurk (no new workers; submitted work stays), extend them by --hours, or "
+        "delete them (only reviewable HITs whose assignments are all approved or rejected)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
@@ -26,8 +29,13 @@ class Command(BaseCommand):
             campaign = campaign_get(opts["name"])
             if not campaign.on_mturk:
                 raise CampaignError(f"Campaign {campaign.name!r} is not on Mechanical Turk.")
-            report = hits_change(campaign=campaign, action=opts["action"], client=mturk_client(campaign),
-                                 actor=opts["actor"], hours=opts["hours"])
+            report = hits_change(
+                campaign=campaign,
+                action=opts["action"],
+                client=mturk_client(campaign),
+                actor=opts["actor"],
+                hours=opts["hours"],
+            )
         except (CampaignError, mturk.MTurkError) as error:
             raise CommandError(str(error)) from error
         for line in report.refused:

@@ -1,5 +1,6 @@
 """`python manage.py review CAMPAIGN [--approve ID ...] [--reject ID ...] [--reject-rule RULE ...]
 [--approve-passing] [--feedback TEXT] [--min-seconds 20] [--dry-run]`."""
+
 from __future__ import annotations
 
 import getpass
@@ -17,22 +18,30 @@ from prolific.client import REJECTION_CATEGORIES, ProlificError
 
 
 class Command(BaseCommand):
-    help = ("Approve or reject a campaign's answers (on MTurk: its assignments; on Prolific: its participants' "
-            "submissions), one by one by assignment or participant id, or by rule: reject those failing "
-            f"{', '.join(RULES)}; approve those passing every rule.")
+    help = (
+        "Approve or reject a campaign's answers (on MTurk: its assignments; on Prolific: its participants' "
+        "submissions), one by one by assignment or participant id, or by rule: reject those failing "
+        f"{', '.join(RULES)}; approve those passing every rule."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
-        parser.add_argument("--approve", nargs="+", default=[], metavar="ID",
-                            help="MTurk assignment ids, or Prolific participant ids")
+        parser.add_argument(
+            "--approve", nargs="+", default=[], metavar="ID", help="MTurk assignment ids, or Prolific participant ids"
+        )
         parser.add_argument("--reject", nargs="+", default=[], metavar="ID")
-        parser.add_argument("--category", default="OTHER", choices=REJECTION_CATEGORIES,
-                            help="Prolific's rejection category for --reject (by rule, it follows the rule)")
+        parser.add_argument(
+            "--category",
+            default="OTHER",
+            choices=REJECTION_CATEGORIES,
+            help="Prolific's rejection category for --reject (by rule, it follows the rule)",
+        )
         parser.add_argument("--reject-rule", nargs="+", default=[], choices=RULES)
         parser.add_argument("--approve-passing", action="store_true", help="Approve answers passing all rules")
         parser.add_argument("--feedback", default="", help="What the worker is told (required to reject)")
-        parser.add_argument("--min-seconds", type=bounded_float(0, 86400), default=20.0,
-                            help="Faster than this is 'too-fast'")
+        parser.add_argument(
+            "--min-seconds", type=bounded_float(0, 86400), default=20.0, help="Faster than this is 'too-fast'"
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would be done")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
@@ -44,8 +53,12 @@ class Command(BaseCommand):
                 raise review.ReviewError("--feedback is required to reject: the worker sees it.")
             if campaign.on_prolific:
                 return self._prolific(campaign, reviewer, opts)
-            answers = {a.assignment.external_id: a for a in Answer.objects.filter(hit__campaign=campaign)
-                       .exclude(assignment=None).select_related("assignment")}
+            answers = {
+                a.assignment.external_id: a
+                for a in Answer.objects.filter(hit__campaign=campaign)
+                .exclude(assignment=None)
+                .select_related("assignment")
+            }
             for ident in [*opts["approve"], *opts["reject"]]:
                 if ident not in answers:
                     raise review.ReviewError(f"No answer of campaign {campaign.name!r} has assignment {ident!r}.")
@@ -69,8 +82,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"would {'approve' if approve else 'reject'} {ident}")
                 continue
             try:
-                prolific_decide(campaign=campaign, participant_id=ident, approve=approve, reviewer=reviewer,
-                                client=client, feedback=opts["feedback"], category=opts["category"])
+                prolific_decide(
+                    campaign=campaign,
+                    participant_id=ident,
+                    approve=approve,
+                    reviewer=reviewer,
+                    client=client,
+                    feedback=opts["feedback"],
+                    category=opts["category"],
+                )
             except ProlificError as error:
                 raise review.ReviewError(str(error)) from error
             self.stdout.write(f"{'approved' if approve else 'rejected'} {ident}")
@@ -80,12 +100,19 @@ class Command(BaseCommand):
         if not (opts["reject_rule"] or opts["approve_passing"]):
             return
         outcome = crowd_review_by_rule(
-            campaign=campaign, reviewer=reviewer, reject_rules=opts["reject_rule"],
-            approve_passing=opts["approve_passing"], feedback=opts["feedback"],
-            min_seconds=opts["min_seconds"], dry_run=opts["dry_run"])
+            campaign=campaign,
+            reviewer=reviewer,
+            reject_rules=opts["reject_rule"],
+            approve_passing=opts["approve_passing"],
+            feedback=opts["feedback"],
+            min_seconds=opts["min_seconds"],
+            dry_run=opts["dry_run"],
+        )
         for line in outcome.refused:
             self.stderr.write(f"refused: {line}")
         verb = "would be" if opts["dry_run"] else "were"
         what = "participants' submissions" if campaign.on_prolific else "answers"
-        self.stdout.write(f"By rule: {len(outcome.rejected)} {what} {verb} rejected, {len(outcome.approved)} "
-                          f"approved, {len(outcome.refused)} refused.")
+        self.stdout.write(
+            f"By rule: {len(outcome.rejected)} {what} {verb} rejected, {len(outcome.approved)} "
+            f"approved, {len(outcome.refused)} refused."
+        )

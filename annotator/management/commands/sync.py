@@ -1,4 +1,5 @@
 """`python manage.py sync [CAMPAIGN ...] [--adopt]`: the crowd platforms' view of our campaigns."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -11,20 +12,27 @@ from annotator.services.crowds import CrowdError, crowd_sync
 
 
 class Command(BaseCommand):
-    help = ("Mirror the platform's view: on Mechanical Turk every HIT's state and assignment's status (auto-approvals "
-            "included), reporting assignments only one side has or whose answers differ; on Prolific the study's "
-            "and every submission's state. Safe to run any time.")
+    help = (
+        "Mirror the platform's view: on Mechanical Turk every HIT's state and assignment's status (auto-approvals "
+        "included), reporting assignments only one side has or whose answers differ; on Prolific the study's "
+        "and every submission's state. Safe to run any time."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", help="Campaigns (default: every published MTurk or Prolific campaign)")
-        parser.add_argument("--adopt", action="store_true",
-                            help="Store answers that MTurk has and we lack (parsed from MTurk's answer XML)")
+        parser.add_argument(
+            "--adopt",
+            action="store_true",
+            help="Store answers that MTurk has and we lack (parsed from MTurk's answer XML)",
+        )
 
     def handle(self, *args: object, **opts) -> None:
         try:
             campaigns = [campaign_get(name) for name in opts["names"]] or list(
-                Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published")
-                .order_by("name"))
+                Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published").order_by(
+                    "name"
+                )
+            )
         except CampaignError as error:
             raise CommandError(str(error)) from error
         if not campaigns:
@@ -41,4 +49,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{campaign.name}: {counts['complete']}/{counts['hits']} HITs done, {counts['answers']}/"
                 f"{counts['needed']} answers, {money.approved} approved, {rejected} rejected; ${money.spent} spent, "
-                f"${money.owed} owed.")
+                f"${money.owed} owed."
+            )

@@ -1,4 +1,5 @@
 """`python manage.py train_demo_network [--out FILE]`: how the committed demo weights were made."""
+
 from __future__ import annotations
 
 import collections
@@ -14,8 +15,12 @@ class Command(BaseCommand):
     help = "Train the demo network on the demo world, save its weights and count its object detectors."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--network", default="demo", choices=sorted(demo_training.DEMO_NETWORKS),
-                            help="demo (three convolutions) or demo-resnet (three residual stages)")
+        parser.add_argument(
+            "--network",
+            default="demo",
+            choices=sorted(demo_training.DEMO_NETWORKS),
+            help="demo (three convolutions) or demo-resnet (three residual stages)",
+        )
         parser.add_argument("--out", help="Where to save the weights (default: the committed file)")
         parser.add_argument("--count", type=int, default=6000)
         parser.add_argument("--epochs", type=int, default=12)
