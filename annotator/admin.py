@@ -2,14 +2,12 @@ from django import forms
 from django.contrib import admin
 
 from annotator import models, selectors
+from annotator.crowds import DEFAULT_BACKEND, crowds
+from annotator.errors import ActionRefused
 from annotator.services.assignments import assignments_expire
-from annotator.services.campaigns import (
-    CampaignError,
-    CampaignSettings,
-    campaign_create,
-    campaign_plan,
-    campaign_publish,
-)
+from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_create, campaign_plan
+from annotator.services.crowd_actions import campaign_publish, publish_plan
+from annotator.task_kinds import tasks
 
 
 @admin.register(models.Network)
@@ -90,6 +88,12 @@ class UnitLabelAdmin(admin.ModelAdmin):
 class CampaignCreateForm(forms.ModelForm):
     """The dashboard's "add campaign": the same checks and the same service as `create_campaign`."""
 
+    task = forms.ChoiceField(
+        choices=lambda: [(name, task.label) for name, task in tasks().items()],
+        required=False,
+        help_text="The kind of question its HITs ask (the first when left empty)",
+    )
+
     class Meta:
         model = models.Campaign
         fields = [
@@ -113,6 +117,7 @@ class CampaignCreateForm(forms.ModelForm):
             reward=data["reward"],
             assignment_minutes=data["assignment_minutes"],
             instructions=data.get("instructions", ""),
+            task=data.get("task", ""),
         )
 
     def clean(self) -> dict:
@@ -133,9 +138,20 @@ class CampaignCreateForm(forms.ModelForm):
 
 @admin.register(models.Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "network", "backend", "status", "answers_per_unit", "reward", "progress", "created_at")
-    list_filter = ("status", "backend")
-    readonly_fields = ("backend", "status", "published_at", "progress")
+    list_display = (
+        "name",
+        "network",
+        "task",
+        "platform",
+        "environment",
+        "status",
+        "answers_per_unit",
+        "reward",
+        "progress",
+        "created_at",
+    )
+    list_filter = ("status", "platform", "task")
+    readonly_fields = ("task", "platform", "environment", "status", "published_at", "progress")
     actions = ["publish_local"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -170,7 +186,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj: models.Campaign) -> str:
-        counts = selectors.campaign_counts(obj)
+        counts = selectors.campaign_progress(obj).counts
         return (
             f"{counts['complete']}/{counts['hits']} HITs done, {counts['answers']}/{counts['needed']} answers, "
             f"{counts['open']} open"
@@ -180,15 +196,16 @@ class CampaignAdmin(admin.ModelAdmin):
     def publish_local(self, request, queryset) -> None:
         for campaign in queryset:
             try:
-                campaign_publish(campaign=campaign, backend=models.Campaign.Backend.LOCAL)
+                plan = publish_plan(campaign=campaign, backend=DEFAULT_BACKEND, options={})
+                campaign_publish(campaign=campaign, plan=plan, actor=request.user.get_username())
                 self.message_user(request, f"Published {campaign.name} to local annotators.")
-            except CampaignError as error:
+            except ActionRefused as error:
                 self.message_user(request, str(error), level="error")
 
 
 @admin.register(models.Hit)
 class HitAdmin(admin.ModelAdmin):
-    list_display = ("campaign", "unit", "unit_images", "mturk_hit_id", "key")
+    list_display = ("campaign", "unit", "unit_images", "remote_id", "key")
     list_filter = ("campaign",)
     list_select_related = ("campaign", "unit__layer__network")
     raw_id_fields = ("unit",)
@@ -268,17 +285,5 @@ admin.site.site_url = "/dashboard/"
 admin.site.site_header = "Unit annotator"
 
 
-@admin.register(models.ProlificSession)
-class ProlificSessionAdmin(admin.ModelAdmin):
-    """Prolific participants' turns, as sync mirrors them: read only (Prolific is the source)."""
-
-    list_display = ("worker", "campaign", "status", "reviewed", "started_at", "finished_at")
-    list_filter = ("campaign", "status", "reviewed")
-    list_select_related = ("worker", "campaign")
-    search_fields = ("worker__external_id", "session_id")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+for crowd in crowds().values():  # each platform's own records (annotator/crowds/)
+    crowd.register_admin(admin.site)

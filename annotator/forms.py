@@ -1,4 +1,4 @@
-"""The HIT form: the same rules for local annotators and Mechanical Turk workers. The browser applies
+"""The HIT form: the same rules for every crowd's workers. The browser applies
 the simple ones too (required, maximum length); the server applies them all."""
 
 from __future__ import annotations

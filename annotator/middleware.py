@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 class FrameAncestorsMiddleware:
     """`frame-ancestors 'none'` on every response that sets no policy of its own: the CSP twin of
-    X-Frame-Options DENY, which modern browsers obey first. The HIT page sets MTurk's sites instead."""
+    X-Frame-Options DENY, which modern browsers obey first. The HIT page a crowd frames sets its own policy."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -8,6 +8,7 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
+from annotator import selectors
 from annotator.models import Campaign, Dissection
 from annotator.services import dissection as service
 from annotator.services.aggregation import units_aggregate
@@ -56,37 +57,23 @@ def enqueue_aggregation(unit_ids: list[int]) -> None:
         transaction.on_commit(lambda: units_aggregate_task.delay(ids))
 
 
-@shared_task(name="annotator.mturk_sync_all", acks_late=True)
-def mturk_sync_all() -> int:
-    """Celery beat runs this every MTURK_SYNC_SECONDS: each published MTurk campaign is synced in its
-    own task, so one campaign's failure (MTurk refusing, say) does not hold up the others."""
-    ids = list(
-        Campaign.objects.filter(backend__in=["sandbox", "production", "prolific"], status="published").values_list(
-            "pk", flat=True
-        )
-    )
+@shared_task(name="annotator.crowd_sync_all", acks_late=True)
+def crowd_sync_all() -> int:
+    """Celery beat runs this every CROWD_SYNC_SECONDS: each published campaign on a platform that syncs
+    is synced in its own task, so one campaign's failure (its platform refusing, say) does not hold up
+    the others."""
+    ids = [campaign.pk for campaign in selectors.campaigns_to_sync()]
     for campaign_id in ids:
-        mturk_sync_campaign.delay(campaign_id)
+        crowd_sync_campaign.delay(campaign_id)
     return len(ids)
 
 
-@shared_task(name="annotator.mturk_sync_campaign", acks_late=True)
-def mturk_sync_campaign(campaign_id: int) -> dict:
-    from annotator.services.crowds import crowd_sync, mturk_client
-    from annotator.services.mturk_sync import campaign_sync
+@shared_task(name="annotator.crowd_sync_campaign", acks_late=True)
+def crowd_sync_campaign(campaign_id: int) -> dict:
+    from annotator.services.crowd_actions import campaign_sync
 
     campaign = Campaign.objects.get(pk=campaign_id)
-    if campaign.on_prolific:  # the same schedule mirrors Prolific's submissions
-        lines = crowd_sync(campaign)
-        for line in lines:
-            log.info("sync %s: %s", campaign.name, line)
-        return {"lines": lines}
-    report = campaign_sync(campaign=campaign, client=mturk_client(campaign))
-    for line in report.lines():
+    lines = campaign_sync(campaign=campaign)
+    for line in lines:
         log.info("sync %s: %s", campaign.name, line)
-    return {
-        "assignments": report.assignments,
-        "only_on_mturk": len(report.only_on_mturk),
-        "only_here": len(report.only_here),
-        "changed": dict(report.changed),
-    }
+    return {"lines": lines}

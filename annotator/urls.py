@@ -1,16 +1,15 @@
 from django.urls import path
 
-from annotator.views import annotate, dashboard, dashboard_actions, hit_form, mturk_hit, prolific
+from annotator.crowds import crowd_urlpatterns
+from annotator.views import annotate, dashboard, dashboard_actions, hit_form
 
 urlpatterns = [
-    path("hit/<uuid:key>/", mturk_hit.mturk_hit, name="mturk-hit"),
     path("hit/<uuid:key>/img/<int:position>", hit_form.hit_image, name="hit-image"),
     path("annotate/", annotate.home, name="annotate-home"),
     path("annotate/next/", annotate.next_hit, name="annotate-next"),
     path("annotate/a/<str:external_id>/", annotate.assignment_page, name="annotate-assignment"),
     path("annotate/lab/<str:token>/", annotate.lab_link, name="annotate-lab"),
-    path("prolific/<int:campaign_id>/", prolific.start, name="prolific-start"),
-    path("prolific/<int:campaign_id>/hit/", prolific.hit, name="prolific-hit"),
+    *crowd_urlpatterns(),  # the pages each crowd's workers land on (annotator/crowds/)
 ]
 
 urlpatterns += [

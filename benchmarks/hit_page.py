@@ -89,7 +89,7 @@ def main() -> None:
                 params = {
                     "assignmentId": f"AOPEN{slots}",
                     "workerId": "WOPEN",
-                    "hitId": hit.mturk_hit_id,
+                    "hitId": hit.remote_id,
                     "turkSubmitTo": "https://workersandbox.mturk.com",
                 }
                 client.get(url, params)  # the first visit creates the assignment
@@ -105,7 +105,7 @@ def main() -> None:
             post_times, post_queries = [], []
             for i in range(repeats):
                 page = client.get(
-                    f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}", "hitId": hit.mturk_hit_id}
+                    f"/hit/{hit.key}/", {"assignmentId": f"A{i}", "workerId": f"W{i}", "hitId": hit.remote_id}
                 ).content
                 token = re.search(rb'name="token" value="([^"]+)"', page).group(1).decode()
                 data = {"token": token, "description": "car", "category": "object", "mismatch": gold}

@@ -59,7 +59,7 @@ def prepare(world_dir: Path) -> list[dict]:
     return [
         {
             "key": str(hit.key),
-            "hit_id": hit.mturk_hit_id,
+            "hit_id": hit.remote_id,
             "gold": list(hit.slots.filter(gold=True).values_list("position", flat=True)),
             "own": list(hit.slots.filter(gold=False).values_list("position", flat=True)),
         }

@@ -170,9 +170,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # trying for about a minute rather than drop the stage (re-running `dissect --queue` also re-queues).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 3}
 CELERY_TASK_IGNORE_RESULT = True
-# `celery -A config beat` keeps MTurk campaigns in step (statuses, auto-approvals) every this many seconds.
+# `celery -A config beat` keeps every campaign on a crowd platform in step with it (confirmations,
+# decisions, auto-approvals) every this many seconds (MTURK_SYNC_SECONDS, its older name, still counts).
 CELERY_BEAT_SCHEDULE = {
-    "mturk-sync": {"task": "annotator.mturk_sync_all", "schedule": float(os.environ.get("MTURK_SYNC_SECONDS", "600"))},
+    "crowd-sync": {
+        "task": "annotator.crowd_sync_all",
+        "schedule": float(os.environ.get("CROWD_SYNC_SECONDS") or os.environ.get("MTURK_SYNC_SECONDS") or "600"),
+    },
 }
 
 # Aggregation: a unit is a detector when its answers' mean precision reaches this (0.75 in the paper);
@@ -209,6 +213,28 @@ MTURK_FRAME_ANCESTORS = [
     "https://workersandbox.mturk.com",
     *env_list("MTURK_EXTRA_FRAME_ANCESTORS"),
 ]
+
+# The crowds a campaign can run on: one adapter each (annotator/crowds/). A new crowd is a module with
+# a subclass of annotator.crowds.base.Crowd and one line here.
+CROWDS = [
+    "annotator.crowds.local.LocalCrowd",
+    "annotator.crowds.mturk.MTurkCrowd",
+    "annotator.crowds.prolific.ProlificCrowd",
+]
+# The kinds of question a HIT can ask: one Task each (annotator/task_kinds/); the first is the default.
+HIT_TASKS = ["annotator.task_kinds.describe.DescribeTask"]
+
+# Mechanical Turk: credentials come from boto3's chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
+# profile, an instance role); MTURK_ENDPOINT_URL points its calls elsewhere (a proxy, a local service).
+MTURK_ENDPOINT_URL = os.environ.get("MTURK_ENDPOINT_URL", "")
+# Prolific: an API token (Prolific's settings page); its API's address (a local service in tests);
+# where participants return with the completion code; the workspace whose participant group blocks
+# participants from every study of the tool; the service fee on rewards and bonuses.
+PROLIFIC_TOKEN = os.environ.get("PROLIFIC_TOKEN", "")
+PROLIFIC_API_URL = os.environ.get("PROLIFIC_API_URL", "")
+PROLIFIC_COMPLETION_URL = os.environ.get("PROLIFIC_COMPLETION_URL", "")
+PROLIFIC_WORKSPACE_ID = os.environ.get("PROLIFIC_WORKSPACE_ID", "")
+PROLIFIC_FEE_RATE = os.environ.get("PROLIFIC_FEE_RATE", "0.333")
 
 LOGGING = {
     "version": 1,

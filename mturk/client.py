@@ -1,15 +1,16 @@
 """The only place that speaks to Mechanical Turk. Credentials come from boto3's usual chain (AWS_*
-variables, a profile); MTURK_ENDPOINT_URL overrides the endpoint (a proxy, the tests' local service).
+variables, a profile); the caller may name another endpoint (a proxy, the tests' local service): the
+MTurk crowd adapter passes settings.MTURK_ENDPOINT_URL.
 
 Throttled calls are retried by botocore with exponential backoff ("standard" retry mode); any other
 service error becomes an MTurkError whose message says what MTurk refused and why."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -26,15 +27,40 @@ class MTurkError(Exception):
     """A call MTurk refused or that could not reach it; the message is meant for the requester."""
 
 
-def connect(backend: str):
-    """A boto3 MTurk client for `sandbox` or `production` (MTurk lives in us-east-1 only)."""
-    if backend not in ENDPOINTS:
-        raise MTurkError(f"Unknown Mechanical Turk backend {backend!r}: use sandbox or production.")
-    endpoint = os.environ.get("MTURK_ENDPOINT_URL") or ENDPOINTS[backend]
-    return boto3.session.Session().client("mturk", region_name="us-east-1", endpoint_url=endpoint, config=RETRIES)
+class MTurkClient(Protocol):
+    """The calls of boto3's MTurk client this module makes (boto3 builds the class at run time; a test's
+    fake provides these). Each takes MTurk's parameters as keywords and returns its response."""
+
+    def get_account_balance(self, **params: Any) -> dict[str, Any]: ...
+    def create_hit_type(self, **params: Any) -> dict[str, Any]: ...
+    def create_hit_with_hit_type(self, **params: Any) -> dict[str, Any]: ...
+    def create_additional_assignments_for_hit(self, **params: Any) -> dict[str, Any]: ...
+    def create_qualification_type(self, **params: Any) -> dict[str, Any]: ...
+    def get_hit(self, **params: Any) -> dict[str, Any]: ...
+    def list_hits(self, **params: Any) -> dict[str, Any]: ...
+    def list_assignments_for_hit(self, **params: Any) -> dict[str, Any]: ...
+    def approve_assignment(self, **params: Any) -> dict[str, Any]: ...
+    def reject_assignment(self, **params: Any) -> dict[str, Any]: ...
+    def send_bonus(self, **params: Any) -> dict[str, Any]: ...
+    def create_worker_block(self, **params: Any) -> dict[str, Any]: ...
+    def delete_worker_block(self, **params: Any) -> dict[str, Any]: ...
+    def update_expiration_for_hit(self, **params: Any) -> dict[str, Any]: ...
+    def delete_hit(self, **params: Any) -> dict[str, Any]: ...
 
 
-def call(client, operation: str, **params):
+def connect(environment: str, endpoint_url: str = "") -> MTurkClient:
+    """A boto3 MTurk client for `sandbox` or `production` (MTurk lives in us-east-1 only), at
+    `endpoint_url` when one is given."""
+    if environment not in ENDPOINTS:
+        raise MTurkError(f"Unknown Mechanical Turk environment {environment!r}: use sandbox or production.")
+    endpoint = endpoint_url or ENDPOINTS[environment]
+    client: MTurkClient = boto3.session.Session().client(
+        "mturk", region_name="us-east-1", endpoint_url=endpoint, config=RETRIES
+    )
+    return client
+
+
+def call(client: MTurkClient, operation: str, **params: Any) -> dict[str, Any]:
     """One MTurk call, its errors turned into a clear MTurkError."""
     try:
         return getattr(client, operation)(**params)
@@ -47,11 +73,11 @@ def call(client, operation: str, **params):
         raise MTurkError(f"Could not reach Mechanical Turk for {operation}: {error}") from error
 
 
-def reject_assignment(client, assignment_id: str, feedback: str) -> None:
+def reject_assignment(client: MTurkClient, assignment_id: str, feedback: str) -> None:
     call(client, "reject_assignment", AssignmentId=assignment_id, RequesterFeedback=feedback)
 
 
-def create_additional_assignments(client, hit_id: str, number: int, token: str) -> None:
+def create_additional_assignments(client: MTurkClient, hit_id: str, number: int, token: str) -> None:
     """More answers for a HIT; the token makes a retried request create nothing twice."""
     call(
         client,
@@ -65,7 +91,7 @@ def create_additional_assignments(client, hit_id: str, number: int, token: str) 
 # Reading ------------------------------------------------------------------------------------------
 
 
-def pages(client, operation: str, key: str, **params) -> list[dict]:
+def pages(client: MTurkClient, operation: str, key: str, **params: Any) -> list[dict]:
     """Every item of a paginated list call, following NextToken to the end."""
     items: list[dict] = []
     token = None
@@ -77,11 +103,11 @@ def pages(client, operation: str, key: str, **params) -> list[dict]:
             return items
 
 
-def account_balance(client) -> Decimal:
+def account_balance(client: MTurkClient) -> Decimal:
     return Decimal(call(client, "get_account_balance")["AvailableBalance"])
 
 
-def get_hit(client, hit_id: str) -> dict | None:
+def get_hit(client: MTurkClient, hit_id: str) -> dict | None:
     """The HIT, or None when MTurk no longer knows it (deleted, or disposed long ago)."""
     try:
         return call(client, "get_hit", HITId=hit_id)["HIT"]
@@ -91,7 +117,7 @@ def get_hit(client, hit_id: str) -> dict | None:
         raise
 
 
-def list_assignments(client, hit_id: str) -> list[dict]:
+def list_assignments(client: MTurkClient, hit_id: str) -> list[dict]:
     """All of a HIT's assignments in every status (submitted, approved, rejected)."""
     return pages(
         client,
@@ -166,7 +192,7 @@ def qualification_requirements(
 
 
 def create_qualification_test(
-    client, *, name: str, description: str, test_xml: str, answer_key_xml: str, minutes: int = 20
+    client: MTurkClient, *, name: str, description: str, test_xml: str, answer_key_xml: str, minutes: int = 20
 ) -> str:
     """A qualification type whose test MTurk scores with the answer key; returns its id."""
     response = call(
@@ -184,7 +210,7 @@ def create_qualification_test(
 
 
 def create_hit_type(
-    client,
+    client: MTurkClient,
     *,
     title: str,
     description: str,
@@ -209,7 +235,14 @@ def create_hit_type(
 
 
 def create_hit(
-    client, *, hit_type_id: str, question: str, max_assignments: int, lifetime_seconds: int, annotation: str, token: str
+    client: MTurkClient,
+    *,
+    hit_type_id: str,
+    question: str,
+    max_assignments: int,
+    lifetime_seconds: int,
+    annotation: str,
+    token: str,
 ) -> tuple[str, bool]:
     """(HITId, created). With a token MTurk saw in the last 24 hours it refuses with HitAlreadyExists
     and names the HIT: then that HIT is returned, so a publish re-run after a crash creates nothing."""
@@ -238,14 +271,18 @@ def create_hit(
         raise
 
 
-def approve_assignment(client, assignment_id: str, feedback: str = "", override_rejection: bool = False) -> None:
+def approve_assignment(
+    client: MTurkClient, assignment_id: str, feedback: str = "", override_rejection: bool = False
+) -> None:
     params = {"AssignmentId": assignment_id, "OverrideRejection": override_rejection}
     if feedback:
         params["RequesterFeedback"] = feedback
     call(client, "approve_assignment", **params)
 
 
-def send_bonus(client, *, worker_id: str, assignment_id: str, amount: Decimal, reason: str, token: str) -> None:
+def send_bonus(
+    client: MTurkClient, *, worker_id: str, assignment_id: str, amount: Decimal, reason: str, token: str
+) -> None:
     call(
         client,
         "send_bonus",
@@ -257,18 +294,18 @@ def send_bonus(client, *, worker_id: str, assignment_id: str, amount: Decimal, r
     )
 
 
-def block_worker(client, worker_id: str, reason: str) -> None:
+def block_worker(client: MTurkClient, worker_id: str, reason: str) -> None:
     call(client, "create_worker_block", WorkerId=worker_id, Reason=reason)
 
 
-def unblock_worker(client, worker_id: str, reason: str = "") -> None:
+def unblock_worker(client: MTurkClient, worker_id: str, reason: str = "") -> None:
     call(client, "delete_worker_block", WorkerId=worker_id, **({"Reason": reason} if reason else {}))
 
 
-def update_expiration(client, hit_id: str, expire_at: datetime) -> None:
+def update_expiration(client: MTurkClient, hit_id: str, expire_at: datetime) -> None:
     """A time in the past expires the HIT now (workers can no longer accept it); a later one extends it."""
     call(client, "update_expiration_for_hit", HITId=hit_id, ExpireAt=expire_at)
 
 
-def delete_hit(client, hit_id: str) -> None:
+def delete_hit(client: MTurkClient, hit_id: str) -> None:
     call(client, "delete_hit", HITId=hit_id)

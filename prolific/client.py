@@ -1,5 +1,5 @@
-"""The only place that speaks to Prolific's REST API. The token comes from PROLIFIC_TOKEN and the API's
-address from PROLIFIC_API_URL (the tests' local service; Prolific's own by default).
+"""The only place that speaks to Prolific's REST API. The caller gives the token and the API's address
+(the Prolific crowd adapter: settings.PROLIFIC_TOKEN and PROLIFIC_API_URL, Prolific's own by default).
 
 Prolific does not support concurrent requests, so one lock lets one request out at a time per
 process; a 429 (throttled) or a 5xx answer is retried with exponential backoff (Retry-After when
@@ -7,11 +7,11 @@ given). Any refusal becomes a ProlificError: "Prolific refused <call>: <its mess
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Protocol
 from urllib.parse import urljoin
 
 import requests
@@ -43,6 +43,26 @@ DECIDED = ("APPROVED", "REJECTED")
 
 class ProlificError(Exception):
     """A call Prolific refused or that could not reach it; the message is meant for the researcher."""
+
+
+class ProlificApi(Protocol):
+    """What the tool asks of Prolific (`ProlificClient` does it over HTTP; a test's fake may too)."""
+
+    def studies(self) -> list[dict]: ...
+    def study(self, study_id: str) -> dict: ...
+    def create_study(self, body: dict) -> dict: ...
+    def publish_study(self, study_id: str) -> dict: ...
+    def set_places(self, study_id: str, places: int) -> dict: ...
+    def cost(self, reward_cents: int, places: int) -> Decimal: ...
+    def submissions(self, study_id: str) -> list[dict]: ...
+    def approve(self, submission_id: str) -> dict: ...
+    def reject(self, submission_id: str, message: str, category: str) -> dict: ...
+    def set_up_bonuses(self, study_id: str, amounts: dict[str, Decimal]) -> dict: ...
+    def pay_bonuses(self, bulk_id: str) -> None: ...
+    def participant_groups(self, workspace_id: str) -> list[dict]: ...
+    def create_participant_group(self, workspace_id: str, name: str) -> dict: ...
+    def group_add(self, group_id: str, participant_ids: list[str]) -> None: ...
+    def group_remove(self, group_id: str, participant_ids: list[str]) -> None: ...
 
 
 class ProlificClient:
@@ -217,11 +237,6 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def connect() -> ProlificClient:
-    """The client the deployment's environment describes."""
-    return ProlificClient(os.environ.get("PROLIFIC_TOKEN", ""), os.environ.get("PROLIFIC_API_URL") or API_URL)
-
-
-def completion_url(code: str) -> str:
-    """Where a participant goes when done: Prolific's completion page with the study's code."""
-    return f"{os.environ.get('PROLIFIC_COMPLETION_URL') or COMPLETION_URL}?cc={code}"
+def completion_url(code: str, base: str = COMPLETION_URL) -> str:
+    """Where a participant goes when done: Prolific's completion page (or `base`) with the study's code."""
+    return f"{base or COMPLETION_URL}?cc={code}"

@@ -57,20 +57,20 @@ def stubbed_mturk(monkeypatch):
     from mturk import client as mturk
 
     client = boto3.client("mturk", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-    monkeypatch.setattr(mturk, "connect", lambda backend: client)
+    monkeypatch.setattr(mturk, "connect", lambda environment, endpoint_url="": client)
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
 
 
 @pytest.fixture
-def prolific_service(monkeypatch):
+def prolific_service(settings):
     """The local Prolific, with the environment a deployment sets pointing at it."""
     from tests.prolific_service import LocalProlific
 
     service = LocalProlific()
-    monkeypatch.setenv("PROLIFIC_TOKEN", service.token)
-    monkeypatch.setenv("PROLIFIC_API_URL", service.url)
-    monkeypatch.setenv("PROLIFIC_COMPLETION_URL", f"{service.url}/submissions/complete")
+    settings.PROLIFIC_TOKEN = service.token
+    settings.PROLIFIC_API_URL = service.url
+    settings.PROLIFIC_COMPLETION_URL = f"{service.url}/submissions/complete"
     yield service
     service.close()

@@ -115,16 +115,16 @@ def answer_hit(
     raise AssertionError("the answer was not stored")
 
 
-def put_on_mturk(campaign_name: str, backend: str = "sandbox") -> list:
+def put_on_mturk(campaign_name: str, environment: str = "sandbox") -> list:
     """Mark a campaign published on MTurk as if `publish` had run: its HITs get ids H1, H2, ... in order
     (the hitId the HIT page then requires)."""
     from annotator.models import Campaign, Hit
 
-    Campaign.objects.filter(name=campaign_name).update(backend=backend, status="published")
+    Campaign.objects.filter(name=campaign_name).update(platform="mturk", environment=environment, status="published")
     hits = list(Hit.objects.filter(campaign__name=campaign_name).select_related("campaign").order_by("id"))
     for number, hit in enumerate(hits, start=1):
-        hit.mturk_hit_id = f"H{number}"
-        hit.save(update_fields=["mturk_hit_id"])
+        hit.remote_id = f"H{number}"
+        hit.save(update_fields=["remote_id"])
     return hits
 
 
@@ -135,9 +135,9 @@ def as_mturk_answer(answer, assignment_id: str):
     from annotator.services.aggregation import units_aggregate
     from annotator.services.answers import answers_settle
 
-    Answer.objects.filter(pk=answer.pk).update(source=Answer.Source.MTURK, confirmation=Answer.Confirmation.CONFIRMED)
+    Answer.objects.filter(pk=answer.pk).update(source="mturk", confirmation=Answer.Confirmation.CONFIRMED)
     Assignment.objects.filter(pk=answer.assignment_id).update(external_id=assignment_id)
-    Worker.objects.filter(pk=answer.worker_id).update(kind=Worker.Kind.MTURK)
+    Worker.objects.filter(pk=answer.worker_id).update(kind="mturk", environment=answer.hit.campaign.environment)
     answers_settle([answer.pk])
     units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()

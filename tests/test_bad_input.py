@@ -182,7 +182,7 @@ MTURK_ANSWERS = {
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", MTURK_ANSWERS)
 def test_malformed_mturk_answers_are_named(hit: Hit, kind: str) -> None:
-    from annotator.services.mturk_sync import parse_mturk_answer
+    from annotator.crowds.mturk.sync import parse_mturk_answer
 
     xml, message = MTURK_ANSWERS[kind]
     with pytest.raises(ValueError, match=message):
@@ -216,7 +216,7 @@ def test_import_files_with_bad_rows_keep_the_good_ones(tmp_path: Path, capsys) -
 
 @pytest.mark.django_db
 def test_publish_refuses_bad_external_urls_before_calling_mturk(hit: Hit, stubbed_mturk) -> None:
-    Campaign.objects.update(backend="", status="draft")
+    Campaign.objects.update(platform="", environment="", status="draft")
     for url, message in (
         ("http://example.org", "must use https"),
         ("https://no-such-host.invalid", "does not resolve"),

@@ -1,8 +1,9 @@
 """The annotation half of the data model: campaign -> HITs (one a unit) -> image slots; workers take
 assignments of HITs and each assignment yields at most one answer.
 
-Local annotators and Mechanical Turk share these rows: a backend only decides how HITs reach workers
-and how assignments are created (claimed here, or opened from MTurk's assignmentId)."""
+Every crowd shares these rows: its adapter (`annotator.crowds`) only decides how HITs reach workers,
+how assignments are created (claimed here, or opened from the platform's ids) and when the platform
+vouches for an answer."""
 
 from __future__ import annotations
 
@@ -18,12 +19,6 @@ from annotator.models.dissection import Layer, Network, TopImage, Unit
 
 
 class Campaign(models.Model):
-    class Backend(models.TextChoices):
-        LOCAL = "local", "Local annotators"
-        SANDBOX = "sandbox", "Mechanical Turk sandbox"
-        PRODUCTION = "production", "Mechanical Turk"
-        PROLIFIC = "prolific", "Prolific"
-
     class Status(models.TextChoices):
         DRAFT = "draft"
         PUBLISHED = "published"
@@ -32,6 +27,9 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200, unique=True)
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="campaigns")
     layers = models.ManyToManyField(Layer, related_name="campaigns")
+    task = models.CharField(
+        max_length=32, default="describe", help_text="The kind of question its HITs ask (annotator.task_kinds)"
+    )
     answers_per_unit = models.PositiveIntegerField(default=3)
     images_per_hit = models.PositiveIntegerField(default=60, help_text="Image slots, gold included")
     gold_per_hit = models.PositiveIntegerField(default=3)
@@ -40,31 +38,22 @@ class Campaign(models.Model):
         default=30, help_text="An opened HIT not answered in this time returns to the pool"
     )
     instructions = models.TextField(blank=True, help_text="Shown above the standard instructions")
-    backend = models.CharField(max_length=16, choices=Backend.choices, blank=True)
+    platform = models.CharField(
+        max_length=32, blank=True, help_text="The crowd it runs on (annotator.crowds); empty until published"
+    )
+    environment = models.CharField(
+        max_length=16, blank=True, help_text="The platform's environment, where it has several (MTurk: sandbox)"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    mturk = models.JSONField(default=dict, blank=True, help_text="MTurk publishing settings and the HIT type id")
-    mturk_synced_at = models.DateTimeField(null=True, blank=True)
-    prolific = models.JSONField(
-        default=dict, blank=True, help_text=("Prolific publishing settings, the study's id, status and completion code")
+    crowd_state = models.JSONField(
+        default=dict, blank=True, help_text="The crowd's own record: publishing settings and the platform's ids"
     )
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="The platform's view was last mirrored")
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def on_mturk(self) -> bool:
-        return self.backend in (self.Backend.SANDBOX, self.Backend.PRODUCTION)
-
-    @property
-    def on_prolific(self) -> bool:
-        return self.backend == self.Backend.PROLIFIC
-
-    @property
-    def on_platform(self) -> bool:
-        """A crowd platform answers for this campaign's workers: their answers count once it confirms them."""
-        return self.on_mturk or self.on_prolific
 
 
 class Hit(models.Model):
@@ -74,13 +63,13 @@ class Hit(models.Model):
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="hits")
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     unit_images = models.PositiveIntegerField(help_text="Slots holding the unit's own images (precision's divisor)")
-    mturk_hit_id = models.CharField(max_length=64, blank=True)
+    remote_id = models.CharField(max_length=64, blank=True, help_text="The platform's id of this HIT, if it has one")
     extra_answers = models.PositiveIntegerField(
         default=0, help_text="Answers a reviewer asked for beyond the campaign's (sent back for more)"
     )
-    mturk_status = models.CharField(max_length=16, blank=True, help_text="HITStatus at the last sync")
-    mturk_expires_at = models.DateTimeField(null=True, blank=True)
-    mturk_counts = models.JSONField(default=dict, blank=True, help_text="Assignments pending/available/completed")
+    remote_status = models.CharField(max_length=16, blank=True, help_text="The platform's state of it at the last sync")
+    remote_expires_at = models.DateTimeField(null=True, blank=True)
+    remote_counts = models.JSONField(default=dict, blank=True, help_text="The platform's assignment counts")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -118,17 +107,22 @@ class HitImage(models.Model):
 
 
 class Worker(models.Model):
-    """Whoever answers: a local account, a lab-session link, a Mechanical Turk worker, or an imported id."""
+    """Whoever answers: a local account, a lab-session link, a crowd platform's worker (their kind is
+    the platform's name, and `environment` the platform's environment they were met in), or an
+    imported id."""
 
     class Kind(models.TextChoices):
+        """The kinds that are not a platform's."""
+
         ACCOUNT = "account"
         LINK = "link", "Lab link"
-        MTURK = "mturk", "Mechanical Turk"
-        PROLIFIC = "prolific", "Prolific"
         IMPORTED = "imported"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    external_id = models.CharField(max_length=200, help_text="Username, link label, MTurk WorkerId or import id")
+    kind = models.CharField(max_length=32, help_text="account, link, imported, or the crowd platform's name")
+    environment = models.CharField(
+        max_length=16, blank=True, help_text="The platform's environment the worker belongs to (MTurk: sandbox)"
+    )
+    external_id = models.CharField(max_length=200, help_text="Username, link label, the platform's id or import id")
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="worker"
     )
@@ -140,7 +134,9 @@ class Worker(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["kind", "external_id"], name="worker_unique_id")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "environment", "external_id"], name="worker_unique_platform_id")
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_id} ({self.kind})"
@@ -182,9 +178,8 @@ class Answer(models.Model):
     per assignment); imported answers have only the unit and the worker."""
 
     class Source(models.TextChoices):
-        LOCAL = "local"
-        MTURK = "mturk"
-        PROLIFIC = "prolific"
+        """Sources that are not a crowd's (a HIT's answer has its crowd's name)."""
+
         IMPORTED = "imported"
 
     class Review(models.TextChoices):
@@ -214,7 +209,7 @@ class Answer(models.Model):
         Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="answer"
     )
     worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.PROTECT, related_name="answers")
-    source = models.CharField(max_length=16, choices=Source.choices)
+    source = models.CharField(max_length=32, help_text="The crowd whose HIT it answers, or imported")
     description = models.CharField(max_length=200)
     category = models.CharField(max_length=16, choices=Category.choices)
     marked = models.JSONField(default=list, blank=True, help_text="Slot positions marked 'does not match'")

@@ -201,6 +201,8 @@ class UnitLabel(models.Model):
     label_agreement = models.FloatField(null=True, blank=True, help_text="Share of answers giving the label")
     category_agreement = models.FloatField(null=True, blank=True, help_text="Share of answers giving the category")
     flags = models.JSONField(default=list, blank=True, help_text="Why the unit needs review")
+    threshold = models.FloatField(null=True, blank=True, help_text="The detector threshold aggregation used")
+    method = models.CharField(max_length=32, blank=True, help_text="How aggregation chose the category")
     # A reviewer's decision, kept beside the crowd's (which aggregation keeps recomputing).
     review_label = models.CharField(max_length=200, blank=True)
     review_category = models.CharField(max_length=16, choices=Category.choices, blank=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotator.crowds import CampaignMoney, crowd_for, pool_platforms, synced_platforms
 from annotator.models import (
     Answer,
     Assignment,
@@ -74,7 +75,7 @@ def units_for_export(network: str | None = None, layer: str | None = None) -> Qu
         units = units.filter(layer__name=layer)
     return units.prefetch_related(
         Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")),
-        Prefetch("answers", queryset=Answer.objects.select_related("worker").order_by("id")),
+        Prefetch("answers", queryset=Answer.objects.select_related("worker", "hit__campaign").order_by("id")),
     )
 
 
@@ -102,10 +103,10 @@ def hit_slot_file(key, position: int) -> str | None:
 def worker_open_assignment(
     worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
 ) -> Assignment | None:
-    """The worker's oldest unexpired open assignment of local HITs (or of one campaign's, for a Prolific
+    """The worker's oldest unexpired open assignment of the pool's HITs (or of one campaign's, for a crowd's
     participant): what "next HIT" hands back first."""
     now = now or timezone.now()
-    where = Q(hit__campaign=campaign) if campaign is not None else Q(hit__campaign__backend=Campaign.Backend.LOCAL)
+    where = Q(hit__campaign=campaign) if campaign is not None else Q(hit__campaign__platform__in=pool_platforms())
     return (
         Assignment.objects.filter(where, worker=worker, status=Assignment.Status.OPEN)
         .filter(Q(expires_at=None) | Q(expires_at__gte=now))
@@ -116,7 +117,7 @@ def worker_open_assignment(
 
 
 def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = None) -> QuerySet[Hit]:
-    """Published local HITs (or one campaign's, for its Prolific participants) with a free answer slot
+    """Published HITs of the pool (or one campaign's, for a crowd's participants) with a free answer slot
     and, for a worker, of units they never had."""
     taken = (
         Assignment.objects.filter(hit=OuterRef("pk"))
@@ -126,7 +127,7 @@ def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = 
         .annotate(n=Count("id"))
         .values("n")
     )
-    where = Q(campaign=campaign) if campaign is not None else Q(campaign__backend=Campaign.Backend.LOCAL)
+    where = Q(campaign=campaign) if campaign is not None else Q(campaign__platform__in=pool_platforms())
     hits = (
         Hit.objects.filter(where, campaign__status=Campaign.Status.PUBLISHED)
         .annotate(taken=Coalesce(Subquery(taken), 0))
@@ -140,13 +141,20 @@ def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = 
     return hits.select_related("campaign").order_by("-taken", "id")
 
 
+def campaigns_to_sync() -> list[Campaign]:
+    """Published campaigns on a platform that syncs (the periodic task, `sync` without names)."""
+    return list(
+        Campaign.objects.filter(platform__in=synced_platforms(), status=Campaign.Status.PUBLISHED).order_by("name")
+    )
+
+
 def worker_answer_count(worker: Worker) -> int:
     return Answer.objects.filter(worker=worker).count()
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
     """HITs, complete HITs, answers that count and answers needed, open assignments, and the answers
-    kept but not counted (unconfirmed by MTurk, unknown to it, rejected, late, beyond what a HIT wanted)."""
+    kept but not counted (unconfirmed by the platform, unknown to it, rejected, late, beyond what a HIT wanted)."""
     counted = (
         Answer.objects.filter(hit=OuterRef("pk"), counts=True)
         .order_by()
@@ -177,6 +185,33 @@ def campaign_counts(campaign: Campaign) -> dict[str, int]:
 
 
 @dataclass
+class CampaignProgress:
+    """How far a campaign is, and what it cost: what the dashboard, the admin and `sync` show."""
+
+    counts: dict[str, int]
+    money: CampaignMoney
+    rejected: int
+
+    @property
+    def percent(self) -> float:
+        counts = self.counts
+        return 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0
+
+    def summary(self) -> str:
+        c, m = self.counts, self.money
+        return (
+            f"{c['complete']}/{c['hits']} HITs done, {c['answers']}/{c['needed']} answers, {m.approved} approved, "
+            f"{self.rejected} rejected; ${m.spent} spent, ${m.owed} owed."
+        )
+
+
+def campaign_progress(campaign: Campaign) -> CampaignProgress:
+    counts = campaign_counts(campaign)
+    rejected = Answer.objects.filter(hit__campaign=campaign, review=Answer.Review.REJECTED).count()
+    return CampaignProgress(counts, crowd_for(campaign).money(campaign), rejected)
+
+
+@dataclass
 class LayerSummary:
     """The paper's per-layer figures: type shares of all answers, detectors, agreement."""
 
@@ -190,6 +225,14 @@ class LayerSummary:
     pending: int
     needs_review: int
     alpha: float | None
+    aggregations: list[tuple[float | None, str]] = field(default_factory=list)  # (threshold, method) stored
+
+    @property
+    def aggregation_text(self) -> str:
+        """How the stored statuses were reached: the threshold and method aggregation used (several where
+        the labels were aggregated at different times with different settings)."""
+        parts = [f"precision \u2265 {t:g}, {m}" if t is not None else m or "?" for t, m in self.aggregations]
+        return "; ".join(parts)
 
     @property
     def alpha_text(self) -> str:

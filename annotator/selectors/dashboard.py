@@ -5,30 +5,26 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
+from annotator.crowds import CampaignMoney, crowd_for
 from annotator.labels import normalise
 from annotator.models import (
     Answer,
     AutoLabel,
-    Bonus,
     Campaign,
     Dissection,
     Hit,
     HitImage,
     Layer,
-    ProlificSession,
     ReviewAction,
     TopImage,
     Unit,
     UnitLabel,
 )
 from annotator.selectors import is_object_detector
-from mturk.fees import assignment_cost, bonus_cost
-from prolific.fees import with_fee
 
 THUMBNAILS = 6
 SORTS = ("unit", "label", "category", "precision", "agreement", "status", "rf")
@@ -308,86 +304,9 @@ def worker_quality(*, campaign: Campaign | None = None, network: str | None = No
     return sorted(rows.values(), key=lambda r: (-r.answers, r.worker))
 
 
-@dataclass
-class CampaignMoney:
-    paid: bool
-    approved: int
-    submitted: int
-    spent: Decimal
-    owed: Decimal
-    bonuses: Decimal = Decimal(0)
-    platform: str = "Mechanical Turk"
-
-
 def campaign_money(campaign: Campaign) -> CampaignMoney:
-    """Rewards with MTurk's commission: spent on approved assignments, owed on submitted ones (MTurk
-    approves those by itself after the auto-approval delay). Local annotators are not paid through us."""
-    if campaign.on_prolific:
-        return _prolific_money(campaign)
-    counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
-        approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
-        submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)),
-    )
-    if not campaign.on_mturk:
-        return CampaignMoney(False, counts["approved"], counts["submitted"], Decimal(0), Decimal(0))
-    each = assignment_cost(campaign.reward, campaign.answers_per_unit)
-    bonuses = sum(
-        (
-            bonus_cost(b)
-            for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True).values_list("amount", flat=True)
-        ),
-        Decimal(0),
-    )
-    return CampaignMoney(
-        True,
-        counts["approved"],
-        counts["submitted"],
-        each * counts["approved"] + bonuses,
-        each * counts["submitted"],
-        bonuses,
-    )
-
-
-def _prolific_money(campaign: Campaign) -> CampaignMoney:
-    """Prolific pays per participant (their submission), with its service fee on rewards and bonuses:
-    spent on approved submissions, owed on those awaiting review (Prolific approves them itself after
-    its review period)."""
-    reward = Decimal((campaign.prolific or {}).get("reward") or "0")
-    sessions = ProlificSession.objects.filter(campaign=campaign)
-    approved = sessions.filter(Q(reviewed="approved") | Q(status="APPROVED")).count()
-    awaiting = sessions.filter(status="AWAITING REVIEW", reviewed="").count()
-    bonuses = sum(
-        (
-            with_fee(b)
-            for b in Bonus.objects.filter(answer__hit__campaign=campaign, paid=True).values_list("amount", flat=True)
-        ),
-        Decimal(0),
-    )
-    return CampaignMoney(
-        True,
-        approved,
-        awaiting,
-        with_fee(reward) * approved + bonuses,
-        with_fee(reward) * awaiting,
-        bonuses,
-        platform="Prolific",
-    )
-
-
-def prolific_sessions(campaign: Campaign) -> list[ProlificSession]:
-    """The campaign's participants, each with the answers they sent."""
-    return list(
-        ProlificSession.objects.filter(campaign=campaign)
-        .select_related("worker")
-        .annotate(answers=Count("worker__answers", filter=Q(worker__answers__hit__campaign=campaign)))
-        .order_by("started_at")
-    )
-
-
-def hit_states(campaign: Campaign) -> dict[str, int]:
-    """How many of the campaign's HITs MTurk reported in each state at the last sync."""
-    rows = campaign.hits.exclude(mturk_status="").values("mturk_status").annotate(n=Count("id"))
-    return {row["mturk_status"]: row["n"] for row in rows.order_by("mturk_status")}
+    """What the campaign cost on its platform, as its crowd counts it (local annotators: nothing)."""
+    return crowd_for(campaign).money(campaign)
 
 
 def campaigns_with_progress() -> QuerySet[Campaign]:

@@ -1,9 +1,11 @@
 """Answers: the one way an answer is checked, stored, scored and made to count, whoever sends it (the
-local page, the MTurk page, sync adopting an answer only MTurk has, and imports).
+local page, a crowd platform's page, sync adopting an answer only the platform has, and imports).
+What the form asks and how an answer is scored is the HIT's task's (`annotator.task_kinds`); when an
+answer is vouched for is the campaign's crowd's (`annotator.crowds`).
 
 An answer is stored first and never lost, but it counts (for aggregation, its HIT's answer count and
-the figures) only once it is trustworthy: the platform confirms it (an MTurk answer once sync has seen
-its assignment on MTurk), nothing held it back (a finished campaign, a blocked worker), no reviewer
+the figures) only once it is trustworthy: the platform confirms it (once sync has seen it on the platform,
+where one vouches for answers), nothing held it back (a finished campaign, a blocked worker), no reviewer
 rejected it, and its HIT still wanted it. `hit_answers_settle` is the only code that decides
 `Answer.counts`; everything that changes one of those facts calls it.
 
@@ -16,19 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.forms import HitAnswerForm
-from annotator.models import Answer, Assignment, Campaign, Hit, HitImage, Worker
+from annotator.crowds import crowd_for
+from annotator.errors import ActionRefused
+from annotator.models import Answer, Assignment, Campaign, Hit, Worker
+from annotator.task_kinds import task_for
 from annotator.tasks import enqueue_aggregation
 
 GOLD_TRIES = 3  # as in the authors' form: two warnings, and the third try is stored whatever it marks
 
 
-class AssignmentError(Exception):
+class AssignmentError(ActionRefused):
     """A request about an assignment that cannot be honoured; the message is shown to the worker."""
 
 
@@ -38,10 +44,17 @@ class Submission:
     look at the images again after gold images were left unmarked)."""
 
     answer: Answer | None
-    form: HitAnswerForm
+    form: forms.Form
     created: bool = False
     gold_retry: bool = False
     tries_left: int = 0
+
+    @property
+    def stored(self) -> Answer:
+        """The stored answer (a submission that was shown again has none)."""
+        if self.answer is None:
+            raise AssignmentError("This answer was not stored.")
+        return self.answer
 
     @property
     def notice(self) -> str:
@@ -56,41 +69,19 @@ class Submission:
         return "Your answer is stored, but answers from your account no longer count. Ask the researcher why."
 
 
-def answer_score(*, gold: set[int], marked: set[int], unit_images: int) -> tuple[float, int, int]:
-    """(precision, gold images shown, gold images marked): precision is the share of the unit's own
-    images left unmarked (METHOD stage 5), so marking a gold image costs nothing."""
-    wrong = len(marked - gold)
-    precision = (unit_images - wrong) / unit_images if unit_images else 0.0
-    return precision, len(gold), len(gold & marked)
-
-
-def answer_source(campaign: Campaign) -> str:
-    if campaign.on_mturk:
-        return Answer.Source.MTURK
-    return Answer.Source.PROLIFIC if campaign.on_prolific else Answer.Source.LOCAL
-
-
-def hit_positions(hit: Hit) -> tuple[list[int], set[int]]:
-    """The HIT's slot positions in order, and the gold ones among them."""
-    rows = list(HitImage.objects.filter(hit=hit).order_by("position").values_list("position", "gold"))
-    return [position for position, _ in rows], {position for position, gold in rows if gold}
-
-
 def _held(assignment: Assignment, campaign: Campaign, now: datetime) -> str:
-    """Why an answer arriving now is not wanted. MTurk lets a worker submit an accepted assignment until
-    its own deadline even after the requester stopped the HIT, so an MTurk answer is late only past it."""
+    """Why an answer arriving now is not wanted: a blocked worker's, or one after the campaign finished
+    (unless its crowd still takes it: `Crowd.takes_late_answer`)."""
     if assignment.worker.blocked:
         return Answer.Held.BLOCKED
-    if campaign.status == Campaign.Status.FINISHED:
-        within = campaign.on_mturk and assignment.expires_at is not None and now <= assignment.expires_at
-        if not within:
-            return Answer.Held.LATE
+    if campaign.status == Campaign.Status.FINISHED and not crowd_for(campaign).takes_late_answer(assignment, now):
+        return Answer.Held.LATE
     return Answer.Held.NONE
 
 
 def _target(assignment_pk: int) -> Assignment:
     """The locked assignment an answer is stored on. A submission from an old tab names an assignment
-    the worker has since given up (returned on MTurk, or expired locally) while they hold the same HIT
+    the worker has since given up (returned on the platform, or expired locally) while they hold the same HIT
     again: the answer belongs to the live one, or it would break one-live-assignment-per-worker."""
     assignment = (
         Assignment.objects.select_for_update()
@@ -116,18 +107,18 @@ def _target(assignment_pk: int) -> Assignment:
 def answer_submit(
     *, assignment_pk: int, data: Mapping, user_agent: str = "", now: datetime | None = None
 ) -> Submission:
-    """Check a HIT form's answer by the form's rules, then store it on the assignment exactly once,
+    """Check a HIT form's answer by its task's rules, then store it on the assignment exactly once,
     scored against the HIT's gold images, and queue the unit's aggregation after commit.
 
-    Unmarked gold images earn a warning and another try (the form keeps the answers) until the last
-    of GOLD_TRIES, which is stored whatever it marks. A repeated submission returns the stored answer.
-    An MTurk or Prolific answer is stored unconfirmed; sync confirms it."""
+    Gold images handled carelessly earn a warning and another try (the form keeps the answers) until
+    the last of GOLD_TRIES, which is stored whatever it says. A repeated submission returns the stored
+    answer. On a crowd that confirms answers it is stored unconfirmed; sync confirms it."""
     now = now or timezone.now()
     hit = Hit.objects.select_related("campaign").filter(assignments__pk=assignment_pk).first()
     if hit is None:
         raise AssignmentError("This assignment does not exist.")
-    positions, gold = hit_positions(hit)
-    form = HitAnswerForm(data, positions=positions)
+    task = task_for(hit.campaign)
+    form = task.form(hit, data)
     valid = form.is_valid()
     with transaction.atomic():
         assignment = _target(assignment_pk)
@@ -136,8 +127,7 @@ def answer_submit(
             return Submission(existing, form, created=False)
         if not valid:
             return Submission(None, form)
-        chosen = set(form.cleaned_data["mismatch"])
-        if len(gold & chosen) < len(gold) and assignment.gold_warnings < GOLD_TRIES - 1:
+        if not task.gold_ok(hit, form.cleaned_data) and assignment.gold_warnings < GOLD_TRIES - 1:
             assignment.gold_warnings += 1
             assignment.save(update_fields=["gold_warnings"])
             return Submission(None, form, gold_retry=True, tries_left=GOLD_TRIES - assignment.gold_warnings)
@@ -145,16 +135,13 @@ def answer_submit(
             hit=hit,
             assignment=assignment,
             worker=assignment.worker,
-            gold=gold,
-            marked=chosen,
-            description=form.cleaned_data["description"],
-            category=form.cleaned_data["category"],
+            values=task.answer_values(hit, form.cleaned_data),
             held=_held(assignment, hit.campaign, now),
             opened_at=assignment.opened_at,
             submitted_at=now,
             gold_warnings=assignment.gold_warnings,
             user_agent=user_agent[:500],
-            confirmation=Answer.Confirmation.UNCONFIRMED if hit.campaign.on_platform else Answer.Confirmation.CONFIRMED,
+            confirmation=crowd_for(hit.campaign).stored_confirmation(),
         )
         _close(assignment)
         if answer.counts:
@@ -176,10 +163,7 @@ def _store(
     hit: Hit,
     assignment: Assignment,
     worker: Worker,
-    gold: set[int],
-    marked: set[int],
-    description: str,
-    category: str,
+    values: dict[str, Any],
     held: str,
     confirmation: str,
     opened_at: datetime | None,
@@ -188,19 +172,14 @@ def _store(
     user_agent: str = "",
     review: str = Answer.Review.SUBMITTED,
 ) -> Answer:
-    precision, gold_total, gold_marked = answer_score(gold=gold, marked=marked, unit_images=hit.unit_images)
+    """`values`: what the HIT's task stores of the answer, scored (`Task.answer_values`)."""
     answer = Answer.objects.create(
         unit_id=hit.unit_id,
         hit=hit,
         assignment=assignment,
         worker=worker,
-        source=answer_source(hit.campaign),
-        description=description,
-        category=category,
-        marked=sorted(marked),
-        precision=precision,
-        gold_total=gold_total,
-        gold_marked=gold_marked,
+        source=crowd_for(hit.campaign).name,
+        **values,
         gold_warnings=gold_warnings,
         opened_at=opened_at,
         submitted_at=submitted_at,
@@ -218,18 +197,15 @@ def answer_adopt(
     *,
     hit: Hit,
     assignment_id: str,
-    worker_id: str,
-    description: str,
-    category: str,
-    marked: list[int],
+    worker: Worker,
+    copy: tuple,
     accepted_at: datetime | None,
     submitted_at: datetime | None,
     review: str,
 ) -> Answer:
-    """Store an answer that reached MTurk but not us (our server was down when the worker submitted).
-    MTurk listed it, so it is confirmed; `description`, `category` and `marked` passed the form's rules."""
-    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=worker_id)
-    _, gold = hit_positions(hit)
+    """Store an answer that reached the platform but not us (our server was down when the worker
+    submitted). The platform listed it, so it is confirmed; `copy` is its copy as the HIT's task read it
+    (`Task.parse_platform_fields`, by the form's rules)."""
     with transaction.atomic():
         assignment, _ = Assignment.objects.get_or_create(
             external_id=assignment_id,
@@ -244,10 +220,7 @@ def answer_adopt(
             hit=hit,
             assignment=assignment,
             worker=worker,
-            gold=gold,
-            marked=set(marked),
-            description=description,
-            category=category,
+            values=task_for(hit.campaign).values_from_copy(hit, copy),
             held=Answer.Held.NONE,
             opened_at=accepted_at,
             submitted_at=submitted_at,

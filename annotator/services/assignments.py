@@ -1,5 +1,7 @@
-"""Handing HITs to workers: local annotators claim them here; MTurk's workers arrive with MTurk's ids.
-Their answers are stored by `services.answers`.
+"""Handing HITs to workers from the pool: signed-in annotators (and a crowd's participants who take a
+campaign's HITs one after another) claim them here; a platform whose workers arrive
+with the platform's own ids opens their assignments in its adapter. Their answers are stored by
+`services.answers`.
 
 Concurrency rests on unique constraints and row locks, never on check-then-write: a local assignment
 holds one of its HIT's answer slots (unique per HIT), a worker holds at most one live assignment per
@@ -7,7 +9,6 @@ HIT, and a worker's claims run one at a time (their row is locked)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -15,11 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotator import selectors
-from annotator.models import Assignment, Campaign, Hit, Worker
-from annotator.services.answers import AssignmentError
-
-# Mechanical Turk's ids (AssignmentId, HITId, WorkerId): 1 to 64 upper-case letters and digits.
-MTURK_ID = re.compile(r"[A-Z0-9]{1,64}")
+from annotator.models import Assignment, Campaign, Worker
 
 
 def assignments_expire(now: datetime | None = None) -> int:
@@ -35,7 +32,7 @@ def assignments_expire(now: datetime | None = None) -> int:
 def assignment_claim(
     *, worker: Worker, now: datetime | None = None, campaign: Campaign | None = None
 ) -> Assignment | None:
-    """The worker's next local HIT (or, for a Prolific participant, the next of `campaign`'s): their own
+    """The worker's next local HIT (or, for a crowd's participant, the next of `campaign`'s): their own
     open one if any, else a HIT of a unit they never had whose answer slots are not all taken; units
     closest to done first. None when nothing is left.
 
@@ -68,46 +65,3 @@ def assignment_claim(
             except IntegrityError:  # another worker took that slot meanwhile
                 continue
     return None
-
-
-def assignment_open_mturk(
-    *, hit: Hit, assignment_id: str, worker_id: str, hit_id: str, now: datetime | None = None
-) -> Assignment:
-    """The assignment behind an accepted MTurk HIT, created the first time its page opens, with MTurk's
-    deadline for it (accepted now, plus the campaign's assignment duration).
-
-    MTurk sends its three ids with the page; each must look like one of MTurk's, and the HIT id must be
-    this HIT's own, so a link to one HIT cannot open another. Whether the assignment is real only MTurk
-    knows: its answer counts once sync sees it there. A worker who returned the HIT and accepted it again
-    gets a new AssignmentId, and the returned one is marked abandoned."""
-    now = now or timezone.now()
-    for name, value in (("assignmentId", assignment_id), ("workerId", worker_id), ("hitId", hit_id)):
-        if not MTURK_ID.fullmatch(value or ""):
-            raise AssignmentError(f"This link lacks a valid {name}; open the HIT from Mechanical Turk.")
-    if hit_id != hit.mturk_hit_id:
-        raise AssignmentError("This page belongs to another HIT; open it again from Mechanical Turk.")
-    existing = Assignment.objects.filter(external_id=assignment_id).select_related("worker").first()
-    if existing is not None:
-        if existing.hit_id != hit.pk or existing.worker.external_id != worker_id:
-            raise AssignmentError("This assignment belongs to another HIT or worker.")
-        return existing
-    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.MTURK, external_id=worker_id)
-    with transaction.atomic():
-        Assignment.objects.filter(hit=hit, worker=worker, status=Assignment.Status.OPEN).exclude(
-            external_id=assignment_id
-        ).update(status=Assignment.Status.ABANDONED)
-        try:
-            with transaction.atomic():
-                return Assignment.objects.create(
-                    hit=hit,
-                    worker=worker,
-                    external_id=assignment_id,
-                    opened_at=now,
-                    expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes),
-                )
-        except IntegrityError:  # the same page opened twice at once, or an answered HIT re-accepted
-            pass
-    existing = Assignment.objects.filter(external_id=assignment_id).first()
-    if existing is None:
-        raise AssignmentError("You have answered this unit already; return this HIT so another worker gets it.")
-    return existing

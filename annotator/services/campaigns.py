@@ -1,23 +1,26 @@
-"""Campaigns and their HITs: which units go out, with which images, to which backend.
+"""Campaigns and their HITs: which units go out, asking which question (the campaign's task), on which
+crowd.
 
-A HIT is built once, when its campaign is created, and never changes afterwards: its slots (the
-unit's segmented top images plus gold images of other units at random positions) are what every
-worker of that HIT sees, so their answers stay comparable."""
+A HIT is built once, when its campaign is created, by its task (`Task.build_hits`), and never changes
+afterwards: its slots are what every worker of that HIT sees, so their answers stay comparable."""
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from annotator.models import Campaign, Hit, HitImage, Layer, Network, TopImage
+from annotator.crowds import Backend, backend_of
+from annotator.errors import ActionRefused
+from annotator.models import Campaign, Layer, Network, TopImage
+from annotator.task_kinds import default_task, task_named
 
 
-class CampaignError(Exception):
+class CampaignError(ActionRefused):
     """A campaign request that cannot be carried out; the message says what to change."""
 
 
@@ -30,6 +33,7 @@ class CampaignSettings:
     assignment_minutes: int = 30
     instructions: str = ""
     seed: int = 0
+    task: str = ""  # a HIT task's name (settings.HIT_TASKS); empty: the first
 
     def check(self) -> None:
         if self.answers_per_unit < 1:
@@ -86,9 +90,11 @@ def campaign_create(
     """Create a campaign and one HIT per segmented unit of the given layers, in one transaction."""
     settings = settings or CampaignSettings()
     plan = campaign_plan(name=name, network=network, layers=layers, settings=settings)
+    task = task_named(settings.task) if settings.task else default_task()
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name,
+            task=task.name,
             network=plan.network,
             answers_per_unit=settings.answers_per_unit,
             images_per_hit=settings.images_per_hit,
@@ -99,7 +105,7 @@ def campaign_create(
         )
         campaign.layers.set(plan.layers)
         for layer in plan.layers:
-            _create_hits(campaign, plan.tops[layer.pk], settings)
+            task.build_hits(campaign, plan.tops[layer.pk], seed=settings.seed)
     return campaign
 
 
@@ -116,61 +122,37 @@ def _segmented_top_images(layers: list[Layer]) -> dict[int, dict[int, list[tuple
     return tops
 
 
-def _create_hits(campaign: Campaign, units: dict[int, list[tuple[int, int]]], settings: CampaignSettings) -> None:
-    """Gold images come from other units of the same layer, one per unit where possible, and never
-    show an image that is also among this unit's own."""
-    wanted = settings.images_per_hit - settings.gold_per_hit
-    slots = []
-    for unit_id, own in units.items():
-        rng = random.Random(f"{settings.seed}:{campaign.name}:{unit_id}")
-        own = own[:wanted]
-        own_images = {image_id for _, image_id in own}
-        gold: list[int] = []
-        others = [u for u in units if u != unit_id]
-        rng.shuffle(others)
-        for other in others:
-            if len(gold) == settings.gold_per_hit:
-                break
-            choices = [top for top, image in units[other] if image not in own_images]
-            if choices:
-                gold.append(rng.choice(choices))
-        hit = Hit.objects.create(campaign=campaign, unit_id=unit_id, unit_images=len(own))
-        entries = [(top, False) for top, _ in own] + [(top, True) for top in gold]
-        rng.shuffle(entries)
-        slots += [
-            HitImage(hit=hit, position=i, top_image_id=top, gold=is_gold) for i, (top, is_gold) in enumerate(entries)
-        ]
-    HitImage.objects.bulk_create(slots, batch_size=2000)
-
-
-def check_backend(campaign: Campaign, backend: str) -> None:
-    """A campaign runs on one backend: refuse publishing it on another."""
-    if campaign.backend and campaign.backend != backend:
+def campaign_check_backend(campaign: Campaign, backend: Backend) -> None:
+    """A campaign runs on one crowd (and environment): refuse publishing it on another."""
+    if campaign.platform and (campaign.platform, campaign.environment) != (backend.platform, backend.environment):
+        ran = backend_of(campaign)
         raise CampaignError(
-            f"Campaign {campaign.name!r} is published on {campaign.backend} already; "
-            "a campaign runs on one backend (create another campaign for another one)."
+            f"Campaign {campaign.name!r} is published on {ran.name if ran else campaign.platform} already; a "
+            "campaign runs on one backend (create another campaign for another one)."
         )
 
 
-def campaign_publish(*, campaign: Campaign, backend: str) -> Campaign:
-    """Make a campaign's HITs available. Local: annotators' "next HIT" starts offering them.
-
-    The Mechanical Turk backends create their HITs through `mturk/` on top of the same records."""
-    if backend not in Campaign.Backend.values:
-        raise CampaignError(f"Unknown backend {backend!r}; use one of {', '.join(Campaign.Backend.values)}.")
-    check_backend(campaign, backend)
-    if backend != Campaign.Backend.LOCAL:
-        raise CampaignError(
-            "Mechanical Turk campaigns are published with their settings and an external URL: "
-            f"manage.py publish {campaign.name} --backend {backend} --external-url https://HOST."
-        )
-    updated = Campaign.objects.filter(pk=campaign.pk, backend__in=["", backend]).update(
-        backend=backend, status=Campaign.Status.PUBLISHED, published_at=campaign.published_at or timezone.now()
-    )
+def campaign_claim(campaign: Campaign, backend: Backend, **state: object) -> None:
+    """Tie the campaign to one crowd (and environment), with the crowd's record: a campaign runs on one,
+    so publishing it elsewhere is refused. Adapters call it at their point of no return (before the
+    first thing they create); run again on the same crowd it only updates the record."""
+    campaign_check_backend(campaign, backend)
+    changes: dict[str, object] = {"platform": backend.platform, "environment": backend.environment}
+    if state:
+        changes["crowd_state"] = {**campaign.crowd_state, **state}
+    updated = Campaign.objects.filter(
+        Q(platform="") | Q(platform=backend.platform, environment=backend.environment), pk=campaign.pk
+    ).update(**changes)
     if not updated:
         raise CampaignError(f"Campaign {campaign.name!r} was published elsewhere meanwhile.")
     campaign.refresh_from_db()
-    return campaign
+
+
+def campaign_mark_published(campaign: Campaign) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.PUBLISHED, published_at=campaign.published_at or timezone.now()
+    )
+    campaign.refresh_from_db()
 
 
 def campaign_get(name: str) -> Campaign:

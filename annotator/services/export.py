@@ -11,6 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from annotator.models import UnitLabel
 from annotator.selectors import units_for_export
+from annotator.task_kinds import task_for_answer
 
 CSV_FIELDS = [
     "network",
@@ -65,15 +66,7 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
                 "status": label.final_status if label else "pending",
                 "label_agreement": label.label_agreement if label else None,
                 "category_agreement": label.category_agreement if label else None,
-                "answers": [
-                    {
-                        "worker": a.worker.external_id if a.worker else None,
-                        "description": a.description,
-                        "category": a.category,
-                        "precision": round(a.precision, 4),
-                    }
-                    for a in unit.answers.all()
-                ],
+                "answers": [task_for_answer(a).export_answer(a) for a in unit.answers.all()],
             }
         )
     return records

@@ -1,6 +1,8 @@
 """Answers made elsewhere: the authors' released CSV (one row a unit, three answers side by side) or a
 long CSV (one row an answer). Bad rows are reported with their row numbers and skipped; good rows are
-kept; importing the same file again adds nothing (each answer is keyed by file, row and column)."""
+kept; importing the same file again adds nothing (each answer is keyed by file, row and column).
+Both formats hold the paper's three-task answers, so imported answers are the default task's
+(`task_kinds.default_task`), aggregated with its campaigns' answers."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 from django import forms
 from django.db import transaction
 
+from annotator.errors import ActionRefused
 from annotator.forms import description_clean
 from annotator.models import CATEGORY_CODES, Answer, Category, Layer, Network, Unit, Worker
 from annotator.services.answers import answers_settle
@@ -28,7 +31,7 @@ NAME_MAX = 200
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 
 
-class AnnotationImportError(Exception):
+class AnnotationImportError(ActionRefused):
     pass
 
 

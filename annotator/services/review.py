@@ -1,28 +1,31 @@
 """A reviewer's decisions on units and answers. The crowd's values stay as aggregation computes them;
 a decision is kept beside them (review_* fields) and every action is recorded with who and when.
 
-Where a campaign runs on Mechanical Turk the matching MTurk call is made first, so a refused call
-changes nothing here."""
+Where the answer's crowd decides on its platform too, the platform's call is made first
+(`Crowd.answer_rejecting`, `answer_approving`, `more_answers`), so a refused call changes nothing here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.crowds import CrowdError, crowd_for, crowd_for_answer
+from annotator.errors import ActionRefused
 from annotator.forms import description_clean
 from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import answers_settle, hit_answers_settle
-from mturk import client as mturk
 
 LABEL_MAX = 200
 FEEDBACK_MAX = 1024
 
 
-class ReviewError(Exception):
+class ReviewError(ActionRefused):
     """A review action that cannot be carried out; the message says why."""
 
 
@@ -107,8 +110,8 @@ def unit_override(*, unit_id: int, reviewer: Reviewer, label: str = "", category
 
 
 def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
-    """Ask for `more` answers: the unit's HIT takes that many more workers (on MTurk, additional
-    assignments), the unit turns pending until they answer, and earlier review decisions are cleared."""
+    """Ask for `more` answers: the unit's HIT takes that many more workers (asked of its platform first,
+    where it has one), the unit turns pending until they answer, and earlier review decisions are cleared."""
     if not 1 <= more <= 20:
         raise ReviewError("Ask for between 1 and 20 more answers.")
     hit = (
@@ -125,14 +128,8 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
         )
     if hit.campaign.status == hit.campaign.Status.FINISHED:
         raise ReviewError(f"Campaign {hit.campaign.name} is finished; its HITs take no more answers.")
-    if hit.campaign.on_mturk:
-        if not hit.mturk_hit_id:
-            raise ReviewError(f"The HIT of unit {unit_id} was never created on Mechanical Turk; publish first.")
-        token = f"more-{hit.key.hex}-{hit.extra_answers + more}"
-        try:
-            mturk.create_additional_assignments(_mturk_client(hit.campaign), hit.mturk_hit_id, more, token)
-        except mturk.MTurkError as error:
-            raise ReviewError(str(error)) from error
+    with _platform_first():
+        crowd_for(hit.campaign).more_answers(hit, more)
     with transaction.atomic():
         Hit.objects.filter(pk=hit.pk).update(extra_answers=hit.extra_answers + more)
         UnitLabel.objects.filter(unit_id=unit_id).update(
@@ -150,10 +147,14 @@ def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
     return hit
 
 
-def _mturk_client(campaign):
-    from annotator.services.crowds import mturk_client  # crowds builds every platform client
-
-    return mturk_client(campaign)
+@contextmanager
+def _platform_first() -> Iterator[None]:
+    """The platform's side of a decision, made before ours: its refusal changes nothing here, and comes
+    back as this service's error, in the platform's words."""
+    try:
+        yield
+    except CrowdError as error:
+        raise ReviewError(str(error)) from error
 
 
 def _answer(answer_id: int) -> Answer:
@@ -163,27 +164,10 @@ def _answer(answer_id: int) -> Answer:
     return answer
 
 
-def _require_confirmed(answer: Answer, verb: str) -> None:
-    """Only an assignment MTurk has listed can be paid or decided on there: a forged or unsent answer
-    never costs money."""
-    if answer.confirmation == Answer.Confirmation.UNKNOWN:
-        raise ReviewError(f"MTurk does not know this assignment: it cannot be {verb}, and is never paid.")
-    if answer.confirmation != Answer.Confirmation.CONFIRMED:
-        raise ReviewError(f"MTurk has not listed this assignment yet: sync the campaign before it can be {verb}.")
-
-
-def _on_mturk(answer: Answer, call) -> None:
-    """The MTurk side of an answer decision, made before ours; a refusal changes nothing here."""
-    try:
-        call(_mturk_client(answer.hit.campaign), answer.assignment.external_id)
-    except mturk.MTurkError as error:
-        raise ReviewError(str(error)) from error
-
-
 def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answer:
-    """Leave an answer out of aggregation. A local HIT gets its answer slot back (another worker will
-    answer); an MTurk assignment is rejected on MTurk with the feedback, which the worker sees.
-    Rejecting twice changes nothing."""
+    """Leave an answer out of aggregation. Its HIT gets the answer slot back where it holds one (another
+    worker will answer); on a platform that decides answers it is rejected there first, with the
+    feedback, which the worker sees. Rejecting twice changes nothing."""
     feedback = " ".join(feedback.split())
     if not feedback:
         raise ReviewError("Say why: the feedback is shown to the worker.")
@@ -192,18 +176,11 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
     answer = _answer(answer_id)
     if answer.review == Answer.Review.REJECTED:
         return answer
-    if answer.source == Answer.Source.MTURK:
-        if answer.review == Answer.Review.APPROVED:
-            raise ReviewError(
-                "This assignment is approved (and paid) on Mechanical Turk already; it can no longer be rejected."
-            )
-        if answer.confirmation == Answer.Confirmation.UNCONFIRMED:
-            _require_confirmed(answer, "rejected")
-        if answer.confirmation == Answer.Confirmation.CONFIRMED:  # one MTurk does not know is rejected here only
-            _on_mturk(answer, lambda client, assignment_id: mturk.reject_assignment(client, assignment_id, feedback))
+    with _platform_first():
+        crowd_for_answer(answer).answer_rejecting(answer, feedback)
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.REJECTED, feedback=feedback)
-        if answer.assignment_id and answer.source in (Answer.Source.LOCAL, Answer.Source.PROLIFIC):
+        if answer.assignment_id:  # a pool's answer slot goes back to the pool (a platform's assignment holds none)
             Assignment.objects.filter(pk=answer.assignment_id).update(slot=None)
         ReviewAction.objects.create(
             actor=reviewer.name,
@@ -220,21 +197,14 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
 
 
 def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") -> Answer:
-    """Accept an answer (and, on MTurk, pay it: ApproveAssignment). A rejected MTurk assignment can
-    be approved after all (MTurk's OverrideRejection); approving twice changes nothing."""
+    """Accept an answer (where approving pays, pay it). A rejected answer can be approved after
+    all where the platform allows it (`Crowd.approves_rejected`); approving twice changes nothing."""
     feedback = " ".join(feedback.split())[:FEEDBACK_MAX]
     answer = _answer(answer_id)
     if answer.review == Answer.Review.APPROVED:
         return answer
-    if answer.source == Answer.Source.MTURK:
-        _require_confirmed(answer, "approved")
-        override = answer.review == Answer.Review.REJECTED
-        _on_mturk(
-            answer,
-            lambda client, assignment_id: mturk.approve_assignment(
-                client, assignment_id, feedback, override_rejection=override
-            ),
-        )
+    with _platform_first():
+        crowd_for_answer(answer).answer_approving(answer, feedback)
     was_rejected = answer.review == Answer.Review.REJECTED
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(review=Answer.Review.APPROVED, feedback=feedback or answer.feedback)

@@ -17,13 +17,14 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from annotator.errors import ActionRefused
 from annotator.models import Worker
 
 LAB_LINK_SALT = "annotator.lab-link"
 LAB_LINK_DAYS = 30
 
 
-class WorkerError(Exception):
+class WorkerError(ActionRefused):
     pass
 
 
@@ -106,25 +107,21 @@ def annotator_invite(*, username: str, email: str = "") -> str:
 
 
 def worker_block(*, worker_id: int, reviewer_name: str, reason: str, block: bool = True) -> Worker:
-    """Block (or unblock) a worker from our HITs: locally they get no more HITs; on MTurk a worker
-    block (CreateWorkerBlock / DeleteWorkerBlock) keeps them from all of this requester's HITs; on
-    Prolific the participant joins the workspace's blocklist group."""
+    """Block (or unblock) a worker from our HITs: here they get no more HITs and their later answers are
+    held; their crowd blocks them on its platform first (`Crowd.block`), so a refusal there changes
+    nothing here."""
+    from annotator.crowds import crowd_for_worker
     from annotator.models import ReviewAction
-    from annotator.services.crowds import CrowdError, crowd_block
-    from annotator.services.review import ReviewError
 
     reason = " ".join(reason.split())
     if block and not reason:
-        raise WorkerError("Say why: MTurk shows the reason to the blocked worker.")
+        raise WorkerError("Say why: the platform shows the reason to the blocked worker.")
     worker = Worker.objects.filter(pk=worker_id).first()
     if worker is None:
         raise WorkerError(f"There is no worker {worker_id}.")
     if worker.blocked == block:
         return worker
-    try:
-        crowd_block(worker, block=block, reason=reason)
-    except (CrowdError, ReviewError) as error:
-        raise WorkerError(str(error)) from error
+    crowd_for_worker(worker).block(worker, block=block, reason=reason)
     Worker.objects.filter(pk=worker.pk).update(blocked=block, blocked_reason=reason if block else "")
     ReviewAction.objects.create(
         actor=reviewer_name,

@@ -1,1 +1,2 @@
-"""Pages: the HIT (for MTurk and for local annotators) and the annotators' start page."""
+"""Pages: the HIT for local annotators, the annotators' start page, and the dashboard (each crowd's own
+pages live with its adapter, `annotator.crowds`)."""

@@ -124,13 +124,12 @@ def assignment_page(request: HttpRequest, external_id: str) -> HttpResponse:
             request, "This campaign has finished", "Its HITs take no more answers. Thank you!", status=410, home=True
         )
     done = selectors.worker_answer_count(request.worker)
-    form, positions = bind_form(hit)
-    page = FormPage(hit, "local", form, request.path, done_count=done)
+    page = FormPage(hit, bind_form(hit), request.path, csrf=True, done_count=done)
     if request.method == "GET":
-        return render_form(request, page, positions)
-    result, response = submit(request, assignment, page, positions)
-    if response is not None:
-        return response
+        return render_form(request, page)
+    result = submit(request, assignment, page)
+    if isinstance(result, HttpResponse):
+        return result
     if not result.created:
         messages.info(request, "Your answer to that HIT was stored already.")
     elif result.notice:

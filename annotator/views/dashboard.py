@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import mimetypes
 
-from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -14,12 +13,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
 from annotator import selectors
+from annotator.crowds import crowd_for, crowd_for_answer
 from annotator.models import Campaign, Category, Layer, Network, UnitLabel
 from annotator.permissions import VIEW, dashboard_permission
 from annotator.selectors import dashboard as reads
 from annotator.services import artifacts, figures
-from annotator.services.review_rules import RULES
-from prolific.client import REJECTION_CATEGORIES
+from annotator.task_kinds import default_task, task_for
 
 FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -28,7 +27,6 @@ CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 @require_safe
 @dashboard_permission(VIEW)
 def index(request: HttpRequest) -> HttpResponse:
-    threshold = settings.UNIT_DETECTOR_THRESHOLD
     summaries = {(s.network, s.layer): s for s in selectors.layer_summaries()}
     networks = []
     for network in Network.objects.prefetch_related("layers").order_by("name"):
@@ -40,21 +38,14 @@ def index(request: HttpRequest) -> HttpResponse:
         networks.append({"network": network, "layers": layers})
     campaigns = []
     for campaign in reads.campaigns_with_progress():
-        counts = selectors.campaign_counts(campaign)
-        campaigns.append(
-            {
-                "campaign": campaign,
-                "counts": counts,
-                "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"]
-                if counts["needed"]
-                else 0.0,
-            }
-        )
+        progress = selectors.campaign_progress(campaign)
+        where = crowd_for(campaign).describe(campaign) if campaign.platform else "-"
+        campaigns.append({"campaign": campaign, "counts": progress.counts, "percent": progress.percent, "where": where})
     dissections = [{"dissection": d, "stages": selectors.dissection_progress(d)} for d in reads.dissections()]
     return render(
         request,
         "dashboard/index.html",
-        {"networks": networks, "campaigns": campaigns, "dissections": dissections, "threshold": threshold},
+        {"networks": networks, "campaigns": campaigns, "dissections": dissections},
     )
 
 
@@ -124,7 +115,13 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     answers = list(unit.answers.all())
     seen = reads.answers_as_seen(answers)
     rows = [
-        {"answer": a, "seconds": reads.seconds_spent(a), "pk_text": str(a.pk), "seen": seen.get(a.pk, [])}
+        {
+            "answer": a,
+            "seconds": reads.seconds_spent(a),
+            "pk_text": str(a.pk),
+            "seen": seen.get(a.pk, []),
+            "crowd": crowd_for_answer(a),
+        }
         for a in answers
     ]
     hits = list(unit.hits.all())
@@ -149,6 +146,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
             "position": (at, len(order)),
             "answers": [row for row in rows if row["answer"].counts],
             "kept": [row for row in rows if not row["answer"].counts],
+            "rows_template": default_task().answer_rows_template,  # the unit's labels are the default task's
             "categories": Category.choices,
             "auto_labels": list(unit.auto_labels.all()),
             "actions": list(unit.review_actions.all()),
@@ -160,21 +158,22 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
 @dashboard_permission(VIEW)
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("network"), pk=campaign_id)
-    counts = selectors.campaign_counts(campaign)
+    progress = selectors.campaign_progress(campaign)
+    crowd = crowd_for(campaign)
     return render(
         request,
         "dashboard/campaign.html",
         {
             "campaign": campaign,
-            "counts": counts,
-            "money": reads.campaign_money(campaign),
-            "percent": 100.0 * min(counts["answers"], counts["needed"]) / counts["needed"] if counts["needed"] else 0.0,
+            "crowd": crowd,
+            "crowd_label": crowd.describe(campaign),
+            "crowd_info": crowd.dashboard_context(campaign),
+            "counts": progress.counts,
+            "money": progress.money,
+            "percent": progress.percent,
             "workers": reads.worker_quality(campaign=campaign),
             "layers": list(campaign.layers.all()),
-            "hit_states": reads.hit_states(campaign),
-            "rules": RULES,
-            "prolific_sessions": reads.prolific_sessions(campaign) if campaign.on_prolific else [],
-            "rejection_categories": REJECTION_CATEGORIES,
+            "rules": task_for(campaign).rules,
             "rule_form": {
                 "rules": request.GET.getlist("rules"),
                 "feedback": request.GET.get("feedback", ""),
@@ -195,7 +194,6 @@ def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
         {
             "network": network,
             "kinds": FIGURES,
-            "threshold": settings.UNIT_DETECTOR_THRESHOLD,
             "summaries": selectors.layer_summaries(network.name),
             "histogram": selectors.object_detector_histogram(network.name),
         },

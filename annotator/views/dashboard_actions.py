@@ -1,6 +1,7 @@
 """The dashboard's actions: every post a reviewer makes (review a unit, approve, reject or pay an
-answer, block a worker, sync or review a campaign by rule, expire, extend or delete its HITs). Each
-calls one service; a refused action comes back as a message and changes nothing. Security behavior:
+answer, block a worker, sync or review a campaign by rule, decide a submission, pay bonuses in bulk,
+expire, extend or delete its HITs). Each calls one service (the campaign's crowd does what its platform
+offers); a refused action comes back as a message and changes nothing. Security behavior:
 each needs staff and its own permission (annotator/permissions.py); each is recorded with the
 reviewer's name."""
 
@@ -15,19 +16,17 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
+from annotator.crowds import crowd_for, crowd_for_answer
+from annotator.errors import ActionRefused
 from annotator.forms import ExtendForm, RuleReviewForm, SendBackForm, numbers_clean
 from annotator.models import Answer, Campaign, Worker
 from annotator.permissions import MANAGE_HITS, MODERATE, PAY, REVIEW, dashboard_permission
 from annotator.services import review
 from annotator.services.campaigns import CampaignError
-from annotator.services.crowds import CrowdError, crowd_review_by_rule, crowd_sync, mturk_client, prolific_client
-from annotator.services.mturk_hits import hits_change
-from annotator.services.payments import bonus_send
-from annotator.services.prolific_review import prolific_bonus, prolific_decide
-from annotator.services.review_rules import RULES
-from annotator.services.workers import WorkerError, worker_block
-from mturk import client as mturk
-from prolific.client import ProlificError
+from annotator.services.crowd_actions import campaign_decide, campaign_hits_change, campaign_sync
+from annotator.services.payments import bonus_send, bonus_send_bulk
+from annotator.services.review_rules import campaign_review_by_rule
+from annotator.services.workers import worker_block
 
 
 def _reviewer(request: HttpRequest) -> review.Reviewer:
@@ -72,7 +71,7 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
             )
         else:
             raise review.ReviewError(f"Unknown review action {action!r}.")
-    except review.ReviewError as error:
+    except ActionRefused as error:
         messages.error(request, str(error))
     return redirect("dashboard-unit", unit_id=unit_id)
 
@@ -84,7 +83,7 @@ def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str
     here = f"at-answer answer-{answer_id}"
     try:
         messages.success(request, act(answer), extra_tags=here)
-    except review.ReviewError as error:
+    except ActionRefused as error:
         messages.error(request, str(error), extra_tags=here)
     return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
 
@@ -108,7 +107,7 @@ def answer_approve(request: HttpRequest, answer_id: int) -> HttpResponse:
         review.answer_approve(
             answer_id=answer.pk, reviewer=_reviewer(request), feedback=request.POST.get("feedback", "")
         )
-        return f"Answer {answer.pk} is approved{' and paid' if answer.source == 'mturk' else ''}."
+        return f"Answer {answer.pk} is approved{' and paid' if crowd_for_answer(answer).pays_on_approval else ''}."
 
     return _on_answer(request, answer_id, act)
 
@@ -141,7 +140,7 @@ def worker_action(request: HttpRequest, worker_id: int) -> HttpResponse:
             block=block,
         )
         messages.success(request, f"{worker.external_id} is {'blocked' if block else 'unblocked'}.")
-    except WorkerError as error:
+    except ActionRefused as error:
         messages.error(request, str(error))
     return _back(request, reverse("dashboard"))
 
@@ -159,8 +158,8 @@ CAMPAIGN_ACTIONS = {
 
 @require_POST
 def campaign_action(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    """sync, review (by rule), expire, extend or delete (MTurk), bulk bonuses (Prolific), for a campaign:
-    each with its permission."""
+    """sync, review (by rule), decide a submission, bulk bonuses, or the HITs' lifecycle (expire, extend,
+    delete), for a campaign, as its crowd offers them: each with its permission."""
     action = request.POST.get("action", "")
     return dashboard_permission(CAMPAIGN_ACTIONS.get(action, REVIEW))(_campaign_action)(request, campaign_id, action)
 
@@ -186,57 +185,39 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
             if _review_by_rule(request, campaign):
                 return redirect(as_filled)
         elif action == "sync":
-            for line in crowd_sync(campaign):
+            for line in campaign_sync(campaign=campaign):
                 messages.info(request, line)
         elif action == "decide":
-            if not campaign.on_prolific:
-                raise CampaignError(
-                    f"Campaign {campaign.name} is not on Prolific: MTurk answers are decided one by one."
-                )
             approve = request.POST.get("decision") == "approve"
-            participant = request.POST.get("participant", "")
-            try:
-                prolific_decide(
-                    campaign=campaign,
-                    participant_id=participant,
-                    approve=approve,
-                    reviewer=_reviewer(request),
-                    client=prolific_client(),
-                    feedback=request.POST.get("feedback", ""),
-                    category=request.POST.get("category", "OTHER"),
-                )
-            except ProlificError as error:
-                raise CrowdError(str(error)) from error
-            messages.success(request, f"{participant}: {'approved' if approve else 'rejected'} on Prolific.")
-        elif action == "bonus":
-            if not campaign.on_prolific:
-                raise CampaignError(f"Campaign {campaign.name} is not on Prolific: MTurk bonuses are paid per answer.")
-            amounts = {pid: request.POST.get("amount", "") for pid in request.POST.getlist("participants")}
-            paid = prolific_bonus(
+            ident = request.POST.get("participant", "")
+            campaign_decide(
                 campaign=campaign,
-                amounts=amounts,
-                reason=request.POST.get("reason", ""),
+                ident=ident,
+                approve=approve,
                 reviewer=_reviewer(request),
-                client=prolific_client(),
+                feedback=request.POST.get("feedback", ""),
+                category=request.POST.get("category", ""),
+            )
+            messages.success(
+                request, f"{ident}: {'approved' if approve else 'rejected'} on {crowd_for(campaign).label}."
+            )
+        elif action == "bonus":
+            amounts = {worker: request.POST.get("amount", "") for worker in request.POST.getlist("participants")}
+            paid = bonus_send_bulk(
+                campaign=campaign, amounts=amounts, reason=request.POST.get("reason", ""), reviewer=_reviewer(request)
             )
             messages.success(request, f"Bonuses paid in one bulk payment to {len(paid)} participants.")
-        elif action in ("expire", "extend", "delete"):
-            if not campaign.on_mturk:
-                raise CampaignError(f"Campaign {campaign.name} is not on Mechanical Turk.")
+        elif action in crowd_for(campaign).lifecycle:
             hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
-            report = hits_change(
-                campaign=campaign,
-                action=action,
-                client=mturk_client(campaign),
-                actor=request.user.get_username(),
-                hours=hours,
+            done, refused = campaign_hits_change(
+                campaign=campaign, action=action, actor=request.user.get_username(), hours=hours
             )
-            messages.success(request, f"{action}: {report.done} HITs.")
-            for line in report.refused:
+            messages.success(request, f"{action}: {done} HITs.")
+            for line in refused:
                 messages.error(request, line)
         else:
-            raise CampaignError(f"Unknown campaign action {action!r}.")
-    except (CampaignError, CrowdError, review.ReviewError, mturk.MTurkError, ValueError) as error:
+            raise CampaignError(f"Campaign {campaign.name} has no action {action!r} on {crowd_for(campaign).label}.")
+    except (ActionRefused, ValueError) as error:
         messages.error(request, str(error))
         if action == "review":
             return redirect(as_filled)
@@ -245,28 +226,20 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
 
 def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
     """Apply (or preview) the rule review a reviewer asked for; True for a preview."""
-    rules = [rule for rule in request.POST.getlist("rules") if rule in RULES]
-    approve = bool(request.POST.get("approve_passing"))
-    feedback = request.POST.get("feedback", "").strip()
     dry_run = request.POST.get("preview") == "1"
-    if rules and not feedback and not dry_run:  # a preview rejects nobody, so it needs no words for them
-        raise review.ReviewError("Write the feedback the rejected workers will read.")
-    if not rules and not approve:
-        raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
-    outcome = crowd_review_by_rule(
+    outcome = campaign_review_by_rule(
         campaign=campaign,
         reviewer=_reviewer(request),
-        reject_rules=rules,
-        approve_passing=approve,
-        feedback=feedback,
+        reject_rules=request.POST.getlist("rules"),
+        approve_passing=bool(request.POST.get("approve_passing")),
+        feedback=request.POST.get("feedback", ""),
         min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get("min_seconds") or 20)["min_seconds"],
         dry_run=dry_run,
     )
     verb = "would be" if dry_run else "were"
-    what = "submissions" if campaign.on_prolific else "answers"
     messages.info(
         request,
-        f"{len(outcome.rejected)} {what} {verb} rejected and {len(outcome.approved)} approved"
+        f"{len(outcome.rejected)} {outcome.noun} {verb} rejected and {len(outcome.approved)} approved"
         f"{' (preview: nothing changed)' if dry_run else ''}.",
     )
     for line in outcome.refused:

@@ -66,7 +66,7 @@
 
   // Never lose a draft: what the worker typed, marked and chose is kept in this browser for this
   // assignment, and comes back after a reload or when an open HIT is resumed. (Storage may be
-  // refused inside MTurk's frame; then nothing is kept, and nothing breaks.)
+  // refused inside a platform's frame; then nothing is kept, and nothing breaks.)
   var store = null;
   try { store = window.localStorage; store.getItem("probe"); } catch (error) { store = null; }
   var assignment = form.dataset.draft || new URLSearchParams(location.search).get("assignmentId") || "";

@@ -16,9 +16,9 @@ from django.test import Client
 from django.utils import timezone
 
 from annotator import selectors
+from annotator.crowds.mturk.sync import campaign_sync
 from annotator.models import Answer, Assignment, Campaign, Hit, UnitLabel, Worker
 from annotator.services import review
-from annotator.services.mturk_sync import campaign_sync
 from annotator.services.payments import bonus_send
 from annotator.services.workers import lab_link_create
 from mturk.question import answers_xml
@@ -40,7 +40,7 @@ def open_page(client: Client, hit: Hit, assignment: str, worker: str, hit_id: st
         {
             "assignmentId": assignment,
             "workerId": worker,
-            "hitId": hit.mturk_hit_id if hit_id is None else hit_id,
+            "hitId": hit.remote_id if hit_id is None else hit_id,
             "turkSubmitTo": "https://workersandbox.mturk.com",
         },
     )
@@ -69,18 +69,18 @@ def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
             "get_hit",
             {
                 "HIT": {
-                    "HITId": each.mturk_hit_id,
+                    "HITId": each.remote_id,
                     "HITStatus": "Assignable",
                     "Expiration": datetime(2030, 1, 1, tzinfo=UTC),
                 }
             },
-            {"HITId": each.mturk_hit_id},
+            {"HITId": each.remote_id},
         )
         items = [
             {
                 "AssignmentId": a.assignment.external_id,
                 "WorkerId": a.worker.external_id,
-                "HITId": each.mturk_hit_id,
+                "HITId": each.remote_id,
                 "AssignmentStatus": "Submitted",
                 "AcceptTime": a.opened_at,
                 "SubmitTime": a.submitted_at,
@@ -94,7 +94,7 @@ def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
         stubber.add_response(
             "list_assignments_for_hit",
             {"Assignments": items},
-            {"HITId": each.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY},
+            {"HITId": each.remote_id, "MaxResults": 100, "AssignmentStatuses": ANY},
         )
 
 
@@ -165,7 +165,7 @@ def test_the_dashboard_shows_uncounted_answers_apart_with_why(mturk_hit, client,
     ],
 )
 def test_the_page_wants_mturks_own_ids_and_this_hits_id(mturk_hit, client, params, problem) -> None:
-    query = {"assignmentId": "A1", "workerId": "W1", "hitId": mturk_hit.mturk_hit_id, **params}
+    query = {"assignmentId": "A1", "workerId": "W1", "hitId": mturk_hit.remote_id, **params}
     response = client.get(f"/hit/{mturk_hit.key}/", query)
     assert response.status_code == 400 and problem in response.content.decode()
     assert not Assignment.objects.exists()

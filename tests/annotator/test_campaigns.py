@@ -118,7 +118,7 @@ def test_publish_local(network, capsys) -> None:
     call_command("create_campaign", "c", "--network", "world", "--layers", "conv3")
     call_command("publish", "c", "--backend", "local")
     campaign = Campaign.objects.get(name="c")
-    assert (campaign.backend, campaign.status) == ("local", "published") and campaign.published_at
+    assert (campaign.platform, campaign.status) == ("local", "published") and campaign.published_at
     assert "6 HITs, 0 of 18 answers in" in capsys.readouterr().out
     call_command("publish", "c", "--backend", "local")  # again: nothing changes
     assert Campaign.objects.get(name="c").published_at == campaign.published_at

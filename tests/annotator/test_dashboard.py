@@ -175,7 +175,7 @@ def test_campaign_page_shows_progress_money_and_worker_quality(world, staff) -> 
     assert rows["w1"][2] == "4" and rows["w1"][4].startswith("3/4") and rows["w1"][7] == "1"
     assert rows["w4"][6] == "1" and rows["w4"][8] == "3 s"  # marked nothing, in 3 seconds
     # The same campaign on MTurk: what approved and submitted assignments cost with the commission.
-    Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox")
+    Campaign.objects.filter(pk=campaign.pk).update(platform="mturk", environment="sandbox")
     Answer.objects.filter(hit__campaign=campaign, worker__external_id="w1").update(review="approved")
     html = staff.get(reverse("dashboard-campaign", args=[campaign.pk])).content.decode()
     each = assignment_cost(Decimal("0.10"), 3)
@@ -207,9 +207,9 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     from annotator.models import Assignment, Bonus, ReviewAction, Worker
 
     campaign = Campaign.objects.get(name="c")
-    Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox")
+    Campaign.objects.filter(pk=campaign.pk).update(platform="mturk", environment="sandbox")
     for hit in Hit.objects.filter(campaign=campaign):
-        Hit.objects.filter(pk=hit.pk).update(mturk_hit_id=f"3HIT{hit.unit.index:026d}")
+        Hit.objects.filter(pk=hit.pk).update(remote_id=f"3HIT{hit.unit.index:026d}")
     Answer.objects.update(source="mturk")
     for assignment in Assignment.objects.all():
         Assignment.objects.filter(pk=assignment.pk).update(external_id=f"A{assignment.pk}")
@@ -238,7 +238,7 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     assert "Spent $0.48 on 1 approved assignment and $0.36 in bonuses" in html
 
     w4 = Worker.objects.get(external_id="w4")
-    Worker.objects.filter(pk=w4.pk).update(kind="mturk")
+    Worker.objects.filter(pk=w4.pk).update(kind="mturk", environment="sandbox")
     stubbed_mturk.add_response("create_worker_block", {}, {"WorkerId": "w4", "Reason": "Marks nothing"})
     staff.post(
         reverse("dashboard-worker", args=[w4.pk]),
@@ -269,7 +269,7 @@ def test_mturk_actions_from_the_dashboard(world, staff, stubbed_mturk) -> None:
     assert campaign_page.count("data-confirm=") == 2, "expire and delete ask first"
 
     for hit in Hit.objects.filter(campaign=campaign):
-        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.mturk_hit_id, "ExpireAt": ANY})
+        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.remote_id, "ExpireAt": ANY})
     response = staff.post(action, {"action": "extend", "hours": "12"}, follow=True)
     assert "extend: 4 HITs." in response.content.decode()
     actions = set(ReviewAction.objects.values_list("actor", "action"))

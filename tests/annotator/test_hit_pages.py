@@ -123,7 +123,7 @@ def test_answers_go_only_to_mechanical_turk(hit, client, turk_submit_to, expecte
 
 
 def test_production_fallback(hit, client) -> None:
-    Campaign.objects.update(backend="production")
+    Campaign.objects.update(platform="mturk", environment="production")
     page = open_hit(client, hit, turkSubmitTo="")
     assert "https://www.mturk.com/mturk/externalSubmit" in post(client, hit, page, turkSubmitTo="").content.decode()
 
@@ -200,7 +200,7 @@ def test_bad_tokens_assignments_and_hits(hit, client) -> None:
 
 
 def test_a_local_campaign_is_not_served_as_an_mturk_hit(hit, client) -> None:
-    Campaign.objects.update(backend="local")
+    Campaign.objects.update(platform="local", environment="")
     assert client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W", "hitId": "H1"}).status_code == 404
 
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.stub import ANY
 from django.core.management import CommandError, call_command
 
+from annotator.crowds.mturk.publish import hit_token
 from annotator.models import Answer, Bonus, Campaign, Hit, ReviewAction, UnitLabel, Worker
-from annotator.services.mturk_hits import hit_token
 from mturk.question import answers_xml
 from tests.factories import answer_hit, as_mturk_answer, concept_network
 
@@ -80,7 +80,7 @@ def test_publish_checks_the_url_before_any_call(campaign, stubbed_mturk) -> None
     ):
         with pytest.raises(CommandError, match=message):
             call_command("publish", "c", "--backend", "sandbox", "--external-url", url)
-    assert Campaign.objects.get(pk=campaign.pk).backend == ""
+    assert Campaign.objects.get(pk=campaign.pk).platform == ""
 
 
 def test_dry_run_prints_the_cost_and_creates_nothing(campaign, stubbed_mturk, capsys) -> None:
@@ -90,7 +90,7 @@ def test_dry_run_prints_the_cost_and_creates_nothing(campaign, stubbed_mturk, ca
     # 2 HITs x 3 assignments x ($0.25 + 20%: $0.05) = $1.80
     assert "the MTurk SANDBOX" in out and "2 HITs x 3 assignments x $0.25" in out and "= $1.80" in out
     assert "Account balance: $1.00 (not enough)" in out
-    assert Campaign.objects.get(pk=campaign.pk).backend == "" and not Hit.objects.exclude(mturk_hit_id="").exists()
+    assert Campaign.objects.get(pk=campaign.pk).platform == "" and not Hit.objects.exclude(remote_id="").exists()
 
 
 def test_a_balance_too_small_stops_before_anything_is_created(campaign, stubbed_mturk) -> None:
@@ -108,32 +108,37 @@ def test_production_needs_a_confirmation(campaign, stubbed_mturk, monkeypatch) -
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
     with pytest.raises(CommandError, match="Not confirmed"):
         call_command("publish", "c", "--backend", "production", "--external-url", URL)
-    assert not Hit.objects.exclude(mturk_hit_id="").exists()
+    assert not Hit.objects.exclude(remote_id="").exists()
 
 
 def test_publish_creates_each_hit_once_even_after_a_crash(campaign, stubbed_mturk, capsys) -> None:
     ids = expect_publish(stubbed_mturk, campaign)
     call_command("publish", "c", "--external-url", URL + "/", "--as", "alice")
-    assert sorted(Hit.objects.values_list("mturk_hit_id", flat=True)) == sorted(ids)
+    assert sorted(Hit.objects.values_list("remote_id", flat=True)) == sorted(ids)
     campaign.refresh_from_db()
-    assert (campaign.backend, campaign.status, campaign.mturk["hit_type_id"]) == ("sandbox", "published", "3TYPE")
+    assert (campaign.platform, campaign.environment, campaign.status, campaign.crowd_state["hit_type_id"]) == (
+        "mturk",
+        "sandbox",
+        "published",
+        "3TYPE",
+    )
     assert ReviewAction.objects.get(action="publish").actor == "alice"
     # Again: every HIT has its id, so nothing is created (only the balance and the HIT type are asked).
     stubbed_mturk.add_response("create_hit_type", {"HITTypeId": "3TYPE"}, None)
     call_command("publish", "c", "--external-url", URL)
     assert "0 HITs created, 0 found created by an earlier run, 2 already published" in capsys.readouterr().out
     # A crash after MTurk created the HITs but before we stored their ids: the tokens find them.
-    Hit.objects.update(mturk_hit_id="")
+    Hit.objects.update(remote_id="")
     expect_publish(stubbed_mturk, campaign, created=False)
     call_command("publish", "c", "--external-url", URL)
     assert "0 HITs created, 2 found created by an earlier run" in capsys.readouterr().out
-    assert sorted(Hit.objects.values_list("mturk_hit_id", flat=True)) == sorted(ids)
+    assert sorted(Hit.objects.values_list("remote_id", flat=True)) == sorted(ids)
 
 
 def published(campaign: Campaign) -> dict[int, Hit]:
-    Campaign.objects.filter(pk=campaign.pk).update(backend="sandbox", status="published")
+    Campaign.objects.filter(pk=campaign.pk).update(platform="mturk", environment="sandbox", status="published")
     for hit in campaign.hits.all():
-        Hit.objects.filter(pk=hit.pk).update(mturk_hit_id=f"3HIT{hit.unit.index:026d}")
+        Hit.objects.filter(pk=hit.pk).update(remote_id=f"3HIT{hit.unit.index:026d}")
     return {hit.unit.index: hit for hit in Hit.objects.filter(campaign=campaign).select_related("campaign")}
 
 
@@ -158,7 +163,7 @@ def item(answer_id: str, worker: str, status: str, hit: Hit, fields: dict) -> di
     return {
         "AssignmentId": answer_id,
         "WorkerId": worker,
-        "HITId": hit.mturk_hit_id,
+        "HITId": hit.remote_id,
         "AssignmentStatus": status,
         "Answer": answers_xml(fields),
         "AcceptTime": datetime(2026, 1, 1, tzinfo=UTC),
@@ -183,11 +188,11 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     lost = mturk_answer(house, "A9", "W9")  # we stored it; MTurk does not list it
     gold = ",".join(str(p) for p in house.slots.filter(gold=True).values_list("position", flat=True))
     listing = {
-        car.mturk_hit_id: [
+        car.remote_id: [
             item("A1", "W1", "Approved", car, fields_of(a1)),  # auto-approved by MTurk
             item("A2", "W2", "Submitted", car, {**fields_of(a2), "description": "truck"}),
         ],
-        house.mturk_hit_id: [
+        house.remote_id: [
             item("A3", "W3", "Submitted", house, {"description": "house", "category": "object", "mismatch": gold}),
             item("A4", "W4", "Submitted", house, {"description": "<b>", "category": "object"}),
         ],
@@ -195,9 +200,9 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
 
     def expect() -> None:
         for hit in (car, house):
-            stubbed_mturk.add_response("get_hit", hit_info(hit.mturk_hit_id), {"HITId": hit.mturk_hit_id})
-            items = listing[hit.mturk_hit_id]
-            base = {"HITId": hit.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY}
+            stubbed_mturk.add_response("get_hit", hit_info(hit.remote_id), {"HITId": hit.remote_id})
+            items = listing[hit.remote_id]
+            base = {"HITId": hit.remote_id, "MaxResults": 100, "AssignmentStatuses": ANY}
             page = "list_assignments_for_hit"
             stubbed_mturk.add_response(page, {"Assignments": items[:1], "NextToken": "n"}, base)
             stubbed_mturk.add_response(page, {"Assignments": items[1:]}, {**base, "NextToken": "n"})
@@ -213,8 +218,8 @@ def test_sync_mirrors_statuses_and_reports_what_one_side_lacks(campaign, stubbed
     assert "only here: A9 (worker W9" in out
     assert "differs: A2: MTurk has 'truck'" in out
     assert Answer.objects.get(pk=a1.pk).review == "approved" and Answer.objects.get(pk=a2.pk).review == "submitted"
-    assert Hit.objects.get(pk=car.pk).mturk_status == "Assignable"
-    assert Hit.objects.get(pk=car.pk).mturk_counts == {"Pending": 0, "Available": 1, "Completed": 2}
+    assert Hit.objects.get(pk=car.pk).remote_status == "Assignable"
+    assert Hit.objects.get(pk=car.pk).remote_counts == {"Pending": 0, "Available": 1, "Completed": 2}
     # Again: nothing changes; adopting stores A3 (readable), never A4.
     expect()
     call_command("sync", "c", "--adopt")
@@ -333,43 +338,43 @@ def test_a_blocked_local_worker_gets_no_more_hits(campaign) -> None:
 def test_expire_extend_and_delete_hits(campaign, stubbed_mturk, capsys) -> None:
     hits = published(campaign)
     for hit in hits.values():
-        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.mturk_hit_id, "ExpireAt": ANY})
-    call_command("mturk_hits", "c", "expire")
+        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.remote_id, "ExpireAt": ANY})
+    call_command("hits", "c", "expire")
     assert "expire: 2 HITs, 0 refused" in capsys.readouterr().out
     before = datetime.now(UTC)
     for hit in hits.values():
-        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.mturk_hit_id, "ExpireAt": ANY})
-    call_command("mturk_hits", "c", "extend", "--hours", "48")
-    assert all(h.mturk_expires_at >= before + timedelta(hours=48) for h in Hit.objects.all())
-    stubbed_mturk.add_response("delete_hit", {}, {"HITId": hits[0].mturk_hit_id})
+        stubbed_mturk.add_response("update_expiration_for_hit", {}, {"HITId": hit.remote_id, "ExpireAt": ANY})
+    call_command("hits", "c", "extend", "--hours", "48")
+    assert all(h.remote_expires_at >= before + timedelta(hours=48) for h in Hit.objects.all())
+    stubbed_mturk.add_response("delete_hit", {}, {"HITId": hits[0].remote_id})
     stubbed_mturk.add_client_error(
         "delete_hit",
         "RequestError",
         "This HIT is currently in the state 'Assignable'",
         400,
-        expected_params={"HITId": hits[1].mturk_hit_id},
+        expected_params={"HITId": hits[1].remote_id},
     )
-    call_command("mturk_hits", "c", "delete")
+    call_command("hits", "c", "delete")
     captured = capsys.readouterr()
     assert "delete: 1 HITs, 1 refused" in captured.out and "state 'Assignable'" in captured.err
-    assert Hit.objects.get(pk=hits[0].pk).mturk_status == "Deleted"
+    assert Hit.objects.get(pk=hits[0].pk).remote_status == "Deleted"
 
 
 def test_the_periodic_task_syncs_every_published_mturk_campaign(campaign, stubbed_mturk, settings) -> None:
-    from annotator.tasks import mturk_sync_all
+    from annotator.tasks import crowd_sync_all
     from config.celery import app
 
     hits = published(campaign)
     answer = mturk_answer(hits[0], "A1", "W1")
     for hit in hits.values():
-        stubbed_mturk.add_response("get_hit", hit_info(hit.mturk_hit_id), {"HITId": hit.mturk_hit_id})
+        stubbed_mturk.add_response("get_hit", hit_info(hit.remote_id), {"HITId": hit.remote_id})
         listed = [item("A1", "W1", "Approved", hit, fields_of(answer))] if hit.pk == hits[0].pk else []
         stubbed_mturk.add_response(
             "list_assignments_for_hit",
             {"Assignments": listed},
-            {"HITId": hit.mturk_hit_id, "MaxResults": 100, "AssignmentStatuses": ANY},
+            {"HITId": hit.remote_id, "MaxResults": 100, "AssignmentStatuses": ANY},
         )
-    assert mturk_sync_all.delay().get() == 1  # eager in tests: the per-campaign task runs at once
+    assert crowd_sync_all.delay().get() == 1  # eager in tests: the per-campaign task runs at once
     assert Answer.objects.get(pk=answer.pk).review == "approved"
-    assert Campaign.objects.get(pk=campaign.pk).mturk_synced_at is not None
-    assert app.conf.beat_schedule["mturk-sync"]["task"] == "annotator.mturk_sync_all"
+    assert Campaign.objects.get(pk=campaign.pk).synced_at is not None
+    assert app.conf.beat_schedule["crowd-sync"]["task"] == "annotator.crowd_sync_all"

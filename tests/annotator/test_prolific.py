@@ -51,7 +51,7 @@ def campaign(world_dir, prolific_service) -> Campaign:
 def take(client: Client, service, campaign: Campaign, participant: str) -> str:
     """The participant opens the study from Prolific: the service starts their submission and sends
     them to our study URL with the three ids; returns the HIT page our start page redirects to."""
-    target = service._start(campaign.prolific["study_id"], participant)
+    target = service._start(campaign.crowd_state["study_id"], participant)
     parts = urlsplit(target)
     response = client.get(parts.path, dict(parse_qs(parts.query)))
     assert response.status_code == 302, response.content[:300]
@@ -76,7 +76,7 @@ def answer(client: Client, url: str, *, mark_gold: bool = True, description: str
     return following["Location"] if following.status_code == 302 else response["Location"]
 
 
-def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys, monkeypatch) -> None:
+def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys, settings) -> None:
     concept_network(world_dir, concepts=("car", "house", "tree", "boat"))
     call_command(
         "create_campaign", "p", "--network", "world", "--layers", "conv3", "--answers-per-unit", "3", "--reward", "0.15"
@@ -88,7 +88,7 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
     assert "Prolific's cost calculator" in out and prolific_service.studies == {}
     with pytest.raises(CommandError, match="spends money"):
         call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL)
-    monkeypatch.setenv("PROLIFIC_WORKSPACE_ID", "w" * 24)  # where blocked participants are kept
+    settings.PROLIFIC_WORKSPACE_ID = "w" * 24  # where blocked participants are kept
     call_command(
         "publish",
         "p",
@@ -114,18 +114,18 @@ def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_serv
     (group,) = prolific_service.groups.values()
     assert {"filter_id": "participant_group_blocklist", "selected_values": [group["id"]]} in study["filters"]
     campaign = Campaign.objects.get(name="p")
-    assert campaign.backend == "prolific" and campaign.status == "published"
-    assert campaign.prolific["study_id"] == study["id"]
+    assert campaign.platform == "prolific" and campaign.status == "published"
+    assert campaign.crowd_state["study_id"] == study["id"]
     calls = list(prolific_service.calls)
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
     assert [
         c for c in prolific_service.calls[len(calls) :] if not c.startswith(("GET", "POST /api/v1/study-cost"))
     ] == [], "a re-run changes nothing"
     # A crash after Prolific created the study but before we stored its id: the re-run finds it.
-    Campaign.objects.filter(pk=campaign.pk).update(prolific={})
+    Campaign.objects.filter(pk=campaign.pk).update(crowd_state={})
     call_command("publish", "p", "--backend", "prolific", "--external-url", EXTERNAL, "--yes")
     assert len(prolific_service.studies) == 1
-    assert Campaign.objects.get(pk=campaign.pk).prolific["study_id"] == study["id"]
+    assert Campaign.objects.get(pk=campaign.pk).crowd_state["study_id"] == study["id"]
 
 
 def test_a_participant_answers_their_share_and_goes_back_with_the_code(campaign, prolific_service) -> None:
@@ -134,7 +134,7 @@ def test_a_participant_answers_their_share_and_goes_back_with_the_code(campaign,
     first = answer(client, url)
     assert first == url, "the next HIT follows"
     done = answer(client, first)
-    code = campaign.prolific["completion_code"]
+    code = campaign.crowd_state["completion_code"]
     assert done == f"{prolific_service.url}/submissions/complete?cc={code}"
     answers = list(Answer.objects.all())
     assert len(answers) == 2 and len({a.unit_id for a in answers}) == 2, "two HITs, two different units"
@@ -176,7 +176,7 @@ def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, pro
         f"/prolific/{campaign.pk}/",
         {
             "PROLIFIC_PID": secrets.token_hex(12),
-            "STUDY_ID": campaign.prolific["study_id"],
+            "STUDY_ID": campaign.crowd_state["study_id"],
             "SESSION_ID": secrets.token_hex(12),
         },
     )["Location"]
@@ -199,8 +199,8 @@ def finish(client: Client, service, campaign: Campaign, participant: str, *, car
     url = take(client, service, campaign, participant)
     for _ in range(2):
         url = answer(client, url, mark_gold=careful)
-    assert url.endswith(f"?cc={campaign.prolific['completion_code']}")
-    service._complete(participant, campaign.prolific["completion_code"])  # the browser reaches Prolific
+    assert url.endswith(f"?cc={campaign.crowd_state['completion_code']}")
+    service._complete(participant, campaign.crowd_state["completion_code"])  # the browser reaches Prolific
 
 
 def test_review_by_rule_pays_the_careful_and_rejects_by_prolifics_rules(campaign, prolific_service, capsys) -> None:
@@ -249,13 +249,13 @@ def test_bonuses_go_out_in_one_bulk_payment_once(campaign, prolific_service, cap
         call_command("bonus", "--campaign", "p", "--participants", first, "--amount", "0", "--reason", "x")
 
 
-def test_blocking_uses_a_participant_group(campaign, prolific_service, monkeypatch) -> None:
+def test_blocking_uses_a_participant_group(campaign, prolific_service, settings) -> None:
     participant = secrets.token_hex(12)
     url = take(Client(), prolific_service, campaign, participant)
     worker = Worker.objects.get(external_id=participant)
     with pytest.raises(Exception, match="PROLIFIC_WORKSPACE_ID"):
         worker_block(worker_id=worker.pk, reviewer_name="r", reason="spam")
-    monkeypatch.setenv("PROLIFIC_WORKSPACE_ID", "w" * 24)
+    settings.PROLIFIC_WORKSPACE_ID = "w" * 24
     worker_block(worker_id=worker.pk, reviewer_name="r", reason="spam")
     (group,) = prolific_service.groups.values()
     assert group["participants"] == [participant]

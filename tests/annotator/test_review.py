@@ -128,8 +128,8 @@ def test_rejecting_a_local_answer_drops_it_and_reopens_its_slot(hits) -> None:
 
 
 def mturk_answer(hit: Hit, worker: str = "A1WORKER") -> Answer:
-    Campaign.objects.filter(pk=hit.campaign_id).update(backend="sandbox")
-    Hit.objects.filter(pk=hit.pk).update(mturk_hit_id="3HITID")
+    Campaign.objects.filter(pk=hit.campaign_id).update(platform="mturk", environment="sandbox")
+    Hit.objects.filter(pk=hit.pk).update(remote_id="3HITID")
     hit.refresh_from_db()
     return as_mturk_answer(answer_hit(hit, worker, "car", "object"), "3ASSIGNMENT")
 

@@ -85,7 +85,7 @@ def test_a_dissection_on_s3_matches_the_folder_and_is_served_from_it(image_dir, 
         "--gold-per-hit",
         "1",
     )
-    Campaign.objects.update(backend="sandbox", status="published")
+    Campaign.objects.update(platform="mturk", environment="sandbox", status="published")
     hit = Hit.objects.first()
     image = Client().get(f"/hit/{hit.key}/img/0")
     assert image.status_code == 200 and b"".join(image.streaming_content)[:2] in (b"\xff\xd8", b"\x89P")

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotator.models import Answer, Assignment, Campaign
-from annotator.services.simulated_crowd import CrowdSettings, campaign_truth, crowd_simulate
+from annotator.services.simulated_crowd import CrowdSettings, crowd_simulate
+from annotator.task_kinds.describe_simulation import campaign_truth
 from pipeline import crowd
 from tests.factories import concept_network
 

@@ -122,7 +122,7 @@ def test_the_prolific_participants_page_and_campaign_page(
     call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
     call_command("publish", "p", "--backend", "prolific", "--external-url", live_server.url, "--yes")
     campaign = Campaign.objects.get(name="p")
-    page.goto(prolific_service.study_link(campaign.prolific["study_id"], "a" * 24))
+    page.goto(prolific_service.study_link(campaign.crowd_state["study_id"], "a" * 24))
     page.wait_for_selector("#hit-form")
     assert_accessible(page, axe_source, "Prolific participant's HIT page")
     sign_in_as_reviewer(page, live_server)

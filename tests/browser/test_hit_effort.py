@@ -77,11 +77,13 @@ def by_keyboard(page, url: str, marks: list[int]) -> int:
         for position in marks:
             there = order.index(position)
             rows = there // per_row - here // per_row
-            for _ in range(abs(rows)):
-                press("ArrowDown" if rows > 0 else "ArrowUp")
             columns = there % per_row - here % per_row
-            for _ in range(abs(columns)):
-                press("ArrowRight" if columns > 0 else "ArrowLeft")
+            vertical = ["ArrowDown" if rows > 0 else "ArrowUp"] * abs(rows)
+            sideways = ["ArrowRight" if columns > 0 else "ArrowLeft"] * abs(columns)
+            # Down into the last row, which may be shorter, the column is reached first (a grid moves
+            # nowhere where no tile lies below); up out of it, the row first.
+            for key in (sideways + vertical) if rows > 0 else (vertical + sideways):
+                press(key)
             press("Space")
             here = there
         press("2")

@@ -28,7 +28,7 @@ def positions(hit: Hit, gold: bool) -> list[int]:
 
 
 def hit_url(live_server, hit: Hit, assignment: str = "A1", turk: str = "", worker: str = "W1") -> str:
-    params = {"assignmentId": assignment, "hitId": hit.mturk_hit_id, "workerId": worker, "turkSubmitTo": turk}
+    params = {"assignmentId": assignment, "hitId": hit.remote_id, "workerId": worker, "turkSubmitTo": turk}
     return f"{live_server.url}/hit/{hit.key}/?{urlencode(params)}"
 
 

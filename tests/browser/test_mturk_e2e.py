@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 @pytest.fixture
 def turk(monkeypatch, settings):
     service = LocalTurk()
-    monkeypatch.setenv("MTURK_ENDPOINT_URL", service.url)
+    settings.MTURK_ENDPOINT_URL = service.url
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-secret")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -49,11 +49,12 @@ def test_publish_answer_sync_approve_on_a_local_mturk(page, live_server, world_d
     call_command("publish", "c", "--external-url", live_server.url, "--auto-approval-hours", "1")
     out = capsys.readouterr().out
     assert "2 HITs created" in out and turk.calls[:3] == ["throttled", "throttled", "GetAccountBalance"]
-    assert len(turk.hits) == 2 and Campaign.objects.get(name="c").backend == "sandbox"
+    published = Campaign.objects.get(name="c")
+    assert len(turk.hits) == 2 and (published.platform, published.environment) == ("mturk", "sandbox")
     car = Hit.objects.get(campaign__name="c", unit__index=0)
-    assert turk.external_url(car.mturk_hit_id) == f"{live_server.url}/hit/{car.key}/"
+    assert turk.external_url(car.remote_id) == f"{live_server.url}/hit/{car.key}/"
 
-    answer_in_frame(page, car, turk.accept(car.mturk_hit_id, "WORKER1"), "car")
+    answer_in_frame(page, car, turk.accept(car.remote_id, "WORKER1"), "car")
     stored = Answer.objects.get()
     assert (stored.source, stored.worker.external_id, stored.description, stored.gold_passed) == (
         "mturk",
@@ -76,7 +77,7 @@ def test_publish_answer_sync_approve_on_a_local_mturk(page, live_server, world_d
 
     # A second worker; MTurk approves by itself after the delay, and sync shows it.
     house = Hit.objects.get(campaign__name="c", unit__index=1)
-    answer_in_frame(page, house, turk.accept(house.mturk_hit_id, "WORKER2"), "house")
+    answer_in_frame(page, house, turk.accept(house.remote_id, "WORKER2"), "house")
     assert turk.auto_approve(datetime.now(UTC) + timedelta(hours=2)) == 1
     call_command("sync", "c")
     assert "1 now approved; 1 confirmed" in capsys.readouterr().out

@@ -62,7 +62,7 @@ def test_a_participant_from_prolific_then_review_and_pay(
     campaign = Campaign.objects.get(name="p")
     participant = secrets.token_hex(12)
 
-    page.goto(prolific_service.study_link(campaign.prolific["study_id"], participant))
+    page.goto(prolific_service.study_link(campaign.crowd_state["study_id"], participant))
     assert "/prolific/" in page.url and "Set 1 of at most 2" in page.locator("#progress").inner_text()
     for number in (1, 2):
         key = page.evaluate("document.querySelector('label.tile img').src.split('/hit/')[1].split('/')[0]")
@@ -89,7 +89,7 @@ def test_a_participant_from_prolific_then_review_and_pay(
     page.check("input[name=approve_passing]")
     page.fill("#rule-feedback", LONG_FEEDBACK)
     page.click("#rule-apply")
-    assert "1 submissions were rejected and 1 approved" in page.content()
+    assert "1 participants' submissions were rejected and 1 approved" in page.content()
     statuses = {s["participant_id"]: s["status"] for s in prolific_service.submissions.values()}
     assert statuses == {participant: "APPROVED", careless: "REJECTED"}
     page.on("dialog", lambda dialog: dialog.accept())

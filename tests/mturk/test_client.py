@@ -223,14 +223,18 @@ def test_money_and_worker_calls_send_what_mturk_expects(stub) -> None:
     )
 
 
-def test_connect_reads_the_endpoint_from_the_environment(monkeypatch) -> None:
+def test_the_crowd_builds_its_client_from_settings(monkeypatch, settings) -> None:
+    from annotator.crowds import CrowdError
+    from annotator.crowds.mturk.common import mturk_client
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    assert mturk.connect("sandbox").meta.endpoint_url == "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
-    monkeypatch.setenv("MTURK_ENDPOINT_URL", "http://127.0.0.1:9")
-    assert mturk.connect("production").meta.endpoint_url == "http://127.0.0.1:9"
-    with pytest.raises(mturk.MTurkError, match="Unknown Mechanical Turk backend"):
-        mturk.connect("local")
+    settings.MTURK_ENDPOINT_URL = ""
+    assert mturk_client("sandbox").meta.endpoint_url == "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+    settings.MTURK_ENDPOINT_URL = "http://127.0.0.1:9"
+    assert mturk_client("production").meta.endpoint_url == "http://127.0.0.1:9"
+    with pytest.raises(CrowdError, match="Unknown Mechanical Turk environment"):
+        mturk_client("local")
 
 
 def test_a_repeated_token_without_a_hit_id_is_found_by_its_annotation(stub) -> None:

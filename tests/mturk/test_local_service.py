@@ -15,7 +15,6 @@ from tests.mturk_service import LocalTurk
 @pytest.fixture
 def turk(monkeypatch):
     service = LocalTurk(balance="12.34")
-    monkeypatch.setenv("MTURK_ENDPOINT_URL", service.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-secret")
     yield service
@@ -26,13 +25,13 @@ def turk(monkeypatch):
 def test_throttled_calls_are_retried_with_backoff(turk) -> None:
     turk.throttle = 3
     started = time.monotonic()
-    assert mturk.account_balance(mturk.connect("sandbox")) == Decimal("12.34")
+    assert mturk.account_balance(mturk.connect("sandbox", turk.url)) == Decimal("12.34")
     assert turk.calls == ["throttled", "throttled", "throttled", "GetAccountBalance"]
     assert time.monotonic() - started > 0.05  # it waited between tries
 
 
 def test_refusals_are_clear_and_lists_are_paged(turk) -> None:
-    client = mturk.connect("sandbox")
+    client = mturk.connect("sandbox", turk.url)
     with pytest.raises(mturk.MTurkError, match="refused ApproveAssignment: Assignment NOPE does not exist"):
         mturk.approve_assignment(client, "NOPE")
     type_id = mturk.create_hit_type(

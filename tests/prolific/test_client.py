@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from prolific.client import ProlificClient, ProlificError, connect
+from prolific.client import ProlificClient, ProlificError
 
 
 def study_body(**changes) -> dict:
@@ -28,7 +28,7 @@ def study_body(**changes) -> dict:
 
 
 def test_refusals_name_the_call_and_prolifics_reason(prolific_service) -> None:
-    client = connect()
+    client = ProlificClient(prolific_service.token, prolific_service.url)
     with pytest.raises(ProlificError, match="Prolific refused create study: Missing required fields: reward"):
         client.create_study({k: v for k, v in study_body().items() if k != "reward"})
     with pytest.raises(ProlificError, match="Prolific refused get study: No such study"):
@@ -41,7 +41,7 @@ def test_refusals_name_the_call_and_prolifics_reason(prolific_service) -> None:
 
 
 def test_places_only_grow_after_publishing(prolific_service) -> None:
-    client = connect()
+    client = ProlificClient(prolific_service.token, prolific_service.url)
     study = client.create_study(study_body())
     client.set_places(study["id"], 2)  # a draft may shrink
     client.publish_study(study["id"])
@@ -63,14 +63,14 @@ def test_throttling_is_retried_with_backoff(prolific_service) -> None:
 
 
 def test_every_page_is_read(prolific_service) -> None:
-    client = connect()
+    client = ProlificClient(prolific_service.token, prolific_service.url)
     made = {client.create_study(study_body(internal_name=f"s{i}"))["id"] for i in range(5)}
     assert {s["id"] for s in client.studies()} == made  # page size 2: three pages
 
 
 def test_one_request_at_a_time(prolific_service) -> None:
     """Prolific refuses concurrent requests; the client never sends them, even from many threads."""
-    client = connect()
+    client = ProlificClient(prolific_service.token, prolific_service.url)
     errors = []
 
     def call() -> None:
@@ -106,7 +106,7 @@ def test_one_request_at_a_time(prolific_service) -> None:
 
 
 def test_rejections_follow_prolifics_rules_before_the_call(prolific_service) -> None:
-    client = connect()
+    client = ProlificClient(prolific_service.token, prolific_service.url)
     calls = len(prolific_service.calls)
     with pytest.raises(ProlificError, match="fewer than 100 characters"):
         client.reject("0" * 24, "too short", "LOW_EFFORT")

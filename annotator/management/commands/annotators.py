@@ -8,6 +8,7 @@ import getpass
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.errors import ActionRefused
 from annotator.management.arguments import bounded_float
 from annotator.models import Worker
 from annotator.services.workers import (
@@ -46,12 +47,12 @@ class Command(BaseCommand):
         revoke.add_argument("labels", nargs="+")
         actions.add_parser("list", help="Workers and their answer counts")
         for name, text in (
-            ("block", "Give a worker no more HITs (on MTurk: a worker block)"),
+            ("block", "Give a worker no more HITs (on their platform too: its block)"),
             ("unblock", "Lift a block"),
         ):
             sub = actions.add_parser(name, help=text)
-            sub.add_argument("worker", help="The worker's id (MTurk WorkerId, lab-link label or username)")
-            sub.add_argument("--reason", default="", help="Shown to the worker on MTurk (required to block)")
+            sub.add_argument("worker", help="The worker's id (the platform's, a lab-link label or a username)")
+            sub.add_argument("--reason", default="", help="Shown to the worker on their platform (required to block)")
             sub.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
     def handle(self, *args: object, **opts) -> None:
@@ -84,5 +85,5 @@ class Command(BaseCommand):
                     blocked = "\tblocked" if worker.blocked else ""
                     count = len(worker.answers.all())
                     self.stdout.write(f"{worker.kind}\t{worker.external_id}\t{count} answers{blocked}")
-        except WorkerError as error:
+        except ActionRefused as error:
             raise CommandError(str(error)) from error

@@ -1,6 +1,6 @@
-"""`python manage.py bonus ASSIGNMENT --amount 0.50 --reason TEXT` (MTurk, one assignment), or
-`python manage.py bonus --campaign NAME --participants PID [PID ...] --amount 0.50 --reason TEXT` (Prolific,
-one bulk payment)."""
+"""`python manage.py bonus ASSIGNMENT --amount 0.50 --reason TEXT` (one answer, where the campaign's
+platform pays bonuses per answer), or `python manage.py bonus --campaign NAME --participants ID [ID ...]
+--amount 0.50 --reason TEXT` (several workers in one payment, where it pays in bulk)."""
 
 from __future__ import annotations
 
@@ -8,57 +8,49 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.errors import ActionRefused
 from annotator.models import Answer
-from annotator.services.campaigns import CampaignError, campaign_get
-from annotator.services.crowds import CrowdError, prolific_client
-from annotator.services.payments import bonus_send
-from annotator.services.prolific_review import prolific_bonus
-from annotator.services.review import Reviewer, ReviewError
+from annotator.services.campaigns import campaign_get
+from annotator.services.payments import bonus_send, bonus_send_bulk
+from annotator.services.review import Reviewer
 
 
 class Command(BaseCommand):
     help = (
-        "Pay a bonus, recorded with the reason: to a Mechanical Turk worker for one assignment, or to Prolific "
-        "participants of a campaign's study in one bulk payment (paid once for the same participants, amount "
+        "Pay a bonus through the campaign's platform, recorded with the reason: for one answer (by its assignment "
+        "id), or to several workers of a campaign in one bulk payment (paid once for the same workers, amount "
         "and reason)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("assignment", nargs="?", default="", help="MTurk's AssignmentId")
-        parser.add_argument("--campaign", default="", help="A Prolific campaign (with --participants)")
-        parser.add_argument("--participants", nargs="+", default=[], metavar="PROLIFIC_PID")
+        parser.add_argument("assignment", nargs="?", default="", help="The answer's assignment id (the platform's)")
+        parser.add_argument(
+            "--campaign", default="", help="A campaign whose platform pays in bulk (with --participants)"
+        )
+        parser.add_argument("--participants", nargs="+", default=[], metavar="WORKER_ID", help="The platform's ids")
         parser.add_argument("--amount", required=True, help="Dollars, e.g. 0.50 (each)")
-        parser.add_argument("--reason", required=True, help="Shown to the worker (MTurk) and kept with the bonus")
+        parser.add_argument("--reason", required=True, help="Shown to the worker and kept with the bonus")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
     def handle(self, *args: object, **opts) -> None:
         reviewer = Reviewer(opts["actor"])
-        if opts["campaign"]:
-            return self._prolific(opts, reviewer)
-        if not opts["assignment"]:
-            raise CommandError("Name an MTurk assignment, or --campaign with --participants for Prolific.")
-        answer = Answer.objects.filter(assignment__external_id=opts["assignment"]).first()
-        if answer is None:
-            raise CommandError(f"No answer has assignment {opts['assignment']!r}.")
         try:
+            if opts["campaign"]:
+                bonuses = bonus_send_bulk(
+                    campaign=campaign_get(opts["campaign"]),
+                    amounts={p: opts["amount"] for p in opts["participants"]},
+                    reason=opts["reason"],
+                    reviewer=reviewer,
+                )
+                total = sum(b.amount for b in bonuses)
+                self.stdout.write(f"Paid ${total} in bonuses to {len(bonuses)} participants in one bulk payment.")
+                return
+            if not opts["assignment"]:
+                raise CommandError("Name an answer's assignment, or --campaign with --participants.")
+            answer = Answer.objects.filter(assignment__external_id=opts["assignment"]).first()
+            if answer is None:
+                raise CommandError(f"No answer has assignment {opts['assignment']!r}.")
             bonus = bonus_send(answer_id=answer.pk, amount=opts["amount"], reason=opts["reason"], reviewer=reviewer)
-        except ReviewError as error:
+        except ActionRefused as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Paid ${bonus.amount} to {bonus.answer.worker.external_id} ({bonus.token}).")
-
-    def _prolific(self, opts: dict, reviewer: Reviewer) -> None:
-        try:
-            campaign = campaign_get(opts["campaign"])
-            if not campaign.on_prolific:
-                raise CampaignError(f"Campaign {campaign.name!r} is not on Prolific: MTurk bonuses are per assignment.")
-            bonuses = prolific_bonus(
-                campaign=campaign,
-                amounts={p: opts["amount"] for p in opts["participants"]},
-                reason=opts["reason"],
-                reviewer=reviewer,
-                client=prolific_client(),
-            )
-        except (CampaignError, CrowdError, ReviewError) as error:
-            raise CommandError(str(error)) from error
-        total = sum(b.amount for b in bonuses)
-        self.stdout.write(f"Paid ${total} in bonuses to {len(bonuses)} participants in one bulk payment.")

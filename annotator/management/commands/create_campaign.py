@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotator import selectors
 from annotator.models import Campaign
 from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_create
+from annotator.task_kinds import default_task, tasks
 
 
 def money(text: str) -> Decimal:
@@ -39,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--instructions", default="", help="Shown above the standard instructions")
         parser.add_argument("--seed", type=int, default=0, help="Seed of gold choice and image order")
         parser.add_argument(
+            "--task", choices=list(tasks()), default=default_task().name, help="The kind of question its HITs ask"
+        )
+        parser.add_argument(
             "--exist-ok",
             action="store_true",
             help="Keep a campaign of this name over the same network and layers instead of failing",
@@ -53,6 +57,7 @@ class Command(BaseCommand):
             assignment_minutes=opts["assignment_minutes"],
             instructions=opts["instructions"],
             seed=opts["seed"],
+            task=opts["task"],
         )
         layers = [name.strip() for name in opts["layers"].split(",") if name.strip()]
         existing = Campaign.objects.filter(name=opts["name"]).first()

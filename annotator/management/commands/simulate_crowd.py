@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.errors import ActionRefused
 from annotator.management.arguments import bounded_float
-from annotator.services.campaigns import CampaignError, campaign_get
-from annotator.services.simulated_crowd import CrowdError, CrowdSettings, crowd_simulate
+from annotator.services.campaigns import campaign_get
+from annotator.services.simulated_crowd import CrowdSettings, crowd_simulate
 
 
 class Command(BaseCommand):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         )
         try:
             report = crowd_simulate(campaign=campaign_get(opts["campaign"]), settings=settings)
-        except (CampaignError, CrowdError) as error:
+        except ActionRefused as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"{report.workers} simulated workers ({round(settings.workers * settings.spammers)} "

@@ -4,6 +4,8 @@ sends them back to Prolific with the study's completion code."""
 
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -11,9 +13,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from annotator.crowds.prolific.common import NAME, ProlificState
+from annotator.crowds.prolific.sessions import session_answered, session_finish, session_next, session_start
 from annotator.models import Assignment, Campaign, ProlificSession
 from annotator.services.answers import AssignmentError
-from annotator.services.prolific_study import session_answered, session_finish, session_next, session_start
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 from prolific.client import completion_url
 
@@ -35,7 +38,7 @@ def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
     with our secret key. Made-up ids open a session, but its answers count only once Prolific lists a
     submission by that participant in this study (sync)."""
     campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None or not campaign.on_prolific:
+    if campaign is None or campaign.platform != NAME:
         return message(request, "No such study", "This study does not exist here; open it from Prolific.", status=404)
     params = request.GET
     try:
@@ -80,21 +83,19 @@ def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         )
     assignment = session_next(session)
     if assignment is None:
-        return redirect(completion_url(session_finish(session)))
+        return redirect(completion_url(session_finish(session), settings.PROLIFIC_COMPLETION_URL))
     return _form(request, session, assignment)
 
 
-def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment, data=None) -> HttpResponse:
-    form, positions = bind_form(assignment.hit, data)
-    return render_form(request, _page(session, assignment, form), positions)
+def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment) -> HttpResponse:
+    return render_form(request, _page(session, assignment, bind_form(assignment.hit)))
 
 
-def _page(session: ProlificSession, assignment: Assignment, form) -> FormPage:
-    share = int(session.campaign.prolific.get("hits_per_participant") or 10)
+def _page(session: ProlificSession, assignment: Assignment, form: forms.Form) -> FormPage:
+    share = ProlificState.of(session.campaign).hits_per_participant
     done = session_answered(session)
     return FormPage(
         assignment.hit,
-        "prolific",
         form,
         f"{reverse('prolific-hit', args=[session.campaign_id])}?t={_session_token(session)}",
         hidden={"assignment": signing.dumps(assignment.pk, salt=f"{SALT}:{session.pk}")},
@@ -121,8 +122,7 @@ def _answer(request: HttpRequest, session: ProlificSession) -> HttpResponse:
     )
     if assignment is None:
         return message(request, "No such HIT", "This HIT is not one of yours.", status=400)
-    form, positions = bind_form(assignment.hit)
-    _, response = submit(request, assignment, _page(session, assignment, form), positions)
-    if response is not None:
-        return response
+    result = submit(request, assignment, _page(session, assignment, bind_form(assignment.hit)))
+    if isinstance(result, HttpResponse):
+        return result
     return redirect(_hit_url(session))  # the next HIT, or back to Prolific with the code

@@ -1,11 +1,7 @@
-"""A campaign as one Prolific study: publishing it, taking participants through its HITs, and mirroring
-their submissions (sync).
+"""A campaign as one Prolific study: publishing it, and mirroring its submissions (sync).
 
-One study per campaign. A participant answers up to `hits_per_participant` HITs (10 by default: about
-15 minutes of work at 1-2 minutes a HIT, a usual Prolific study length, while one person's answers
-still spread over ten units rather than many), never a unit twice, and is then sent back to Prolific
-with the study's completion code. Places are the answers the campaign needs divided by that number,
-rounded up; a participant who returns or times out frees their HITs for the next one.
+One study per campaign. Places are the answers the campaign needs divided by the HITs one participant
+answers (`sessions`), rounded up; a participant who returns or times out frees their HITs for the next.
 
 Trust follows MTurk's rule: an answer is stored at once but counts only once sync finds the
 participant's submission in the study's list (anyone can make up a PROLIFIC_PID). A returned or
@@ -15,27 +11,26 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import Answer, Assignment, Campaign, Hit, ProlificSession, ReviewAction, Worker
+from annotator.crowds.base import Backend, CrowdError
+from annotator.crowds.external_url import check_external_url
+from annotator.crowds.prolific.common import DEFAULT_SHARE, ProlificState, fee, fee_rate
+from annotator.crowds.prolific.review import block_group
+from annotator.models import Answer, Assignment, Campaign, Hit, ProlificSession, ReviewAction
 from annotator.services.aggregation import units_aggregate
-from annotator.services.answers import AssignmentError, answers_settle
-from annotator.services.assignments import assignment_claim
-from annotator.services.campaigns import CampaignError, check_backend
-from annotator.services.prolific_review import block_group
-from prolific.client import DECIDED, RETURNED, ProlificClient, ProlificError
-from prolific.fees import fee_rate, with_fee
+from annotator.services.answers import answers_settle
+from annotator.services.campaigns import campaign_claim
+from prolific.client import DECIDED, RETURNED, ProlificApi, ProlificError
 
-PROLIFIC_ID = re.compile(r"[0-9a-fA-F]{24}")  # Prolific's participant, study and session ids
 PLACEHOLDERS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
 
 
@@ -50,7 +45,7 @@ class ProlificSettings:
         "two words for what most of them show, mark the images that don't match, and pick a "
         "category. Desktop or laptop only."
     )
-    hits_per_participant: int = 10
+    hits_per_participant: int = DEFAULT_SHARE
     minutes_per_hit: int = 2
     approval_rate: int | None = 95
     previous_submissions: int | None = 100
@@ -58,13 +53,13 @@ class ProlificSettings:
 
     def check(self) -> None:
         if not 1 <= self.hits_per_participant <= 100:
-            raise CampaignError("--hits-per-participant must be between 1 and 100.")
+            raise CrowdError("--hits-per-participant must be between 1 and 100.")
         if not 1 <= self.minutes_per_hit <= 60:
-            raise CampaignError("--minutes-per-hit must be between 1 and 60.")
+            raise CrowdError("--minutes-per-hit must be between 1 and 60.")
         if self.approval_rate is not None and not 0 <= self.approval_rate <= 100:
-            raise CampaignError("--min-approval-rate is a percentage between 0 and 100.")
+            raise CrowdError("--min-approval-rate is a percentage between 0 and 100.")
         if self.previous_submissions is not None and self.previous_submissions < 0:
-            raise CampaignError("--min-previous-submissions cannot be negative.")
+            raise CrowdError("--min-previous-submissions cannot be negative.")
 
     def filters(self) -> list[dict]:
         """Prolific's study filters for the lab's usual requirements."""
@@ -99,16 +94,36 @@ class StudyPlan:
         )
 
 
+def settings_from(options: dict[str, Any], *, local_service: str) -> ProlificSettings:
+    """`publish`'s options as Prolific settings, checked; the URL before any call."""
+    defaults = ProlificSettings(external_url="")
+    pick = options.get  # an option not given is absent: each crowd has its own defaults
+    chosen = ProlificSettings(
+        external_url=check_external_url(
+            options.get("external_url") or "", platform="Prolific", local_service=local_service
+        ),
+        title=pick("title", defaults.title),
+        description=pick("description", defaults.description),
+        hits_per_participant=pick("hits_per_participant", defaults.hits_per_participant),
+        minutes_per_hit=pick("minutes_per_hit", defaults.minutes_per_hit),
+        approval_rate=pick("min_approval_rate", defaults.approval_rate),
+        previous_submissions=pick("min_previous_submissions", defaults.previous_submissions),
+        languages=[c.strip() for c in pick("language", "").split(",") if c.strip()],
+    )
+    chosen.check()
+    return chosen
+
+
 def places_needed(campaign: Campaign, hits_per_participant: int) -> int:
     wanted = campaign.hits.aggregate(n=Sum(Hit.answers_wanted_expression()))["n"] or 0
     return max(1, math.ceil(wanted / hits_per_participant))
 
 
-def study_plan(*, campaign: Campaign, settings: ProlificSettings, client: ProlificClient | None) -> StudyPlan:
+def study_plan(*, campaign: Campaign, settings: ProlificSettings, client: ProlificApi | None) -> StudyPlan:
     settings.check()
     places = places_needed(campaign, settings.hits_per_participant)
     reward = (campaign.reward * settings.hits_per_participant).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    total, quoted = with_fee(reward) * places, False
+    total, quoted = fee(reward) * places, False
     if client is not None:
         with contextlib.suppress(ProlificError):  # else the estimate from the fee rate stands
             total, quoted = client.cost(int(reward * 100), places), True
@@ -141,16 +156,18 @@ class PublishReport:
 
 
 def campaign_publish_prolific(
-    *, campaign: Campaign, settings: ProlificSettings, client: ProlificClient, actor: str, plan: StudyPlan | None = None
+    *,
+    campaign: Campaign,
+    backend: Backend,
+    settings: ProlificSettings,
+    client: ProlificApi,
+    actor: str,
+    plan: StudyPlan,
 ) -> PublishReport:
     """Create the campaign's study (or find the one an earlier run created), publish it, and raise its
     places to what the campaign needs. Every step is looked up before it is done: a re-run after a
     crash creates nothing twice, and a re-run with nothing to do changes nothing."""
-    check_backend(campaign, Campaign.Backend.PROLIFIC)
-    if campaign.status == Campaign.Status.FINISHED:
-        raise CampaignError(f"Campaign {campaign.name!r} is finished.")
-    plan = plan or study_plan(campaign=campaign, settings=settings, client=None)
-    state = dict(campaign.prolific or {})
+    state = dict(campaign.crowd_state or {})
     code = state.get("completion_code") or secrets.token_hex(4).upper()
     study_id, created = state.get("study_id", ""), False
     if not study_id:
@@ -182,7 +199,7 @@ def campaign_publish_prolific(
             )
             study_id, created = study["id"], True
         state.update(asdict(settings), study_id=study_id, completion_code=code, reward=str(plan.reward))
-        Campaign.objects.filter(pk=campaign.pk).update(backend=Campaign.Backend.PROLIFIC, prolific=state)
+        campaign_claim(campaign, backend, **state)
     study = client.study(study_id)
     published = False
     if study.get("status") == "UNPUBLISHED":
@@ -193,17 +210,12 @@ def campaign_publish_prolific(
         client.set_places(study_id, plan.places)
         places = plan.places
     state.update(status=study.get("status", ""), places=places)
-    Campaign.objects.filter(pk=campaign.pk).update(
-        backend=Campaign.Backend.PROLIFIC,
-        prolific=state,
-        status=Campaign.Status.PUBLISHED,
-        published_at=campaign.published_at or timezone.now(),
-    )
+    campaign_claim(campaign, backend, **state)
     if created or published:
         ReviewAction.objects.create(
             actor=actor,
             action=ReviewAction.Action.PUBLISH,
-            details={"campaign": campaign.name, "backend": "prolific", "study": study_id, "places": places},
+            details={"campaign": campaign.name, "backend": backend.name, "study": study_id, "places": places},
         )
     campaign.refresh_from_db()
     return PublishReport(study_id=study_id, created=created, published=published, places=places)
@@ -212,61 +224,6 @@ def campaign_publish_prolific(
 def _code_of(study: dict) -> str:
     codes = [c.get("code", "") for c in study.get("completion_codes") or [] if c.get("code_type") == "COMPLETED"]
     return codes[0] if codes else ""
-
-
-# The participant's way through ---------------------------------------------------------------------
-
-
-def session_start(
-    *, campaign: Campaign, participant_id: str, study_id: str, session_id: str, now: datetime | None = None
-) -> ProlificSession:
-    """The participant's session, from the three ids Prolific puts on the study link. Each must look
-    like Prolific's, and the study must be this campaign's. Opening the link again resumes it; a new
-    SESSION_ID (the participant took the study again) replaces the old one."""
-    now = now or timezone.now()
-    for name, value in (("PROLIFIC_PID", participant_id), ("STUDY_ID", study_id), ("SESSION_ID", session_id)):
-        if not PROLIFIC_ID.fullmatch(value or ""):
-            raise AssignmentError(f"This link lacks a valid {name}; open the study from Prolific.")
-    if not campaign.on_prolific or study_id != (campaign.prolific or {}).get("study_id"):
-        raise AssignmentError("This link belongs to another study; open the study from Prolific.")
-    worker, _ = Worker.objects.get_or_create(kind=Worker.Kind.PROLIFIC, external_id=participant_id)
-    try:
-        with transaction.atomic():
-            session, _ = ProlificSession.objects.get_or_create(
-                campaign=campaign,
-                worker=worker,
-                defaults={"study_id": study_id, "session_id": session_id, "started_at": now},
-            )
-    except IntegrityError:  # the link opened twice at once
-        session = ProlificSession.objects.get(campaign=campaign, worker=worker)
-    if session.session_id != session_id:
-        ProlificSession.objects.filter(pk=session.pk).update(session_id=session_id, status="", finished_at=None)
-        session.refresh_from_db()
-    return session
-
-
-def session_answered(session: ProlificSession) -> int:
-    return Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign).count()
-
-
-def session_next(session: ProlificSession, now: datetime | None = None) -> Assignment | None:
-    """The participant's next HIT of the campaign, or None when they have done their share (or
-    nothing is left for them): then they go back to Prolific with the completion code."""
-    if session.worker.blocked or session.finished_at is not None:
-        return None
-    if session_answered(session) >= int(session.campaign.prolific.get("hits_per_participant") or 10):
-        return None
-    return assignment_claim(worker=session.worker, now=now, campaign=session.campaign)
-
-
-def session_finish(session: ProlificSession, now: datetime | None = None) -> str:
-    """Close the participant's turn (their open HITs go back to the pool) and return the completion code."""
-    with transaction.atomic():
-        Assignment.objects.filter(
-            worker=session.worker, hit__campaign=session.campaign, status=Assignment.Status.OPEN
-        ).update(status=Assignment.Status.ABANDONED, slot=None)
-        ProlificSession.objects.filter(pk=session.pk, finished_at=None).update(finished_at=now or timezone.now())
-    return session.campaign.prolific.get("completion_code", "")
 
 
 # Sync -------------------------------------------------------------------------------------------------
@@ -290,11 +247,11 @@ class SyncReport:
         ]
 
 
-def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> SyncReport:
+def campaign_sync_prolific(*, campaign: Campaign, client: ProlificApi) -> SyncReport:
     """Mirror the study's and its submissions' states (every page). Running it twice changes nothing."""
-    study_id = (campaign.prolific or {}).get("study_id")
+    study_id = ProlificState.of(campaign).study_id
     if not study_id:
-        raise CampaignError(f"Campaign {campaign.name!r} has no Prolific study yet: publish it first.")
+        raise CrowdError(f"Campaign {campaign.name!r} has no Prolific study yet: publish it first.")
     report = SyncReport()
     study = client.study(study_id)
     report.study_status = study.get("status", "")
@@ -337,12 +294,9 @@ def campaign_sync_prolific(*, campaign: Campaign, client: ProlificClient) -> Syn
             changed |= answers_settle(ids)
     if changed:
         units_aggregate(unit_ids=sorted(changed))
+    places = int(study.get("total_available_places") or ProlificState.of(campaign).places)
     Campaign.objects.filter(pk=campaign.pk).update(
-        prolific={
-            **campaign.prolific,
-            "status": report.study_status,
-            "places": int(study.get("total_available_places") or campaign.prolific.get("places") or 0),
-        },
-        mturk_synced_at=timezone.now(),
+        crowd_state={**campaign.crowd_state, "status": report.study_status, "places": places},
+        synced_at=timezone.now(),
     )
     return report

@@ -3,7 +3,7 @@ status. Our HIT page stores each answer before the browser hands it to MTurk, so
 checked against ours: statuses are mirrored (MTurk's auto-approval included), an answer of ours counts
 only once MTurk lists its assignment, and whatever only one side has, or what differs, is reported.
 An assignment only MTurk has is added only when asked (`adopt`), parsed from its QuestionFormAnswers
-by the HIT form's own rules. Running it twice changes nothing the second time."""
+by the HIT task's own rules. Running it twice changes nothing the second time."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from annotator.forms import HitAnswerForm
+from annotator.crowds.mturk.common import NAME, mturk_worker
 from annotator.models import Answer, Campaign, Hit, HitImage
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import answer_adopt, answers_settle
+from annotator.task_kinds import task_for
 from mturk import client as mturk
+from mturk.client import MTurkClient
 from mturk.question import AnswerXMLError, parse_answers
 
 STATUS = {"Submitted": Answer.Review.SUBMITTED, "Approved": Answer.Review.APPROVED, "Rejected": Answer.Review.REJECTED}
@@ -49,36 +51,30 @@ class SyncReport:
         return out
 
 
-def parse_mturk_answer(hit: Hit, xml: str, positions: list[int] | None = None) -> tuple[str, str, list[int]]:
-    """(description, category, marked slots) from an assignment's QuestionFormAnswers; ValueError
-    says what is wrong, by the same rules as the HIT form. `positions`: the HIT's slots, if known."""
+def parse_mturk_answer(hit: Hit, xml: str, positions: list[int] | None = None) -> tuple:
+    """The answer in an assignment's QuestionFormAnswers, as the HIT's task reads it (for the describe
+    task: description, category, marked slots); ValueError says what is wrong, by the same rules as the
+    HIT form. `positions`: the HIT's slots, if known."""
     try:
         fields = parse_answers(xml)
     except AnswerXMLError as error:
         raise ValueError(str(error)) from None
     if positions is None:
-        positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True))
-    marks = [m for m in (fields.get("mismatch") or "").replace(" ", "").split(",") if m]
-    form = HitAnswerForm(
-        {"description": fields.get("description", ""), "category": fields.get("category", ""), "mismatch": marks},
-        positions=positions,
-    )
-    if not form.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
-        raise ValueError(problems)
-    data = form.cleaned_data
-    return data["description"], data["category"], sorted(data["mismatch"])
+        positions = list(HitImage.objects.filter(hit=hit).order_by("position").values_list("position", flat=True))
+    return task_for(hit.campaign).parse_platform_fields(hit, fields, positions)
 
 
-def _when(value) -> datetime | None:
+def _when(value: object) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(float(value), UTC)
+    return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]  # MTurk's epoch seconds
 
 
-def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datetime | None = None) -> SyncReport:
+def campaign_sync(
+    *, campaign: Campaign, client: MTurkClient, adopt: bool = False, now: datetime | None = None
+) -> SyncReport:
     """Mirror MTurk's view of every HIT of the campaign. An answer of ours that MTurk lists is confirmed
     (and counts from then on); one it still does not list after its assignment's deadline is marked
     unknown to MTurk: kept, shown, never counted or paid."""
@@ -86,18 +82,19 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
     report = SyncReport()
     settle: set[int] = set()
     touched: set[int] = set()
-    for hit in campaign.hits.exclude(mturk_hit_id="").select_related("campaign").order_by("id"):
+    task = task_for(campaign)
+    for hit in campaign.hits.exclude(remote_id="").select_related("campaign").order_by("id"):
         report.hits += 1
-        info = mturk.get_hit(client, hit.mturk_hit_id)
+        info = mturk.get_hit(client, hit.remote_id)
         state = info["HITStatus"] if info else "Deleted"
         report.hit_states[state] += 1
         counts = {k: info.get(f"NumberOfAssignments{k}") for k in ("Pending", "Available", "Completed")} if info else {}
         Hit.objects.filter(pk=hit.pk).update(
-            mturk_status=state,
-            mturk_expires_at=_when(info.get("Expiration")) if info else hit.mturk_expires_at,
-            mturk_counts=counts,
+            remote_status=state,
+            remote_expires_at=_when(info.get("Expiration")) if info else hit.remote_expires_at,
+            remote_counts=counts,
         )
-        items = mturk.list_assignments(client, hit.mturk_hit_id) if info else []
+        items = mturk.list_assignments(client, hit.remote_id) if info else []
         ours = {
             a.assignment.external_id: a
             for a in Answer.objects.filter(hit=hit).select_related("assignment")
@@ -116,10 +113,8 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
                     answer_adopt(
                         hit=hit,
                         assignment_id=item["AssignmentId"],
-                        worker_id=item["WorkerId"],
-                        description=parsed[0],
-                        category=parsed[1],
-                        marked=parsed[2],
+                        worker=mturk_worker(campaign, item["WorkerId"]),
+                        copy=parsed,
                         accepted_at=_when(item.get("AcceptTime")),
                         submitted_at=_when(item.get("SubmitTime")),
                         review=STATUS[item["AssignmentStatus"]],
@@ -130,16 +125,16 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
                 why = f"its answer cannot be read: {problem}" if parsed is None else "no answer stored here"
                 report.only_on_mturk.append(
                     f"{item['AssignmentId']} (worker {item['WorkerId']}, "
-                    f"HIT {hit.mturk_hit_id}, {item['AssignmentStatus'].lower()}): {why}"
+                    f"HIT {hit.remote_id}, {item['AssignmentStatus'].lower()}): {why}"
                 )
                 continue
             report.matched += 1
             if parsed is None:
                 report.differing.append(f"{item['AssignmentId']}: MTurk's copy cannot be read: {problem}")
-            elif parsed != (answer.description, answer.category, sorted(answer.marked)):
+            elif parsed != task.copy_of(answer):
                 report.differing.append(
-                    f"{item['AssignmentId']}: MTurk has {parsed[0]!r}/{parsed[1]}/{parsed[2]}, "
-                    f"we have {answer.description!r}/{answer.category}/{sorted(answer.marked)}"
+                    f"{item['AssignmentId']}: MTurk has {task.show_copy(parsed)}, "
+                    f"we have {task.show_copy(task.copy_of(answer))}"
                 )
             changes = {}
             status = STATUS.get(item["AssignmentStatus"])
@@ -153,7 +148,7 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
                 Answer.objects.filter(pk=answer.pk).update(**changes)
                 settle.add(answer.pk)
         for external_id, answer in ours.items():
-            if answer.source != Answer.Source.MTURK:
+            if answer.source != NAME:
                 continue
             deadline = answer.assignment.expires_at
             past = not info or deadline is None or now > deadline
@@ -165,10 +160,10 @@ def campaign_sync(*, campaign: Campaign, client, adopt: bool = False, now: datet
             )
             report.only_here.append(
                 f"{external_id} (worker {answer.worker.external_id if answer.worker else '?'},"
-                f" HIT {hit.mturk_hit_id}): {note}"
+                f" HIT {hit.remote_id}): {note}"
             )
     touched |= answers_settle(settle)
     if touched:
         units_aggregate(unit_ids=sorted(touched))
-    Campaign.objects.filter(pk=campaign.pk).update(mturk_synced_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(synced_at=timezone.now())
     return report

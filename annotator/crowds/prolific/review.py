@@ -1,27 +1,26 @@
-"""Reviewing, paying and blocking on Prolific, by the same rules as on MTurk.
+"""Deciding, paying and blocking on Prolific, by the same rules as on MTurk.
 
 Prolific decides per submission (one participant's whole turn, up to `hits_per_participant` HITs),
 while our rules judge each answer. An answer that fails a rule is rejected here (it stops counting
 and its HIT goes to another participant); the submission is rejected on Prolific only when at least
 half of its answers fail, with the rule's rejection category, and approved otherwise. Prolific's
 decisions cannot be undone, so its rules are checked before any call: a rejection needs at least
-100 characters of explanation and a category. Bonuses go out in bulk, once per reason."""
+100 characters of explanation and a category. Bonuses go out in bulk."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-from decimal import Decimal
-
+from django.conf import settings
 from django.db import transaction
 
-from annotator.forms import BonusForm, numbers_clean
+from annotator.crowds.base import CrowdConfigError, CrowdError
+from annotator.crowds.prolific.common import ProlificState, prolific_errors
 from annotator.models import Answer, Assignment, Bonus, Campaign, ProlificSession, ReviewAction, Worker
-from annotator.services import review
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import answers_settle
-from annotator.services.review_rules import RULES, RuleOutcome, failed_rules
-from prolific.client import REJECTION_MESSAGE_MIN, ProlificClient, ProlificError
+from annotator.services.review import Reviewer
+from annotator.services.review_rules import RuleOutcome, rules_check
+from annotator.task_kinds import task_for
+from prolific.client import REJECTION_CATEGORIES, REJECTION_MESSAGE_MIN, ProlificApi
 
 RULE_CATEGORY = {
     "gold-failed": "FAILED_CHECK",
@@ -33,12 +32,14 @@ AWAITING = "AWAITING REVIEW"
 BLOCK_GROUP = "unit-annotator: blocked participants"
 
 
-def _check_rejection(feedback: str) -> None:
+def _check_rejection(feedback: str, category: str = "OTHER") -> None:
     if len(feedback.strip()) < REJECTION_MESSAGE_MIN:
-        raise review.ReviewError(
+        raise CrowdError(
             f"Prolific needs a rejection explained in at least {REJECTION_MESSAGE_MIN} "
             f"characters ({len(feedback.strip())} given); the participant reads it."
         )
+    if category not in REJECTION_CATEGORIES:
+        raise CrowdError(f"Unknown rejection category {category!r}: use one of {', '.join(REJECTION_CATEGORIES)}.")
 
 
 def _sessions(campaign: Campaign) -> list[ProlificSession]:
@@ -52,18 +53,17 @@ def _sessions(campaign: Campaign) -> list[ProlificSession]:
 def prolific_review_by_rule(
     *,
     campaign: Campaign,
-    reviewer: review.Reviewer,
+    reviewer: Reviewer,
     reject_rules: list[str],
     approve_passing: bool,
     feedback: str,
     min_seconds: float,
     dry_run: bool,
-    client: ProlificClient,
+    client: ProlificApi,
 ) -> RuleOutcome:
     """Decide every submission that awaits review (as of the last sync) by the rules."""
-    unknown = [r for r in reject_rules if r not in RULES]
-    if unknown:
-        raise review.ReviewError(f"Unknown rule(s) {', '.join(unknown)}: use {', '.join(RULES)}.")
+    task = task_for(campaign)
+    rules_check(task, reject_rules)
     if reject_rules and not dry_run:
         _check_rejection(feedback)
     outcome = RuleOutcome()
@@ -73,7 +73,7 @@ def prolific_review_by_rule(
                 worker=session.worker, hit__campaign=campaign, confirmation=Answer.Confirmation.CONFIRMED
             ).order_by("id")
         )
-        failing = {a.pk: [r for r in failed_rules(a, min_seconds) if r in reject_rules] for a in answers}
+        failing = {a.pk: [r for r in task.failed_rules(a, min_seconds) if r in reject_rules] for a in answers}
         failing = {pk: rules for pk, rules in failing.items() if rules}
         reject_all = bool(answers) and 2 * len(failing) >= len(answers)
         if not reject_all and not approve_passing:
@@ -89,10 +89,10 @@ def prolific_review_by_rule(
                 feedback=feedback,
                 reviewer=reviewer,
                 client=client,
-                category=RULE_CATEGORY[rules[0]] if rules else "OTHER",
+                category=RULE_CATEGORY.get(rules[0], "OTHER") if rules else "OTHER",
                 failing=failing,
             )
-        except (ProlificError, review.ReviewError) as error:
+        except CrowdError as error:
             outcome.refused.append(f"participant {session.worker.external_id}: {error}")
             continue
         (outcome.rejected if reject_all else outcome.approved).append(session.pk)
@@ -104,8 +104,8 @@ def prolific_decide(
     campaign: Campaign,
     participant_id: str,
     approve: bool,
-    reviewer: review.Reviewer,
-    client: ProlificClient,
+    reviewer: Reviewer,
+    client: ProlificApi,
     feedback: str = "",
     category: str = "OTHER",
 ) -> ProlificSession:
@@ -116,11 +116,17 @@ def prolific_decide(
         .first()
     )
     if session is None:
-        raise review.ReviewError(f"No participant {participant_id!r} took campaign {campaign.name!r}.")
+        raise CrowdError(f"No participant {participant_id!r} took campaign {campaign.name!r}.")
     if not approve:
-        _check_rejection(feedback)
+        _check_rejection(feedback, category or "OTHER")
     _decide(
-        session, approve=approve, feedback=feedback, reviewer=reviewer, client=client, category=category, failing={}
+        session,
+        approve=approve,
+        feedback=feedback,
+        reviewer=reviewer,
+        client=client,
+        category=category or "OTHER",
+        failing={},
     )
     session.refresh_from_db()
     return session
@@ -131,23 +137,24 @@ def _decide(
     *,
     approve: bool,
     feedback: str,
-    reviewer: review.Reviewer,
-    client: ProlificClient,
+    reviewer: Reviewer,
+    client: ProlificApi,
     category: str,
     failing: dict[int, list[str]],
 ) -> None:
     """Prolific's call first (it cannot be undone, and a refusal changes nothing here), then ours."""
     if session.reviewed:
-        raise review.ReviewError(f"The submission is {session.reviewed} already; Prolific's decisions are final.")
+        raise CrowdError(f"The submission is {session.reviewed} already; Prolific's decisions are final.")
     if session.status != AWAITING:
-        raise review.ReviewError(
+        raise CrowdError(
             f"The submission is {session.status or 'not listed yet'} on Prolific (sync first): "
             "only one awaiting review can be decided."
         )
-    if approve:
-        client.approve(session.session_id)
-    else:
-        client.reject(session.session_id, feedback, category)
+    with prolific_errors():
+        if approve:
+            client.approve(session.session_id)
+        else:
+            client.reject(session.session_id, feedback, category)
     answers = Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign)
     rejected = set(answers.values_list("pk", flat=True)) if not approve else set(failing)
     with transaction.atomic():
@@ -174,95 +181,34 @@ def _decide(
     units_aggregate(unit_ids=sorted(units))
 
 
-def prolific_bonus(
-    *,
-    campaign: Campaign,
-    amounts: dict[str, str | Decimal],
-    reason: str,
-    reviewer: review.Reviewer,
-    client: ProlificClient,
-) -> list[Bonus]:
-    """Pay bonuses to participants of the campaign's study in one bulk payment (set up, then paid).
-    The same participants, amounts and reason again pay nothing twice."""
-    reason = " ".join(reason.split())
-    if not reason:
-        raise review.ReviewError("Say why: the reason is kept with the bonus.")
-    if not amounts:
-        raise review.ReviewError("Name the participants to pay.")
-    values = {}
-    for participant, amount in amounts.items():
-        try:
-            values[participant] = numbers_clean(BonusForm, amount=amount)["amount"]
-        except ValueError as error:
-            raise review.ReviewError(f"{participant}: {error}") from None
-    sessions = {
-        s.worker.external_id: s
-        for s in ProlificSession.objects.filter(campaign=campaign, worker__external_id__in=values).select_related(
-            "worker"
+def prolific_pay_bonuses(campaign: Campaign, bonuses: list[Bonus], client: ProlificApi) -> str:
+    """Bonuses recorded for participants of the campaign's study, set up and paid in one bulk payment."""
+    with prolific_errors():
+        bulk = client.set_up_bonuses(
+            ProlificState.of(campaign).study_id, {b.worker.external_id: b.amount for b in bonuses}
         )
-    }
-    missing = sorted(set(values) - set(sessions))
-    if missing:
-        raise review.ReviewError(f"Not participants of {campaign.name}'s study: {', '.join(missing)}.")
-    batch = hashlib.sha256(repr((sorted(values.items()), reason)).encode()).hexdigest()[:16]
-    bonuses = []
-    with transaction.atomic():
-        for participant, value in sorted(values.items()):
-            session = sessions[participant]
-            answer = Answer.objects.filter(worker=session.worker, hit__campaign=campaign).order_by("-id").first()
-            if answer is None:
-                raise review.ReviewError(f"Participant {participant} has no answer in {campaign.name}.")
-            bonus, _ = Bonus.objects.get_or_create(
-                token=f"prolific-{campaign.pk}-{batch}-{session.pk}",
-                defaults={
-                    "answer": answer,
-                    "worker": session.worker,
-                    "amount": value,
-                    "reason": reason,
-                    "actor": reviewer.name,
-                },
-            )
-            bonuses.append(bonus)
-    unpaid = [b for b in bonuses if not b.paid]
-    if not unpaid:
-        return bonuses
-    try:
-        bulk = client.set_up_bonuses(campaign.prolific["study_id"], {b.worker.external_id: b.amount for b in unpaid})
         client.pay_bonuses(bulk["id"])
-    except ProlificError as error:
-        raise review.ReviewError(str(error)) from error
-    with transaction.atomic():
-        Bonus.objects.filter(pk__in=[b.pk for b in unpaid]).update(paid=True)
-        for bonus in unpaid:
-            ReviewAction.objects.create(
-                actor=reviewer.name,
-                action=ReviewAction.Action.BONUS,
-                unit_id=bonus.answer.unit_id,
-                answer=bonus.answer,
-                worker=bonus.worker,
-                details={"amount": str(bonus.amount), "reason": reason, "bulk": bulk["id"]},
-            )
-    for bonus in bonuses:
-        bonus.refresh_from_db()
-    return bonuses
+    return str(bulk["id"])
 
 
-def block_group(client: ProlificClient) -> dict | None:
-    """The workspace's blocklist group (made on first use); None without PROLIFIC_WORKSPACE_ID."""
-    workspace = os.environ.get("PROLIFIC_WORKSPACE_ID", "")
+def block_group(client: ProlificApi) -> dict | None:
+    """The workspace's blocklist group (made on first use); None without settings.PROLIFIC_WORKSPACE_ID."""
+    workspace = settings.PROLIFIC_WORKSPACE_ID
     if not workspace:
         return None
-    groups = [g for g in client.participant_groups(workspace) if g.get("name") == BLOCK_GROUP]
-    return groups[0] if groups else client.create_participant_group(workspace, BLOCK_GROUP)
+    with prolific_errors():
+        groups = [g for g in client.participant_groups(workspace) if g.get("name") == BLOCK_GROUP]
+        return groups[0] if groups else client.create_participant_group(workspace, BLOCK_GROUP)
 
 
-def prolific_block(*, worker: Worker, block: bool, client: ProlificClient) -> None:
+def prolific_block(*, worker: Worker, block: bool, client: ProlificApi) -> None:
     """Prolific's way: a participant group of the workspace (PROLIFIC_WORKSPACE_ID) that every study
     this tool publishes uses as its blocklist. The group is made on first use."""
     group = block_group(client)
     if group is None:
-        raise review.ReviewError("Set PROLIFIC_WORKSPACE_ID (your Prolific workspace) to block participants there.")
-    if block:
-        client.group_add(group["id"], [worker.external_id])
-    else:
-        client.group_remove(group["id"], [worker.external_id])
+        raise CrowdConfigError("Set PROLIFIC_WORKSPACE_ID (your Prolific workspace) to block participants there.")
+    with prolific_errors():
+        if block:
+            client.group_add(group["id"], [worker.external_id])
+        else:
+            client.group_remove(group["id"], [worker.external_id])
