@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from annotator.models import Answer, Assignment, Bonus, Campaign, Hit, Worker
     from annotator.services.review import Reviewer
-    from annotator.services.review_rules import RuleOutcome
+    from annotator.services.review_rules import RuleOutcome, RuleReview
 
 
 class CrowdError(ActionRefused):
@@ -180,29 +180,11 @@ class Crowd:
     def more_answers(self, hit: Hit, more: int) -> None:
         """The platform's side of a HIT taking `more` answers than it asked for (send back)."""
 
-    def review_by_rule(
-        self,
-        *,
-        campaign: Campaign,
-        reviewer: Reviewer,
-        reject_rules: list[str],
-        approve_passing: bool,
-        feedback: str,
-        min_seconds: float,
-        dry_run: bool,
-    ) -> RuleOutcome:
+    def review_by_rule(self, *, campaign: Campaign, reviewer: Reviewer, request: RuleReview) -> RuleOutcome:
         """Decide the campaign's submitted answers by rule, one answer at a time."""
         from annotator.services.review_rules import answers_review_by_rule
 
-        return answers_review_by_rule(
-            campaign=campaign,
-            reviewer=reviewer,
-            reject_rules=reject_rules,
-            approve_passing=approve_passing,
-            feedback=feedback,
-            min_seconds=min_seconds,
-            dry_run=dry_run,
-        )
+        return answers_review_by_rule(campaign=campaign, reviewer=reviewer, request=request)
 
     def decide(
         self, *, campaign: Campaign, ident: str, approve: bool, reviewer: Reviewer, feedback: str, category: str = ""

@@ -7,7 +7,7 @@ entry the command and the dashboard use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from annotator.crowds import crowd_for
 from annotator.models import Answer, Campaign
@@ -26,6 +26,18 @@ def rules_check(task: Task, rules: list[str]) -> None:
         raise review.ReviewError(f"Unknown rule(s) {', '.join(unknown)}: use {', '.join(task.rules)}.")
 
 
+@dataclass(frozen=True)
+class RuleReview:
+    """What a reviewer asks: reject the answers failing any of `reject_rules` (with `feedback`, which
+    the workers read), approve those passing every rule if `approve_passing`; `dry_run` only counts."""
+
+    reject_rules: list[str]
+    approve_passing: bool
+    feedback: str = ""
+    min_seconds: float = 20.0
+    dry_run: bool = False
+
+
 @dataclass
 class RuleOutcome:
     approved: list[int] = field(default_factory=list)
@@ -34,50 +46,24 @@ class RuleOutcome:
     noun: str = "answers"  # what was decided: answers, or participants' submissions
 
 
-def campaign_review_by_rule(
-    *,
-    campaign: Campaign,
-    reviewer: review.Reviewer,
-    reject_rules: list[str],
-    approve_passing: bool,
-    feedback: str,
-    min_seconds: float = 20.0,
-    dry_run: bool = False,
-) -> RuleOutcome:
+def campaign_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, request: RuleReview) -> RuleOutcome:
     """Decide the campaign's answers by rule, through its crowd. Rejecting needs the words the workers
     will read (a preview rejects nobody); choosing nothing to do is refused."""
-    feedback = feedback.strip()
-    if reject_rules and not feedback and not dry_run:
+    request = replace(request, feedback=request.feedback.strip())
+    if request.reject_rules and not request.feedback and not request.dry_run:
         raise review.ReviewError("Write the feedback the rejected workers will read.")
-    if not reject_rules and not approve_passing:
+    if not request.reject_rules and not request.approve_passing:
         raise review.ReviewError("Choose rules to reject by, or approve the answers that pass every rule.")
-    rules_check(task_for(campaign), reject_rules)
+    rules_check(task_for(campaign), request.reject_rules)
     crowd = crowd_for(campaign)
-    outcome = crowd.review_by_rule(
-        campaign=campaign,
-        reviewer=reviewer,
-        reject_rules=reject_rules,
-        approve_passing=approve_passing,
-        feedback=feedback,
-        min_seconds=min_seconds,
-        dry_run=dry_run,
-    )
+    outcome = crowd.review_by_rule(campaign=campaign, reviewer=reviewer, request=request)
     outcome.noun = crowd.decision_noun
     return outcome
 
 
-def answers_review_by_rule(
-    *,
-    campaign: Campaign,
-    reviewer: review.Reviewer,
-    reject_rules: list[str],
-    approve_passing: bool,
-    feedback: str,
-    min_seconds: float = 20.0,
-    dry_run: bool = False,
-) -> RuleOutcome:
-    """Reject the submitted answers that fail any of `reject_rules`; with `approve_passing`, approve
-    those that pass every rule. A refused action (the platform said no) is reported, the rest go on."""
+def answers_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, request: RuleReview) -> RuleOutcome:
+    """One answer at a time: reject those that fail any of the rules, approve those that pass every
+    rule where asked. A refused action (the platform said no) is reported, the rest go on."""
     task = task_for(campaign)
     outcome = RuleOutcome()
     # Only answers the platform confirmed: an unconfirmed one may never have been an assignment.
@@ -85,20 +71,20 @@ def answers_review_by_rule(
         hit__campaign=campaign, review=Answer.Review.SUBMITTED, confirmation=Answer.Confirmation.CONFIRMED
     ).order_by("id")
     for answer in answers:
-        failed = task.failed_rules(answer, min_seconds)
-        hits = [r for r in failed if r in reject_rules]
+        failed = task.failed_rules(answer, request.min_seconds)
+        hits = [r for r in failed if r in request.reject_rules]
         if hits:
             target, act = (
                 outcome.rejected,
                 lambda a=answer, h=hits: review.answer_reject(
-                    answer_id=a.pk, reviewer=reviewer, feedback=f"{feedback} ({', '.join(h)})"
+                    answer_id=a.pk, reviewer=reviewer, feedback=f"{request.feedback} ({', '.join(h)})"
                 ),
             )
-        elif approve_passing and not failed:
+        elif request.approve_passing and not failed:
             target, act = outcome.approved, lambda a=answer: review.answer_approve(answer_id=a.pk, reviewer=reviewer)
         else:
             continue
-        if dry_run:
+        if request.dry_run:
             target.append(answer.pk)
             continue
         try:

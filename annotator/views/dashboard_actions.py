@@ -25,7 +25,7 @@ from annotator.services import review
 from annotator.services.campaigns import CampaignError
 from annotator.services.crowd_actions import campaign_decide, campaign_hits_change, campaign_sync
 from annotator.services.payments import bonus_send, bonus_send_bulk
-from annotator.services.review_rules import campaign_review_by_rule
+from annotator.services.review_rules import RuleReview, campaign_review_by_rule
 from annotator.services.workers import worker_block
 
 
@@ -227,15 +227,14 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
 def _review_by_rule(request: HttpRequest, campaign: Campaign) -> bool:
     """Apply (or preview) the rule review a reviewer asked for; True for a preview."""
     dry_run = request.POST.get("preview") == "1"
-    outcome = campaign_review_by_rule(
-        campaign=campaign,
-        reviewer=_reviewer(request),
+    asked = RuleReview(
         reject_rules=request.POST.getlist("rules"),
         approve_passing=bool(request.POST.get("approve_passing")),
         feedback=request.POST.get("feedback", ""),
         min_seconds=numbers_clean(RuleReviewForm, min_seconds=request.POST.get("min_seconds") or 20)["min_seconds"],
         dry_run=dry_run,
     )
+    outcome = campaign_review_by_rule(campaign=campaign, reviewer=_reviewer(request), request=asked)
     verb = "would be" if dry_run else "were"
     messages.info(
         request,

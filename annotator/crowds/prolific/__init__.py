@@ -28,7 +28,7 @@ from annotator.crowds.prolific.review import (
 from annotator.crowds.prolific.study import campaign_publish_prolific, campaign_sync_prolific, settings_from, study_plan
 from annotator.models import Bonus, Campaign, ProlificSession, Worker
 from annotator.services.review import Reviewer
-from annotator.services.review_rules import RuleOutcome
+from annotator.services.review_rules import RuleOutcome, RuleReview
 from prolific.client import REJECTION_CATEGORIES
 
 
@@ -107,27 +107,8 @@ class ProlificCrowd(Crowd):
 
     # Decisions: per submission ----------------------------------------------------------------------------
 
-    def review_by_rule(
-        self,
-        *,
-        campaign: Campaign,
-        reviewer: Reviewer,
-        reject_rules: list[str],
-        approve_passing: bool,
-        feedback: str,
-        min_seconds: float,
-        dry_run: bool,
-    ) -> RuleOutcome:
-        return prolific_review_by_rule(
-            campaign=campaign,
-            reviewer=reviewer,
-            reject_rules=reject_rules,
-            approve_passing=approve_passing,
-            feedback=feedback,
-            min_seconds=min_seconds,
-            dry_run=dry_run,
-            client=prolific_client(),
-        )
+    def review_by_rule(self, *, campaign: Campaign, reviewer: Reviewer, request: RuleReview) -> RuleOutcome:
+        return prolific_review_by_rule(campaign=campaign, reviewer=reviewer, request=request, client=prolific_client())
 
     def decide(
         self, *, campaign: Campaign, ident: str, approve: bool, reviewer: Reviewer, feedback: str, category: str = ""

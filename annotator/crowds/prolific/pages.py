@@ -24,7 +24,8 @@ SALT = "annotator.prolific-session"  # a signing salt, not a secret
 
 
 def _session_token(session: ProlificSession) -> str:
-    return signing.dumps(session.pk, salt=SALT)
+    # No timestamp (it would never be checked): the same session always has the same link.
+    return signing.Signer(salt=SALT).sign_object(session.pk)
 
 
 def _hit_url(session: ProlificSession) -> str:
@@ -61,7 +62,7 @@ def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     CSRF cookie, a signed token instead)."""
     token = request.GET.get("t", "")
     try:
-        session_pk = signing.loads(token, salt=SALT)
+        session_pk = signing.Signer(salt=SALT).unsign_object(token)
     except signing.BadSignature:
         return message(
             request, "This page cannot be opened", "Its link is not valid; open the study from Prolific.", status=400

@@ -18,7 +18,7 @@ from annotator.models import Answer, Assignment, Bonus, Campaign, ProlificSessio
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import answers_settle
 from annotator.services.review import Reviewer
-from annotator.services.review_rules import RuleOutcome, rules_check
+from annotator.services.review_rules import RuleOutcome, RuleReview, rules_check
 from annotator.task_kinds import task_for
 from prolific.client import REJECTION_CATEGORIES, REJECTION_MESSAGE_MIN, ProlificApi
 
@@ -51,20 +51,13 @@ def _sessions(campaign: Campaign) -> list[ProlificSession]:
 
 
 def prolific_review_by_rule(
-    *,
-    campaign: Campaign,
-    reviewer: Reviewer,
-    reject_rules: list[str],
-    approve_passing: bool,
-    feedback: str,
-    min_seconds: float,
-    dry_run: bool,
-    client: ProlificApi,
+    *, campaign: Campaign, reviewer: Reviewer, request: RuleReview, client: ProlificApi
 ) -> RuleOutcome:
     """Decide every submission that awaits review (as of the last sync) by the rules."""
     task = task_for(campaign)
+    reject_rules, feedback = request.reject_rules, request.feedback
     rules_check(task, reject_rules)
-    if reject_rules and not dry_run:
+    if reject_rules and not request.dry_run:
         _check_rejection(feedback)
     outcome = RuleOutcome()
     for session in _sessions(campaign):
@@ -73,12 +66,12 @@ def prolific_review_by_rule(
                 worker=session.worker, hit__campaign=campaign, confirmation=Answer.Confirmation.CONFIRMED
             ).order_by("id")
         )
-        failing = {a.pk: [r for r in task.failed_rules(a, min_seconds) if r in reject_rules] for a in answers}
+        failing = {a.pk: [r for r in task.failed_rules(a, request.min_seconds) if r in reject_rules] for a in answers}
         failing = {pk: rules for pk, rules in failing.items() if rules}
         reject_all = bool(answers) and 2 * len(failing) >= len(answers)
-        if not reject_all and not approve_passing:
+        if not reject_all and not request.approve_passing:
             continue
-        if dry_run:
+        if request.dry_run:
             (outcome.rejected if reject_all else outcome.approved).append(session.pk)
             continue
         rules = sorted({r for found in failing.values() for r in found})

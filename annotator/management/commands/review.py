@@ -13,7 +13,7 @@ from annotator.management.arguments import bounded_float
 from annotator.services import review
 from annotator.services.campaigns import campaign_get
 from annotator.services.crowd_actions import campaign_decide
-from annotator.services.review_rules import all_rules, campaign_review_by_rule
+from annotator.services.review_rules import RuleReview, all_rules, campaign_review_by_rule
 
 
 class Command(BaseCommand):
@@ -74,15 +74,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def _by_rule(self, campaign, reviewer: review.Reviewer, opts: dict) -> None:
-        outcome = campaign_review_by_rule(
-            campaign=campaign,
-            reviewer=reviewer,
-            reject_rules=opts["reject_rule"],
-            approve_passing=opts["approve_passing"],
-            feedback=opts["feedback"],
-            min_seconds=opts["min_seconds"],
-            dry_run=opts["dry_run"],
+        request = RuleReview(
+            opts["reject_rule"], opts["approve_passing"], opts["feedback"], opts["min_seconds"], opts["dry_run"]
         )
+        outcome = campaign_review_by_rule(campaign=campaign, reviewer=reviewer, request=request)
         for line in outcome.refused:
             self.stderr.write(f"refused: {line}")
         verb = "would be" if opts["dry_run"] else "were"
