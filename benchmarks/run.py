@@ -32,9 +32,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.activations import top_k_pass  # noqa: E402
+from pipeline.cone_plan import ConePlan  # noqa: E402
 from pipeline.cones import count_madds  # noqa: E402
-from pipeline.images import pixels_to_input  # noqa: E402
 from pipeline.networks import Preprocessing, build_network  # noqa: E402
+from pipeline.occluders import occluder_noise  # noqa: E402
 from pipeline.occlusion_cone import ConeSweep, traced  # noqa: E402
 from pipeline.receptive_field import (  # noqa: E402
     OcclusionSettings,
@@ -211,14 +212,13 @@ def cone(
         seconds = _timed(lambda: occlusion_sweep_full(model, image, one, prep, sampled, seed=1))
         return seconds * copies / sample
 
-    generator = torch.Generator().manual_seed(1)
-    noise = pixels_to_input(torch.rand(copies, 3, 11, 11, generator=generator), prep).to(device)
+    noise = torch.cat(list(occluder_noise(224, settings, prep, seed=1))).to(device)
     full_runs = [full()]
     best: dict = {}
     for _ in range(1 if quick else repeats):
         for count, chosen in cases.items():
             for incremental in variants:
-                sweep = ConeSweep(graph, target, image, 11, stride, incremental)
+                sweep = ConeSweep(ConePlan(graph, target, 224, 11, stride, incremental), image)
                 seconds = _timed(lambda s=sweep, c=chosen: s.discrepancy(c, flat[c] // width, flat[c] % width, noise))
                 if (count, incremental) not in best or seconds < best[count, incremental][0]:
                     best[count, incremental] = (seconds, sweep.madds)

@@ -15,38 +15,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.geometry import node_windows
-from pipeline.graph import Graph, Node, Window
+from pipeline.geometry import Band, Box, Layout, node_windows
+from pipeline.graph import Graph
 
 Channels = tuple[int, ...] | None  # None: every channel of the node
 
 
-@dataclass
-class Layout:
-    """What the cone sweep knows of one node: its windows (window nodes), sizes in and out."""
+@dataclass(frozen=True)
+class Need:
+    """What one node must compute for the target units: `channels` of its output (None: every
+    channel). A node that no target needs has no Need at all (None in `channel_needs`' list)."""
 
-    node: Node
-    windows: tuple[Window, Window] | None
-    size_in: tuple[int, int]
-    size_out: tuple[int, int]
-    c_in: int
-    c_out: int
+    channels: Channels = None
 
-    def madds(self, area: int, channels: int | None = None) -> float:
-        """Multiply-adds to produce `area` output positions of `channels` output channels."""
-        out = self.c_out if channels is None else channels
-        m = self.node.module
-        if isinstance(m, nn.Conv2d):
-            k = self.windows[0].kernel * self.windows[1].kernel
-            return area * out * self.c_in / m.groups * k
-        if self.node.kind == "window":
-            return area * out * self.windows[0].kernel * self.windows[1].kernel
-        return area * out
+    def count(self) -> int | None:
+        """How many channels (None: every channel)."""
+        return None if self.channels is None else len(self.channels)
 
-    def right_pad(self, axis: int) -> int:
-        """Padding after the last input so that every output window fits (ceil-mode pools, "same")."""
-        w = self.windows[axis]
-        return max(0, (self.size_out[axis] - 1) * w.stride + w.extent - w.pad - self.size_in[axis])
+    def merged(self, other: Need) -> Need:
+        if self.channels is None or other.channels is None:
+            return Need(None)
+        return Need(tuple(sorted(set(self.channels) | set(other.channels))))
 
 
 def unsupported(graph: Graph) -> str:
@@ -132,17 +121,6 @@ def backward_limits(graph: Graph, lay: list[Layout], target: int, position: tupl
                 old = limits[j][axis]
                 limits[j][axis] = (a, b) if old is None else (min(old[0], a), max(old[1], b))
     return limits
-
-
-@dataclass
-class Box:
-    """A node's box on one axis: a fixed side, and per grid coordinate its first position."""
-
-    side: int
-    start: torch.Tensor
-
-
-Band = tuple[int, int]  # grid coordinates start..stop-1 on one axis
 
 
 def boxes(
@@ -232,27 +210,26 @@ def _bands(lengths: np.ndarray, weight: np.ndarray, count: int) -> list[Band]:
     return bands[::-1]
 
 
-def channel_needs(graph: Graph, target: int, units: list[int]) -> list[Channels | bool]:
-    """The channels each node must compute so that the target's `units` come out right: a
-    convolution or LRN needs all its input's channels; per-channel layers, pools and adds pass the
-    set on; a concatenation hands each input its part. False marks a node that no target needs."""
-    needs: list[Channels | bool] = [False] * len(graph.nodes)  # False: not needed yet
-    needs[target] = tuple(sorted(set(units)))
+def channel_needs(graph: Graph, target: int, units: list[int]) -> list[Need | None]:
+    """What each node must compute so that the target's `units` come out right: a convolution or LRN
+    needs all its input's channels; per-channel layers, pools and adds pass the set on; a
+    concatenation hands each input its part. None marks a node that no target needs (a
+    concatenation part with no target channel, or a node after the target)."""
+    needs: list[Need | None] = [None] * len(graph.nodes)
+    needs[target] = Need(tuple(sorted(set(units))))
     for i in range(target, 0, -1):
         need = needs[i]
-        if need is False:
+        if need is None:
             continue
         node = graph.nodes[i]
         if node.kind == "cat":
-            asks = cat_parts(graph, i, need)
+            asks = [(j, Need(part)) for j, part in cat_parts(graph, i, need.channels)]
         else:
-            asks = [(j, need if node.channelwise else None) for j in node.inputs]
+            asks = [(j, need if node.channelwise else Need(None)) for j in node.inputs]
         for j, ask in asks:
             old = needs[j]
-            needs[j] = (
-                ask if old is False else (None if old is None or ask is None else tuple(sorted(set(old) | set(ask))))
-            )
-    return needs  # False: the node is not needed at all (a concatenation part with no target channel)
+            needs[j] = ask if old is None else old.merged(ask)
+    return needs
 
 
 def count_madds(graph: Graph, target: int) -> float:

@@ -1,4 +1,6 @@
-"""Every layer's geometry, read from the network's graph (`pipeline.graph`).
+"""Geometry: every type that says where a layer's units look, and how it is read from the network's
+graph (`pipeline.graph`). The traced graph, the theoretical receptive fields (`spans`,
+`LayerGeometry`) and the cone sweep's boxes (`Layout`, `Box`) all speak in these types.
 
 On one axis, position i of a node's map reads input pixels first + i*jump .. last + i*jump: windows
 (convolutions, pools, padding) compose, per-position layers pass the span on, and joins (residual
@@ -8,8 +10,31 @@ adds, concatenations) take the union of their inputs' spans. Nothing here follow
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipeline.graph import Graph, GraphError, Window
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from pipeline.graph import Graph, Node
+
+
+class GraphError(ValueError):
+    """A network whose graph or geometry cannot be known; the message names the module and why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One axis of a sliding window: output i reads inputs i*stride - pad + j*dilation, j < kernel."""
+
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0  # zeros (or -inf for max pools) before the first input; the far side follows the shape
+    dilation: int = 1
+
+    @property
+    def extent(self) -> int:
+        return self.dilation * (self.kernel - 1) + 1
 
 
 @dataclass(frozen=True)
@@ -27,6 +52,64 @@ class Span:
     @property
     def start(self) -> float:
         return (self.first + self.last) / 2
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """Where a layer's units look in the input: position i of the map is centred on `start + i * jump`.
+
+    `rf` is the theoretical receptive field (px): the side of the box of input pixels that any path
+    through the network's graph lets one unit read.
+    """
+
+    rf: int
+    jump: int
+    start: float
+    channels: int
+    height: int
+    width: int
+
+    def centre(self, y: int, x: int) -> tuple[float, float]:
+        return self.start + y * self.jump, self.start + x * self.jump
+
+
+@dataclass
+class Layout:
+    """What the cone sweep knows of one node: its windows (window nodes), sizes in and out."""
+
+    node: Node
+    windows: tuple[Window, Window] | None
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    c_in: int
+    c_out: int
+
+    def madds(self, area: int, channels: int | None = None) -> float:
+        """Multiply-adds to produce `area` output positions of `channels` output channels."""
+        out = self.c_out if channels is None else channels
+        m = self.node.module
+        if isinstance(m, nn.Conv2d):
+            k = self.windows[0].kernel * self.windows[1].kernel
+            return area * out * self.c_in / m.groups * k
+        if self.node.kind == "window":
+            return area * out * self.windows[0].kernel * self.windows[1].kernel
+        return area * out
+
+    def right_pad(self, axis: int) -> int:
+        """Padding after the last input so that every output window fits (ceil-mode pools, "same")."""
+        w = self.windows[axis]
+        return max(0, (self.size_out[axis] - 1) * w.stride + w.extent - w.pad - self.size_in[axis])
+
+
+@dataclass
+class Box:
+    """A node's box on one axis: a fixed side, and per grid coordinate its first position."""
+
+    side: int
+    start: torch.Tensor
+
+
+Band = tuple[int, int]  # grid coordinates start..stop-1 on one axis
 
 
 def node_windows(graph: Graph, i: int) -> tuple[Window, Window]:

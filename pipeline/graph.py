@@ -6,7 +6,8 @@ downsample branch as one more layer in series and reports twice the true jump). 
 one module at a time with `torch.fx` and flattened: containers and blocks are traced into, leaf
 modules and functions become nodes, and a recorded module's output is remembered as a node even
 when that module is a block (`layer3`). The cone sweep (`pipeline.occlusion_cone`) runs on the same
-graph, so the geometry and the sweep can never disagree about the network.
+graph, so the geometry and the sweep can never disagree about the network. The geometry's types
+(`Window` among them) live in `pipeline.geometry`.
 """
 
 from __future__ import annotations
@@ -21,23 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from pipeline.geometry import GraphError, Window
 
-class GraphError(ValueError):
-    """A network whose graph or geometry cannot be known; the message names the module and why."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """One axis of a sliding window: output i reads inputs i*stride - pad + j*dilation, j < kernel."""
-
-    kernel: int = 1
-    stride: int = 1
-    pad: int = 0  # zeros (or -inf for max pools) before the first input; the far side follows the shape
-    dilation: int = 1
-
-    @property
-    def extent(self) -> int:
-        return self.dilation * (self.kernel - 1) + 1
+__all__ = ["ACTIVATIONS", "Graph", "GraphError", "Node", "Window", "fold_batch_norms", "trace"]
 
 
 @dataclass

@@ -18,6 +18,7 @@ from torch import nn
 
 from pipeline import architectures as arch
 from pipeline import geometry, graph
+from pipeline.geometry import LayerGeometry
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_WEIGHTS = ASSETS / "demo_net.pt"
@@ -357,25 +358,6 @@ def resolve_layers(model: nn.Module, layers: list[str], aliases: dict[str, str])
         known = ", ".join(list(aliases) + [n for n in modules if n][:40])
         raise NetworkError(f"Unknown layer(s): {', '.join(unknown)}. Known: {known}")
     return resolved
-
-
-@dataclass(frozen=True)
-class LayerGeometry:
-    """Where a layer's units look in the input: position i of the map is centred on `start + i * jump`.
-
-    `rf` is the theoretical receptive field (px): the side of the box of input pixels that any path
-    through the network's graph lets one unit read.
-    """
-
-    rf: int
-    jump: int
-    start: float
-    channels: int
-    height: int
-    width: int
-
-    def centre(self, y: int, x: int) -> tuple[float, float]:
-        return self.start + y * self.jump, self.start + x * self.jump
 
 
 def layer_geometries(model: nn.Module, module_names: list[str], input_size: int) -> dict[str, LayerGeometry]:

@@ -16,15 +16,14 @@ The occluder grid is cut into tiles (`cones.tiling`), each with boxes sized for 
 whose cones the maps' edges clip. Early nodes are shared by all target positions (forward cone
 only); from a split node on (in execution order), each distinct target position continues on its
 own, much smaller, backward cone. The split is chosen per tile by counting multiply-adds. The plan
-(boxes, runs of occluders) lives on the CPU; the maps and patches live on the model's device, so
-the same code runs on CUDA.
+(`cone_plan`: boxes, tiles, splits, channel needs) is index arithmetic on the CPU; this module runs
+it, with the maps and patches on the model's device, so the same code runs on CUDA.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,158 +31,67 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline import cones
+from pipeline.cone_plan import BoxPlan, ConePlan, Planned, Target
+from pipeline.cones import Channels, Need
 from pipeline.graph import ACTIVATIONS, Graph, GraphError, fold_batch_norms, trace
-from pipeline.images import pixels_to_input
+from pipeline.networks import Preprocessing
+from pipeline.occluders import OcclusionSettings, Targets, occluder_noise
 from pipeline.patches import Patch, channels_last, crops, paste, restricted, transposed
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Group:
-    """The targets at one map position: their units, relevant occluders, boxes (per tile) and channels."""
-
-    units: list[int]
-    keep: torch.Tensor
-    boxes: list[list]
-    needs: list
-
-
 class ConeSweep:
-    """One image, one target node of the graph: the plan (boxes, relevant occluders, split) and its run."""
+    """One image through one plan (`cone_plan.ConePlan`): the original maps, and the sweep's runs.
 
-    def __init__(
-        self, graph: Graph, target: int, image: torch.Tensor, size: int, stride: int, incremental: bool = True
-    ) -> None:
-        self.graph, self.target, self.size, self.incremental = graph, target, size, incremental
-        self.lay = cones.layouts(graph)
-        self.side = (image.shape[-1] - size) // stride + 1
-        self.lo = torch.arange(self.side) * stride
+    What it keeps between batches, each for one purpose: the index tensors that narrow a patch to a
+    channel set (`_picks`), each node's original map narrowed to a channel set (`_planes`) and padded
+    for a window (`_padded`), and each node's weights restricted to a channel set, as they are
+    (`_weights`), scattered (`_scatter_weights`), or a BatchNorm's (`_norms`)."""
+
+    def __init__(self, plan: ConePlan, image: torch.Tensor) -> None:
+        self.plan = plan
+        self.graph, self.target, self.lay, self.side, self.lo = plan.graph, plan.target, plan.lay, plan.side, plan.lo
         with torch.inference_mode():
-            self.values = [channels_last(v[0]) for v in graph.evaluate(image[None], stop=target)]
-        self.original = self.values[target]
-        self.ranges = cones.forward_ranges(graph, self.lay, self.lo, self.lo + size - 1)
-        self.tiles = cones.tiling(self.lay, self.ranges)
-        self.masks = []  # per tile, its occluders (G*G, row-major)
-        for (y0, y1), (x0, x1) in self.tiles:
-            mask = torch.zeros(self.side, self.side, dtype=torch.bool)
-            mask[y0:y1, x0:x1] = True
-            self.masks.append(mask.flatten())
-        self.shared = [cones.boxes(self.lay, self.ranges, None, size, tile) for tile in self.tiles]
-        self.consumers: list[list[int]] = [[] for _ in graph.nodes]
-        for i, node in enumerate(graph.nodes):
+            self.values = [channels_last(v[0]) for v in self.graph.evaluate(image[None], stop=self.target)]
+        self.original = self.values[self.target]
+        self.consumers: list[list[int]] = [[] for _ in self.graph.nodes]
+        for i, node in enumerate(self.graph.nodes):
             for j in node.inputs:
                 self.consumers[j].append(i)
-        self._padded: dict = {}
-        self._planned: dict = {}
-        self._scatter_weights: dict = {}
-        self._indices: dict = {}  # per node and channel set: index tensors, narrowed maps and weights
+        self._picks: dict[tuple, torch.Tensor] = {}
+        self._planes: dict[tuple[int, Channels], torch.Tensor] = {}
+        self._padded: dict[tuple[int, Channels], torch.Tensor] = {}
+        self._weights: dict[tuple[int, Channels], tuple[torch.Tensor, torch.Tensor | None, int]] = {}
+        self._scatter_weights: dict[tuple[int, Channels], tuple[torch.Tensor, int, torch.Tensor]] = {}
+        self._norms: dict[tuple[int, Channels], list[torch.Tensor | None]] = {}
         self.madds = 0.0  # multiply-adds done so far (benchmarks report the rate)
-
-    def relevant(self, position: tuple[int, int]) -> torch.Tensor:
-        """Occluders (G*G, row-major) whose forward cone reaches the position."""
-        (ly, hy), (lx, hx) = self.ranges[self.target]
-        ry = (ly <= position[0]) & (position[0] <= hy)
-        rx = (lx <= position[1]) & (position[1] <= hx)
-        return (ry[:, None] & rx[None, :]).flatten()
-
-    def group(self, position: tuple[int, int], units: list[int]) -> Group:
-        limits = cones.backward_limits(self.graph, self.lay, self.target, position)
-        return Group(
-            units,
-            self.relevant(position),
-            [cones.boxes(self.lay, self.ranges, limits, self.size, tile) for tile in self.tiles],
-            cones.channel_needs(self.graph, self.target, units),
-        )
-
-    # Planning ---------------------------------------------------------------------------------
-
-    def groups(self, targets: list[tuple[int, int, int]]) -> tuple[dict, torch.Tensor, list, list]:
-        """The targets grouped by map position, the occluders any of them needs, the union's channels,
-        and each tile's plan (split, multiply-adds). Kept for the last targets asked: the planner's
-        cost check and the sweep use the same plans, computed once."""
-        key = tuple(targets)
-        if key in self._planned:
-            return self._planned[key]
-        by_position: dict[tuple[int, int], list[int]] = {}
-        for unit, y, x in targets:
-            units = by_position.setdefault((y, x), [])
-            if unit not in units:
-                units.append(unit)
-        groups = {p: self.group(p, u) for p, u in by_position.items()}
-        every = torch.stack([g.keep for g in groups.values()]).any(0)
-        union = cones.channel_needs(self.graph, self.target, sorted({u for u, _, _ in targets}))
-        plans = [self.plan(t, list(groups.values()), every, union) for t in range(len(self.tiles))]
-        self._planned = {key: (groups, every, union, plans)}
-        return groups, every, union, plans
-
-    def planned_cost(self, units: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> float:
-        """Multiply-adds the best plan for these targets counts."""
-        plans = self.groups(list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True)))[3]
-        return sum(cost for _, cost in plans)
-
-    def scatters(self, i: int, changed: int, out_area: int) -> bool:
-        """Whether a convolution is cheaper as the original plus its change, scattered from the
-        `changed` input positions, than recomputed over its box (stride 1 only)."""
-        layout = self.lay[i]
-        return (
-            self.incremental
-            and isinstance(layout.node.module, nn.Conv2d)
-            and all(w.stride == 1 for w in layout.windows)
-            and changed < out_area
-        )
-
-    def node_costs(self, boxes: list, needs: list, count: int) -> list[float]:
-        costs = [0.0]
-        for i in range(1, len(self.graph.nodes)):
-            if needs[i] is False:
-                costs.append(0.0)
-                continue
-            by, bx = boxes[i]
-            area = by.side * bx.side
-            if self.lay[i].windows is not None and isinstance(self.lay[i].node.module, nn.Conv2d):
-                iy, ix = boxes[self.graph.nodes[i].inputs[0]]
-                if self.scatters(i, iy.side * ix.side, area):
-                    area = iy.side * ix.side
-            costs.append(count * self.lay[i].madds(area, None if needs[i] is None else len(needs[i])))
-        return costs
-
-    def plan(self, tile: int, groups: list[Group], every: torch.Tensor, union: list) -> tuple[int, float]:
-        """For one tile's occluders: the split node with the fewest multiply-adds (len(nodes): never
-        split), and that count."""
-        mask = self.masks[tile]
-        shared = np.cumsum([0.0, *self.node_costs(self.shared[tile], union, int((every & mask).sum()))])
-        total = shared.copy()  # shared[s]: nodes before s, computed once for all positions
-        for g in groups:
-            own = np.cumsum([0.0, *self.node_costs(g.boxes[tile], g.needs, int((g.keep & mask).sum()))])
-            total += own[-1] - own
-        split = int(np.argmin(total[1:])) + 1
-        return split, float(total[split])
 
     # Running ----------------------------------------------------------------------------------
 
-    def _take(self, patch: Patch, want: cones.Channels) -> torch.Tensor:
+    def _take(self, patch: Patch, want: Channels) -> torch.Tensor:
         if want == patch.channels:
             return patch.values
+        if want is None:
+            raise ValueError("A patch of some channels cannot be widened to every channel.")
         key = (patch.channels, want, patch.values.device)
-        if key not in self._indices:
+        if key not in self._picks:
             have = patch.channels
             positions = list(want) if have is None else [have.index(c) for c in want]
-            self._indices[key] = torch.tensor(positions, device=patch.values.device)
-        return patch.values[:, self._indices[key]]  # index_select copies a channels-last tensor whole first
+            self._picks[key] = torch.tensor(positions, device=patch.values.device)
+        return patch.values[:, self._picks[key]]  # index_select copies a channels-last tensor whole first
 
-    def _original(self, j: int, channels: cones.Channels) -> torch.Tensor:
+    def _original(self, j: int, channels: Channels) -> torch.Tensor:
         """Node j's original map, narrowed to `channels` (channels-last, like the crops cut from it);
         once per node and channel set."""
         if channels is None:
             return self.values[j]
-        key = ("plane", j, channels)
-        if key not in self._indices:
-            self._indices[key] = channels_last(self.values[j][list(channels)])
-        return self._indices[key]
+        if (j, channels) not in self._planes:
+            self._planes[j, channels] = channels_last(self.values[j][list(channels)])
+        return self._planes[j, channels]
 
     def _expand(
-        self, j: int, patch: Patch, want: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+        self, j: int, patch: Patch, want: Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
         """An input's patch on this node's box: its own values where it has them, originals elsewhere."""
         values = self._take(patch, want)
@@ -193,7 +101,7 @@ class ConeSweep:
         paste(out, values, patch.y - y, patch.x - x)
         return out
 
-    def _padded_input(self, i: int, channels: cones.Channels) -> torch.Tensor:
+    def _padded_input(self, i: int, channels: Channels) -> torch.Tensor:
         key = (i, channels)
         if key not in self._padded:
             layout = self.lay[i]
@@ -205,7 +113,7 @@ class ConeSweep:
         return self._padded[key]
 
     def _window(
-        self, i: int, patch: Patch, channels: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+        self, i: int, patch: Patch, channels: Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
         """The input a box needs: the input's changed values where they fall in the window, the
         original (padded) map everywhere else. N x C x Wy x Wx."""
@@ -231,18 +139,17 @@ class ConeSweep:
         return out
 
     def _window_node(
-        self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+        self, i: int, patch: Patch, need: Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
         layout = self.lay[i]
         m = layout.node.module
         wy, wx = layout.windows
         if isinstance(m, nn.Conv2d):
-            if self.scatters(i, patch.values.shape[-2] * patch.values.shape[-1], sides[0] * sides[1]):
+            if self.plan.scatters(i, patch.values.shape[-2] * patch.values.shape[-1], sides[0] * sides[1]):
                 return self._scatter(i, patch, need, sides, y, x)
-            key = ("conv", i, need)
-            if key not in self._indices:  # restricted weights once per node and channel set, not per batch
-                self._indices[key] = restricted(m, need)
-            weight, bias, groups = self._indices[key]
+            if (i, need) not in self._weights:  # restricted weights once per node and channel set, not per batch
+                self._weights[i, need] = restricted(m, need)
+            weight, bias, groups = self._weights[i, need]
             window = self._window(i, patch, None, sides, y, x)
             return F.conv2d(window, weight, bias, (wy.stride, wx.stride), 0, (wy.dilation, wx.dilation), groups)
         window = self._window(i, patch, need, sides, y, x)
@@ -254,7 +161,7 @@ class ConeSweep:
         return window  # zero padding: the window is the output
 
     def _scatter(
-        self, i: int, patch: Patch, need: cones.Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+        self, i: int, patch: Patch, need: Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
     ) -> torch.Tensor:
         """A stride-1 convolution over its box, incrementally: the original output plus the change
         of its input scattered through the kernel (the change is zero outside the input's box)."""
@@ -274,7 +181,7 @@ class ConeSweep:
         paste(out, spread, patch.y + wy.pad - (wy.extent - 1) - y, patch.x + wx.pad - (wx.extent - 1) - x, add=True)
         return out
 
-    def _point(self, i: int, patch: Patch, need: cones.Channels, alone: bool) -> torch.Tensor:
+    def _point(self, i: int, patch: Patch, need: Channels, alone: bool) -> torch.Tensor:
         node = self.graph.nodes[i]
         m = node.module
         if isinstance(m, nn.LocalResponseNorm):  # mixes channels: computed whole, then narrowed
@@ -284,26 +191,34 @@ class ConeSweep:
             mine = alone and patch.owned and values is patch.values
             return values.relu_() if mine else values.relu()
         if isinstance(m, nn.BatchNorm2d):  # one not folded into a convolution
-            key = ("norm", i, need)
-            if key not in self._indices:
+            if (i, need) not in self._norms:
                 pick = (lambda t: t) if need is None else (lambda t: t[list(need)])
-                self._indices[key] = [
+                self._norms[i, need] = [
                     None if t is None else pick(t) for t in (m.running_mean, m.running_var, m.weight, m.bias)
                 ]
-            mean, var, weight, bias = self._indices[key]
+            mean, var, weight, bias = self._norms[i, need]
             return F.batch_norm(values, mean, var, weight, bias, False, 0.0, m.eps)
         if isinstance(m, ACTIVATIONS):
             return m(values)  # elementwise, never in place (the graph holds a copy that is not)
         return values  # Dropout (eval) and Identity
 
-    def run(self, first: int, stop: int, state: dict[int, Patch], boxes: list, needs: list, ids: torch.Tensor) -> None:
+    def run(
+        self,
+        first: int,
+        stop: int,
+        state: dict[int, Patch],
+        boxes: BoxPlan,
+        needs: list[Need | None],
+        ids: torch.Tensor,
+    ) -> None:
         """Compute nodes first..stop-1 into `state` for occluders `ids`, dropping patches no later
         node reads."""
         gy, gx = ids // self.side, ids % self.side
         for i in range(first, stop):
-            need = needs[i]
-            if need is False:
+            wanted = needs[i]
+            if wanted is None:  # no target needs this node
                 continue
+            need = wanted.channels
             node = self.graph.nodes[i]
             by, bx = boxes[i]
             sides, y, x = (by.side, bx.side), by.start[gy], bx.start[gx]
@@ -317,7 +232,7 @@ class ConeSweep:
                 source = state[node.inputs[0]]
                 values = self._window_node(i, source, need, sides, y, x)
                 area = sides[0] * sides[1]
-                if self.scatters(i, source.values.shape[-2] * source.values.shape[-1], area):
+                if self.plan.scatters(i, source.values.shape[-2] * source.values.shape[-1], area):
                     area = source.values.shape[-2] * source.values.shape[-1]
                 self.madds += self.lay[i].madds(area, values.shape[1]) * len(ids)
             elif node.kind == "add":
@@ -347,15 +262,14 @@ class ConeSweep:
     ) -> torch.Tensor:
         """|target - original| for every target (unit, y, x) and occluder: T x G*G (on the CPU)."""
         targets = list(zip(units.tolist(), ys.tolist(), xs.tolist(), strict=True))
-        groups, every, union, plans = self.groups(targets)
-        device = self.original.device
-        result = torch.zeros(len(targets), self.side * self.side, device=device)
+        planned = self.plan.planned(targets)
+        result = torch.zeros(len(targets), self.side * self.side, device=self.original.device)
         with torch.inference_mode():
-            for tile, mask in enumerate(self.masks):
-                cut = plans[tile][0] if split is None else max(1, split)
-                chosen = torch.nonzero(every & mask).flatten()
+            for tile, mask in enumerate(self.plan.masks):
+                cut = planned.tiles[tile].split if split is None else max(1, split)
+                chosen = torch.nonzero(planned.every & mask).flatten()
                 for start in range(0, len(chosen), batch):
-                    self._batch(tile, chosen[start : start + batch], cut, groups, union, targets, noise, result)
+                    self._batch(tile, chosen[start : start + batch], cut, planned, targets, noise, result)
         return result.cpu()
 
     def _batch(
@@ -363,13 +277,13 @@ class ConeSweep:
         tile: int,
         ids: torch.Tensor,
         split: int,
-        groups: dict,
-        union: list,
-        targets: list,
+        planned: Planned,
+        targets: list[Target],
         noise: torch.Tensor,
         result: torch.Tensor,
     ) -> None:
-        """One batch of occluders of one tile: shared nodes up to the split, then each position's own."""
+        """One batch of occluders of one tile into `result`: shared nodes up to the split, then each
+        position's own."""
         n, device = len(self.graph.nodes), result.device
         frontier = {j for i in range(split, n) for j in self.graph.nodes[i].inputs if j < split}
         if split >= n:
@@ -377,8 +291,8 @@ class ConeSweep:
         state = {
             0: Patch(noise[ids.to(noise.device)].to(device), self.lo[ids // self.side], self.lo[ids % self.side], None)
         }
-        self.run(1, split, state, self.shared[tile], union, ids)
-        for p, group in groups.items():
+        self.run(1, split, state, self.plan.shared[tile], planned.union, ids)
+        for p, group in planned.groups.items():
             keep = group.keep[ids]
             if not bool(keep.any()):
                 continue
@@ -398,7 +312,6 @@ class ConeSweep:
                 channel = unit if out.channels is None else out.channels.index(unit)
                 change = (out.values[rows, channel, iy, ix] - self.original[unit, y, x]).abs()
                 result[row, columns] = torch.where(inside, change, torch.zeros((), device=device)).float()
-        return result.cpu()
 
 
 # Multiply-adds of the cone sweep count this many times those of full passes when the planner
@@ -432,49 +345,55 @@ def cone_problem(model: nn.Module, names: list[str], size: int) -> str:
     return ""
 
 
-def cone_occlusion_sweep(
-    model: nn.Module,
-    image: torch.Tensor,
-    targets: dict,
-    prep,
-    settings,
-    seed: int,
-    split: int | None = None,
-    incremental: bool = True,
-) -> dict[str, np.ndarray] | None:
-    """`receptive_field.occlusion_sweep`'s result by the cone method, or None when the network's
-    graph has a node it cannot follow. The occluders' contents are drawn exactly as there."""
-    size = image.shape[-1]
-    if cone_problem(model, list(targets), size):
+def cone_plans(
+    model: nn.Module, input_size: int, names: list[str], settings: OcclusionSettings, incremental: bool = True
+) -> dict[str, ConePlan] | None:
+    """The cone sweep's plan for each layer, or None when the network's graph has a node it cannot
+    follow (`cone_problem` says which)."""
+    if cone_problem(model, names, input_size):
         return None
-    side = (size - settings.size) // settings.stride + 1
-    generator = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, side * side, settings.batch_size):
-        count = min(settings.batch_size, side * side - start)
-        chunks.append(pixels_to_input(torch.rand(count, 3, settings.size, settings.size, generator=generator), prep))
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    image = image.to(device)
-    sweeps = {}
-    for name in targets:
-        graph = traced(model, name, size)[0]
-        sweeps[name] = ConeSweep(graph, graph.outputs[name], image, settings.size, settings.stride, incremental)
-    if split is None and not cheaper(sweeps, targets, device):
-        return None
-    noise = torch.cat(chunks).to(device, image.dtype)
-    out = {}
-    for name, t in targets.items():
-        grid = sweeps[name].discrepancy(t.units.cpu(), t.ys.cpu(), t.xs.cpu(), noise, split=split)
-        out[name] = grid.reshape(-1, side, side).numpy()
-    return out
+    plans = {}
+    for name in names:
+        graph = traced(model, name, input_size)[0]
+        plans[name] = ConePlan(graph, graph.outputs[name], input_size, settings.size, settings.stride, incremental)
+    return plans
 
 
-def cheaper(sweeps: dict[str, ConeSweep], targets: dict, device: torch.device) -> bool:
+def cone_is_cheaper(plans: dict[str, ConePlan], targets: dict[str, Targets], device: torch.device) -> bool:
     """Whether the planned cone sweeps count fewer multiply-adds (times `CONE_OVERHEAD`) than full
     passes of every occluded copy through the deepest target layer."""
     cone_cost, full_cost = 0.0, 0.0
-    for name, sweep in sweeps.items():
+    for name, plan in plans.items():
         t = targets[name]
-        cone_cost += sweep.planned_cost(t.units.cpu(), t.ys.cpu(), t.xs.cpu())
-        full_cost = max(full_cost, cones.count_madds(sweep.graph, sweep.target) * sweep.side * sweep.side)
+        cone_cost += plan.planned_cost(t.units.cpu(), t.ys.cpu(), t.xs.cpu())
+        full_cost = max(full_cost, cones.count_madds(plan.graph, plan.target) * plan.side * plan.side)
     return cone_cost * CONE_OVERHEAD.get(device.type, CONE_OVERHEAD["cuda"]) < full_cost
+
+
+def cone_occlusion_sweep(
+    model: nn.Module,
+    image: torch.Tensor,
+    targets: dict[str, Targets],
+    prep: Preprocessing,
+    settings: OcclusionSettings,
+    seed: int,
+    split: int | None = None,
+    incremental: bool = True,
+    plans: dict[str, ConePlan] | None = None,
+) -> dict[str, np.ndarray]:
+    """`receptive_field.occlusion_sweep_full`'s result by the cone method, with the same occluders
+    (`occluders.occluder_noise`). Whether to take it is `receptive_field.sweep_plans`' choice; asked
+    directly (tests, benchmarks), a graph it cannot follow is a GraphError."""
+    size = image.shape[-1]
+    plans = plans or cone_plans(model, size, list(targets), settings, incremental)
+    if plans is None:
+        raise GraphError(f"The cone sweep cannot follow this network: {cone_problem(model, list(targets), size)}.")
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    image = image.to(device)
+    noise = torch.cat(list(occluder_noise(size, settings, prep, seed))).to(device, image.dtype)
+    out = {}
+    for name, t in targets.items():
+        plan = plans[name]
+        grid = ConeSweep(plan, image).discrepancy(t.units.cpu(), t.ys.cpu(), t.xs.cpu(), noise, split=split)
+        out[name] = grid.reshape(-1, plan.side, plan.side).numpy()
+    return out

@@ -6,42 +6,28 @@ to the image, never to (unit, image) pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pipeline.activations import model_device, recording, run
-from pipeline.images import pixels_to_input
 from pipeline.networks import Preprocessing
-from pipeline.occlusion_cone import cone_occlusion_sweep
+from pipeline.occluders import OcclusionSettings, Targets, occluder_grid, occluder_noise
+from pipeline.occlusion_cone import ConePlan, cone_is_cheaper, cone_occlusion_sweep, cone_plans
 
-
-@dataclass(frozen=True)
-class OcclusionSettings:
-    size: int = 11
-    stride: int = 3
-    batch_size: int = 128
-    # True: each pixel gets the mean discrepancy of the occluders that cover it; False: the
-    # discrepancy is put at each occluder's centre pixel only.
-    spread: bool = True
-
-
-def occluder_grid(input_size: int, settings: OcclusionSettings) -> tuple[int, int]:
-    """Occluder positions per side and how many copies of the image a sweep makes."""
-    side = (input_size - settings.size) // settings.stride + 1
-    return side, side * side
-
-
-@dataclass
-class Targets:
-    """The units to watch in one layer during a sweep: unit index and argmax (y, x) on its map."""
-
-    units: torch.Tensor  # T
-    ys: torch.Tensor  # T
-    xs: torch.Tensor  # T
+__all__ = [
+    "OcclusionSettings",
+    "Targets",
+    "average_rf",
+    "discrepancy_to_pixels",
+    "occluder_grid",
+    "occlusion_sweep",
+    "occlusion_sweep_full",
+    "recentre",
+    "rf_extent",
+    "rf_size_px",
+]
 
 
 def occlusion_sweep(
@@ -52,16 +38,26 @@ def occlusion_sweep(
     settings: OcclusionSettings,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit.
+    """Discrepancy per occluder position (T x G x G, G occluders per side) for every target unit, by
+    the way `sweep_plans` chooses; both give the same numbers (to float rounding), on the CPU or on
+    CUDA."""
+    plans = sweep_plans(model, image.shape[-1], targets, settings)
+    if plans is None:
+        return occlusion_sweep_full(model, image, targets, prep, settings, seed)
+    return cone_occlusion_sweep(model, image, targets, prep, settings, seed, plans=plans)
 
-    Computed only inside each occluder's forward cone and the targets' backward cones
-    (`occlusion_cone`) when the cone sweep can follow the network's graph and its counted cost is
-    below the full passes', and by full forward passes of every occluded copy otherwise; both give
-    the same numbers (to float rounding), on the CPU or on CUDA."""
-    found = cone_occlusion_sweep(model, image, targets, prep, settings, seed)
-    if found is not None:
-        return found
-    return occlusion_sweep_full(model, image, targets, prep, settings, seed)
+
+def sweep_plans(
+    model: nn.Module, input_size: int, targets: dict[str, Targets], settings: OcclusionSettings
+) -> dict[str, ConePlan] | None:
+    """The one place that chooses how to sweep: computed only inside each occluder's forward cone and
+    the targets' backward cones (`occlusion_cone`; these are its plans) when the cone sweep can follow
+    the network's graph and counts fewer multiply-adds than full passes (`cone_is_cheaper`); None: by
+    full forward passes of every occluded copy."""
+    plans = cone_plans(model, input_size, list(targets), settings)
+    if plans is None or not cone_is_cheaper(plans, targets, model_device(model)):
+        return None
+    return plans
 
 
 def occlusion_sweep_full(
@@ -81,7 +77,6 @@ def occlusion_sweep_full(
     """
     size = image.shape[-1]
     side, copies = occluder_grid(size, settings)
-    generator = torch.Generator().manual_seed(seed)
     device = model_device(model)
     image = image.to(device)
     targets = {name: Targets(*(v.to(device) for v in (t.units, t.ys, t.xs))) for name, t in targets.items()}
@@ -94,10 +89,10 @@ def occlusion_sweep_full(
     with recording(model, list(targets), gather) as records, torch.inference_mode():
         original = {name: value.clone() for name, value in run(model, image[None], records).items()}
         positions = torch.arange(copies)
-        for start in range(0, copies, settings.batch_size):
+        batches = zip(range(0, copies, settings.batch_size), occluder_noise(size, settings, prep, seed), strict=True)
+        for start, noise in batches:
             batch = positions[start : start + settings.batch_size]
             x = image.repeat(len(batch), 1, 1, 1)
-            noise = pixels_to_input(torch.rand(len(batch), 3, settings.size, settings.size, generator=generator), prep)
             noise = noise.to(device)
             for j, pos in enumerate(batch.tolist()):
                 y0, x0 = (pos // side) * settings.stride, (pos % side) * settings.stride

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pipeline.networks import LayerGeometry
+from pipeline.geometry import LayerGeometry
 from pipeline.receptive_field import rf_extent
 
 

@@ -104,6 +104,12 @@ class Dissection(models.Model):
     def __str__(self) -> str:
         return f"dissection of {self.network.name} ({self.stage})"
 
+    @property
+    def image_count(self) -> int:
+        """How many images the dissection reads (fixed when it starts). The command's other settings
+        are read by `services.dissection_setup.settings_of`."""
+        return int(self.settings.get("image_count") or 0)
+
 
 class ActivationChunk(models.Model):
     """A contiguous run of images whose top-K per unit is computed as one resumable step."""

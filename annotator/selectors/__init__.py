@@ -53,7 +53,7 @@ def dissection_progress(dissection: Dissection) -> list[StageProgress]:
         total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False))
     )
     return [
-        StageProgress("images through the network", sum(images_done), dissection.settings.get("image_count", 0)),
+        StageProgress("images through the network", sum(images_done), dissection.image_count),
         StageProgress("activation chunks", chunks["done"], chunks["total"]),
         StageProgress("occlusion sweeps", sweeps["done"], sweeps["total"]),
         StageProgress("units segmented", units["done"], units["total"]),

@@ -260,6 +260,6 @@ def artifact_root(dissection: Dissection) -> str:
 
 def dissection_images(dissection: Dissection, start: int = 0, count: int | None = None) -> list[tuple[int, str]]:
     """The dissection's images in their fixed order (by id, as many as existed when it started)."""
-    total = dissection.settings["image_count"]
+    total = dissection.image_count
     stop = total if count is None else min(total, start + count)
     return list(dissection.image_set.images.order_by("id").values_list("id", "path")[start:stop])

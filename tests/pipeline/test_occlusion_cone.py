@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from pipeline import architectures as arch
+from pipeline.cone_plan import ConePlan
 from pipeline.cones import count_madds
 from pipeline.networks import AlexNet, AlexNetCaffe, Preprocessing, build_network
 from pipeline.occlusion_cone import ConeSweep, cone_occlusion_sweep, cone_problem, traced
-from pipeline.receptive_field import OcclusionSettings, Targets, occlusion_sweep, occlusion_sweep_full
+from pipeline.receptive_field import OcclusionSettings, Targets, occlusion_sweep, occlusion_sweep_full, sweep_plans
 from tests.pipeline.shapes import GoogLeNetShaped, Squashed, narrow_densenet, small_resnet
 
 
@@ -40,9 +41,13 @@ def both(
     return full, cone
 
 
-def sweep_of(model: nn.Module, name: str, size: int, incremental: bool = True) -> ConeSweep:
+def plan_of(model: nn.Module, name: str, size: int, incremental: bool = True) -> ConePlan:
     graph = traced(model, name, size)[0]
-    return ConeSweep(graph, graph.outputs[name], torch.randn(3, size, size), 11, 3, incremental)
+    return ConePlan(graph, graph.outputs[name], size, 11, 3, incremental)
+
+
+def sweep_of(model: nn.Module, name: str, size: int, incremental: bool = True) -> ConeSweep:
+    return ConeSweep(plan_of(model, name, size, incremental), torch.randn(3, size, size))
 
 
 def multiply_adds(model: nn.Module, name: str, size: int, watched: Targets, incremental: bool) -> float:
@@ -91,7 +96,7 @@ def test_demo_network_every_layer_and_split() -> None:
         full, cone = both(model, 64, name, watched, stride=3)
         assert full.shape == cone.shape and full.max() > 0
         assert relative_error(full, cone) < 1e-4, name
-    nodes = len(sweep_of(model, "features.6", 64).graph.nodes)
+    nodes = len(plan_of(model, "features.6", 64).graph.nodes)
     watched = targets((0, 3, 4), (5, 8, 8), (9, 15, 0))
     for split in range(1, nodes + 1):
         for incremental in (True, False):
@@ -142,7 +147,7 @@ def test_small_graphs_every_split() -> None:
         (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (30, 3, 3), (43, 2, 2))),
     ):
         assert cone_problem(model, [name], size) == ""
-        nodes = len(sweep_of(model, name, size).graph.nodes)
+        nodes = len(plan_of(model, name, size).graph.nodes)
         for split in sorted({1, 2, nodes // 3, nodes // 2, nodes - 2, nodes - 1, nodes}):
             full, cone = both(model, size, name, watched, stride=7, split=split)
             assert full.max() > 0 and relative_error(full, cone) < 1e-4, (name, split)
@@ -157,16 +162,16 @@ def test_occluders_near_the_edges_get_smaller_boxes_and_the_same_result(monkeypa
         (seeded(small_resnet()), "layer3", 96, targets((0, 1, 2), (5, 3, 3), (30, 3, 3))),
         (seeded(GoogLeNetShaped()), "inception3b", 96, targets((0, 1, 2), (43, 2, 2))),
     ):
-        sweep = sweep_of(model, name, size)
-        assert len(sweep.tiles) > 1
-        areas = np.array([[y.side * x.side for y, x in boxes] for boxes in sweep.shared])  # tiles x nodes
-        assert (areas.min(0) < areas.max(0)).sum() > len(sweep.graph.nodes) // 3  # corners' boxes are smaller
-        tiled = sweep.planned_cost(watched.units, watched.ys, watched.xs)
+        plan = plan_of(model, name, size)
+        assert len(plan.tiles) > 1
+        areas = np.array([[y.side * x.side for y, x in boxes] for boxes in plan.shared])  # tiles x nodes
+        assert (areas.min(0) < areas.max(0)).sum() > len(plan.graph.nodes) // 3  # corners' boxes are smaller
+        tiled = plan.planned_cost(watched.units, watched.ys, watched.xs)
         with monkeypatch.context() as m:
-            m.setattr(cones, "tiling", lambda lay, ranges: [((0, sweep.side), (0, sweep.side))])
-            whole = sweep_of(model, name, size).planned_cost(watched.units, watched.ys, watched.xs)
+            m.setattr(cones, "tiling", lambda lay, ranges: [((0, plan.side), (0, plan.side))])
+            whole = plan_of(model, name, size).planned_cost(watched.units, watched.ys, watched.xs)
         assert tiled < 0.98 * whole
-        nodes = len(sweep.graph.nodes)
+        nodes = len(plan.graph.nodes)
         for split in (1, nodes // 2, nodes):
             full, cone = both(model, size, name, watched, stride=3, split=split)
             assert full.max() > 0 and relative_error(full, cone) < 1e-4, (name, split)
@@ -196,8 +201,8 @@ def test_builtin_graphs_match_the_full_sweep_with_1_and_16_targets(factory, name
 
 def test_occluders_outside_every_receptive_field_are_skipped() -> None:
     model = build_network("demo").model
-    sweep = sweep_of(model, "features.3", 64)  # conv2: a 10-pixel theoretical RF
-    relevant = sweep.relevant((0, 0))
+    plan = plan_of(model, "features.3", 64)  # conv2: a 10-pixel theoretical RF
+    relevant = plan.relevant((0, 0))
     assert 0 < int(relevant.sum()) < len(relevant) // 10
     full, cone = both(model, 64, "features.3", targets((0, 0, 0)), stride=2)
     assert relative_error(full, cone) < 1e-4 and (cone[0][cone[0] == 0].size > cone[0].size // 2)
@@ -211,7 +216,7 @@ def test_networks_it_cannot_follow_fall_back_to_full_passes_and_say_why() -> Non
     assert relative_error(full, cone) < 1e-4  # elementwise activations, one of them in place
     image, watched = torch.randn(3, 16, 16), {"head": targets((0, 5, 5))}
     settings, prep = OcclusionSettings(size=3, stride=2), Preprocessing(16)
-    assert cone_occlusion_sweep(model, image, watched, prep, settings, seed=1) is None
+    assert sweep_plans(model, 16, watched, settings) is None
     assert np.array_equal(
         occlusion_sweep(model, image, watched, prep, settings, seed=1)["head"],
         occlusion_sweep_full(model, image, watched, prep, settings, seed=1)["head"],
@@ -222,15 +227,14 @@ def test_the_planner_picks_full_passes_when_the_cone_would_not_save_work(monkeyp
     from pipeline import occlusion_cone
 
     model = build_network("demo").model
-    image, prep = torch.randn(3, 64, 64), Preprocessing(64)
     # Every unit watched at every position, and an occluder as large as the image.
     everywhere = {"features.6": targets(*((u, p // 16, p % 16) for p in range(256) for u in range(64)))}
-    assert cone_occlusion_sweep(model, image, everywhere, prep, OcclusionSettings(size=64, stride=8), seed=1) is None
+    assert sweep_plans(model, 64, everywhere, OcclusionSettings(size=64, stride=8)) is None
     small = OcclusionSettings(size=5, stride=4)
-    assert cone_occlusion_sweep(model, image, everywhere, prep, small, seed=1) is not None
+    assert sweep_plans(model, 64, everywhere, small) is not None
     # A device whose cone multiply-adds cost 100 times more (as small kernels can on a GPU) gets full passes.
     monkeypatch.setitem(occlusion_cone.CONE_OVERHEAD, "cpu", 100.0)
-    assert cone_occlusion_sweep(model, image, everywhere, prep, small, seed=1) is None
+    assert sweep_plans(model, 64, everywhere, small) is None
 
 
 def test_multiply_adds_of_a_full_forward() -> None:

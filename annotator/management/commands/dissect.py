@@ -131,7 +131,7 @@ class Command(BaseCommand):
 
     def report(self, dissection: service.Dissection) -> None:
         bad = list(selectors.unreadable_images(dissection).values_list("path", "error"))
-        total = dissection.settings.get("image_count", 0)
+        total = dissection.image_count
         self.stdout.write(f"{dissection.network.name}: {total - len(bad)} images read, {len(bad)} skipped.")
         for path, error in bad:
             self.stdout.write(f"  skipped {path}: {error}")
