@@ -121,7 +121,7 @@ class CampaignCreateForm(forms.ModelForm):
         )
 
     def clean(self) -> dict:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         try:

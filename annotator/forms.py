@@ -79,7 +79,13 @@ class HitAnswerForm(forms.Form):
 
     def __init__(self, *args, positions: list[int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mismatch"].choices = [(str(p), str(p)) for p in positions]
+        field = self.fields["mismatch"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)  # declared above
+        field.choices = [(str(p), str(p)) for p in positions]
+
+    def positions(self) -> list[int]:
+        """The HIT's slot positions, in order (the images the form shows)."""
+        return [int(value) for value, _ in self.fields["mismatch"].choices]  # type: ignore[attr-defined]  # set above
 
     def clean_description(self) -> str:
         return description_clean(self.cleaned_data["description"])
@@ -156,5 +162,5 @@ def numbers_clean(form_class: type[forms.Form], **data: object) -> dict:
     """The form's cleaned values; ValueError carries its messages, ready to show as they are."""
     form = form_class({name: "" if value is None else str(value) for name, value in data.items()})
     if not form.is_valid():
-        raise ValueError(" ".join(message for errors in form.errors.values() for message in errors))
+        raise ValueError(" ".join(str(message) for errors in form.errors.values() for message in errors))
     return form.cleaned_data

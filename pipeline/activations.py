@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +21,8 @@ class _Enough(Exception):
 
 @contextmanager
 def recording(
-    model: nn.Module, module_names: Iterable[str], transform: Callable[[str, torch.Tensor], object] | None = None
-) -> Iterator[dict[str, object]]:
+    model: nn.Module, module_names: Iterable[str], transform: Callable[[str, torch.Tensor], Any] | None = None
+) -> Iterator[dict[str, Any]]:
     """Hook `module_names`; each forward fills the yielded dict with `transform(name, output)`.
 
     The default transform clones: ReLUs run in place and would overwrite a kept reference.
@@ -29,7 +30,7 @@ def recording(
     """
     modules = dict(model.named_modules())
     names = list(dict.fromkeys(module_names))
-    records: dict[str, object] = {}
+    records: dict[str, Any] = {}
     transform = transform or (lambda _n, out: out.detach().clone())
 
     def make_hook(name: str) -> Callable:
@@ -48,7 +49,7 @@ def recording(
             handle.remove()
 
 
-def run(model: nn.Module, x: torch.Tensor, records: dict[str, object]) -> dict[str, object]:
+def run(model: nn.Module, x: torch.Tensor, records: dict[str, Any]) -> dict[str, Any]:
     """Forward `x` under `recording`, stopping as soon as every hooked layer has produced."""
     records.clear()
     with suppress(_Enough):
@@ -139,7 +140,7 @@ def feature_maps(model: nn.Module, module_names: list[str], x: torch.Tensor) -> 
     """Full maps (N x U x H x W) of the requested layers for a small batch, e.g. the top images."""
     with recording(model, module_names) as records, torch.inference_mode():
         run(model, x.to(model_device(model)), records)
-        return {name: value.cpu() for name, value in records.items()}  # type: ignore[union-attr]
+        return {name: value.cpu() for name, value in records.items()}
 
 
 def model_device(model: nn.Module) -> torch.device:

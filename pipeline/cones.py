@@ -69,7 +69,8 @@ def layouts(graph: Graph) -> list[Layout]:
         first = graph.nodes[node.inputs[0]] if node.inputs else node
         windows = node_windows(graph, i) if node.kind == "window" else None
         c_in = sum(graph.nodes[j].shape[0] for j in node.inputs) if node.kind == "cat" else first.shape[0]
-        out.append(Layout(node, windows, tuple(first.shape[1:]), tuple(node.shape[1:]), c_in or 3, node.shape[0]))
+        size_in, size_out = (first.shape[1], first.shape[2]), (node.shape[1], node.shape[2])
+        out.append(Layout(node, windows, size_in, size_out, c_in or 3, node.shape[0]))
     return out
 
 
@@ -177,13 +178,14 @@ def tiling(lay: list[Layout], ranges: list[list[tuple]], most: int = 6) -> list[
     def spread(axis: int, bands: list[Band]) -> np.ndarray:  # per node: sum over bands of count x widest
         return sum((b - a) * lengths[axis][:, a:b].max(1) for a, b in bands)
 
-    best = None
+    best: tuple[float, list[Band], list[Band]] | None = None
     for k in range(1, min(most, side) + 1):
         # each axis weighs a node's multiply-adds by its mean cone width on the other axis
         ys, xs = (_bands(lengths[axis], weight * lengths[1 - axis].mean(1), k) for axis in range(2))
         cost = float(weight @ (spread(0, ys) * spread(1, xs))) + TILE_OVERHEAD * n * k * k
         if best is None or cost < best[0]:
             best = (cost, ys, xs)
+    assert best is not None  # side >= 1: at least one count of bands was tried
     return [(y, x) for y in best[1] for x in best[2]]
 
 

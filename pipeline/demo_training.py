@@ -93,17 +93,17 @@ def unit_concept_iou(
     """Each unit's best-matching concept of the demo world over images `x` with their `truth`."""
     with torch.inference_mode():
         maps = torch.cat([feature_maps(model, [module_name], b)[module_name] for b in x.split(256)])
-    maps = F.interpolate(maps, size=truth.shape[-2:], mode="bilinear", align_corners=False).numpy()
+    scaled = F.interpolate(maps, size=truth.shape[-2:], mode="bilinear", align_corners=False).numpy()
     vocab = demo_world.VOCAB
     layer_index = {name: i for i, name in enumerate(demo_world.TRUTH_LAYERS)}
     matches = []
-    for unit in range(maps.shape[1]):
-        fired = maps[:, unit] > np.quantile(maps[:, unit], quantile)
+    for unit in range(scaled.shape[1]):
+        fired = scaled[:, unit] > np.quantile(scaled[:, unit], quantile)
         best = UnitMatch(unit, "", "", 0.0)
         for concept, info in vocab.items():
             if info["layer"] == "scene":
                 continue
-            truth_mask = truth[:, layer_index[info["layer"]]] == info["id"]
+            truth_mask = truth[:, layer_index[str(info["layer"])]] == info["id"]
             union = np.logical_or(fired, truth_mask).sum()
             iou = float(np.logical_and(fired, truth_mask).sum() / union) if union else 0.0
             if iou > best.iou:

@@ -144,7 +144,7 @@ def paint_object(canvas: Canvas, name: str, cx: int, base: int, s: int, rng: np.
         canvas.shape("rectangle", body, _pick(rng, ("white", "yellow", "red", "brown")), rng, **o)
         if rng.random() < 0.3:
             canvas.texture(body, _pick(rng, TEXTURES), _pick(rng, list(COLOURS)), rng)
-            canvas.truth["object"].rectangle(body, fill=VOCAB[name]["id"])
+            canvas.truth["object"].rectangle(body, fill=int(VOCAB[name]["id"]))  # type: ignore[call-overload]  # VOCAB holds objects
         canvas.shape(
             "polygon",
             [(cx - s // 2 - 2, body[1]), (cx + s // 2 + 2, body[1]), (cx, base - s)],

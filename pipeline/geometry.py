@@ -84,20 +84,27 @@ class Layout:
     c_in: int
     c_out: int
 
+    def axes(self) -> tuple[Window, Window]:
+        """A window node's windows on rows and columns (any other node has none: an error)."""
+        if self.windows is None:
+            raise GraphError(f"{self.node.name} is not a window node.")
+        return self.windows
+
     def madds(self, area: int, channels: int | None = None) -> float:
         """Multiply-adds to produce `area` output positions of `channels` output channels."""
         out = self.c_out if channels is None else channels
         m = self.node.module
         if isinstance(m, nn.Conv2d):
-            k = self.windows[0].kernel * self.windows[1].kernel
-            return area * out * self.c_in / m.groups * k
+            wy, wx = self.axes()
+            return area * out * self.c_in / m.groups * wy.kernel * wx.kernel
         if self.node.kind == "window":
-            return area * out * self.windows[0].kernel * self.windows[1].kernel
+            wy, wx = self.axes()
+            return area * out * wy.kernel * wx.kernel
         return area * out
 
     def right_pad(self, axis: int) -> int:
         """Padding after the last input so that every output window fits (ceil-mode pools, "same")."""
-        w = self.windows[axis]
+        w = self.axes()[axis]
         return max(0, (self.size_out[axis] - 1) * w.stride + w.extent - w.pad - self.size_in[axis])
 
 

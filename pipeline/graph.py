@@ -109,7 +109,8 @@ def trace(model: nn.Module, recorded: list[str], input_size: int) -> Graph:
         ) from exc
     for node, value in zip(graph.nodes, values, strict=True):
         if value.dim() == 4:
-            node.shape = tuple(int(v) for v in value.shape[1:])
+            channels, height, width = (int(v) for v in value.shape[1:])
+            node.shape = (channels, height, width)
     return graph
 
 
@@ -233,13 +234,13 @@ def _module_windows(module: nn.Module) -> tuple[Window, Window] | None:
             p = (0, 0)
         else:
             p = _pair(module.padding)
-        return tuple(Window(k[i], s[i], p[i], d[i]) for i in range(2))  # type: ignore[return-value]
+        return Window(k[0], s[0], p[0], d[0]), Window(k[1], s[1], p[1], d[1])
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         k = _pair(module.kernel_size)
         s = _pair(module.stride or module.kernel_size)
         p = _pair(module.padding)
         d = _pair(getattr(module, "dilation", 1))
-        return tuple(Window(k[i], s[i], p[i], d[i]) for i in range(2))  # type: ignore[return-value]
+        return Window(k[0], s[0], p[0], d[0]), Window(k[1], s[1], p[1], d[1])
     if isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d)):
         left, _right, top, _bottom = module.padding
         return Window(pad=top), Window(pad=left)
@@ -255,7 +256,7 @@ def _function_node(prefix: str, fx_node: fx.Node, args: Any, kwargs: dict) -> No
     def op(*values: torch.Tensor) -> torch.Tensor:
         it = iter(values)
         a, kw = _fill(args, it), _fill(kwargs, it)
-        if fx_node.op == "call_method":
+        if fx_node.op == "call_method" or not callable(target):
             return getattr(a[0], str(target))(*a[1:], **kw)
         return target(*a, **kw)
 
@@ -334,20 +335,22 @@ def fold_batch_norms(graph: Graph) -> Graph:
             continue
         j = node.inputs[0]
         conv = nodes[j].module
-        if not isinstance(conv, nn.Conv2d) or consumers[j] != 1:
+        mean, var = bn.running_mean, bn.running_var
+        if not isinstance(conv, nn.Conv2d) or consumers[j] != 1 or mean is None or var is None:
             continue
         with torch.no_grad():
-            scale = bn.running_var.add(bn.eps).rsqrt()
+            scale = var.add(bn.eps).rsqrt()
             if bn.weight is not None:
                 scale = scale * bn.weight
-            shift = -bn.running_mean * scale + (bn.bias if bn.bias is not None else 0)
+            shift = -mean * scale + (bn.bias if bn.bias is not None else 0)
             folded = copy.deepcopy(conv)
             folded.weight.mul_(scale.view(-1, 1, 1, 1))
             bias = shift if conv.bias is None else conv.bias * scale + shift
             folded.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
         nodes[j].module, nodes[j].op = folded, folded
         replaced[i] = j
-    index, kept = {}, []
+    index: dict[int, int] = {}
+    kept: list[Node] = []
     for i, node in enumerate(nodes):
         if i in replaced:
             index[i] = index[replaced[i]]

@@ -106,7 +106,7 @@ class ConeSweep:
         if key not in self._padded:
             layout = self.lay[i]
             plane = self._original(layout.node.inputs[0], channels)
-            wy, wx = layout.windows
+            wy, wx = layout.axes()
             value = float("-inf") if isinstance(layout.node.module, nn.MaxPool2d | nn.AdaptiveMaxPool2d) else 0.0
             pads = (wx.pad, layout.right_pad(1), wy.pad, layout.right_pad(0))
             self._padded[key] = channels_last(F.pad(plane, pads, value=value)) if any(pads) else plane
@@ -118,7 +118,7 @@ class ConeSweep:
         """The input a box needs: the input's changed values where they fall in the window, the
         original (padded) map everywhere else. N x C x Wy x Wx."""
         layout = self.lay[i]
-        wy, wx = layout.windows
+        wy, wx = layout.axes()
         h, w = (sides[0] - 1) * wy.stride + wy.extent, (sides[1] - 1) * wx.stride + wx.extent
         values = self._take(patch, channels)
         if (
@@ -143,10 +143,10 @@ class ConeSweep:
     ) -> torch.Tensor:
         layout = self.lay[i]
         m = layout.node.module
-        wy, wx = layout.windows
+        wy, wx = layout.axes()
         if isinstance(m, nn.Conv2d):
             if self.plan.scatters(i, patch.values.shape[-2] * patch.values.shape[-1], sides[0] * sides[1]):
-                return self._scatter(i, patch, need, sides, y, x)
+                return self._scatter(i, m, patch, need, sides, y, x)
             if (i, need) not in self._weights:  # restricted weights once per node and channel set, not per batch
                 self._weights[i, need] = restricted(m, need)
             weight, bias, groups = self._weights[i, need]
@@ -161,18 +161,25 @@ class ConeSweep:
         return window  # zero padding: the window is the output
 
     def _scatter(
-        self, i: int, patch: Patch, need: Channels, sides: tuple[int, int], y: torch.Tensor, x: torch.Tensor
+        self,
+        i: int,
+        conv: nn.Conv2d,
+        patch: Patch,
+        need: Channels,
+        sides: tuple[int, int],
+        y: torch.Tensor,
+        x: torch.Tensor,
     ) -> torch.Tensor:
         """A stride-1 convolution over its box, incrementally: the original output plus the change
         of its input scattered through the kernel (the change is zero outside the input's box)."""
         layout = self.lay[i]
-        wy, wx = layout.windows
+        wy, wx = layout.axes()
         j = layout.node.inputs[0]
         change = crops(self.values[j], patch.y, patch.x, *patch.values.shape[-2:])
         torch.sub(patch.values, change, out=change)  # in place: these tensors are the sweep's biggest
         key = (i, need)
         if key not in self._scatter_weights:  # once per node and channel set, not per batch
-            weight, _, groups = restricted(layout.node.module, need)
+            weight, _, groups = restricted(conv, need)
             self._scatter_weights[key] = (transposed(weight, groups), groups, self._original(i, need))
         weight, groups, original = self._scatter_weights[key]
         spread = F.conv_transpose2d(change, weight, groups=groups, dilation=(wy.dilation, wx.dilation))

@@ -105,18 +105,18 @@ def occlusion_sweep_full(
 def discrepancy_to_pixels(grid: np.ndarray, size: int, settings: OcclusionSettings) -> np.ndarray:
     """Occluder-grid discrepancies (T x G x G) to per-pixel maps (T x S x S) of an S-pixel image."""
     side = grid.shape[-1]
-    grid = torch.from_numpy(np.asarray(grid, dtype=np.float32)).reshape(-1, 1, side, side)  # T x 1 x G x G
+    values = torch.from_numpy(np.asarray(grid, dtype=np.float32)).reshape(-1, 1, side, side)  # T x 1 x G x G
     if settings.spread:
         ones = torch.ones(1, 1, settings.size, settings.size)
-        total = F.conv_transpose2d(grid, ones, stride=settings.stride)
+        total = F.conv_transpose2d(values, ones, stride=settings.stride)
         count = F.conv_transpose2d(torch.ones(1, 1, side, side), ones, stride=settings.stride)
         maps = total / count.clamp(min=1)
         offset = 0
     else:
-        maps = torch.zeros(grid.shape[0], 1, (side - 1) * settings.stride + 1, (side - 1) * settings.stride + 1)
-        maps[:, :, :: settings.stride, :: settings.stride] = grid
+        maps = torch.zeros(values.shape[0], 1, (side - 1) * settings.stride + 1, (side - 1) * settings.stride + 1)
+        maps[:, :, :: settings.stride, :: settings.stride] = values
         offset = settings.size // 2
-    out = torch.zeros(grid.shape[0], size, size)
+    out = torch.zeros(values.shape[0], size, size)
     h = min(size - offset, maps.shape[-1])
     out[:, offset : offset + h, offset : offset + h] = maps[:, 0, :h, :h]
     return out.numpy()

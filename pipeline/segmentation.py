@@ -44,7 +44,7 @@ SHOWN_PX = 256  # what annotators see: twice the HIT page's 128-px tiles, sharp 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """A square mask at `size` x `size` (nearest neighbour: a pixel is in or out, never half)."""
-    picture = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)
+    picture = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)
     return np.asarray(picture) > 127
 
 

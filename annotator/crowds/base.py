@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Q
 
 from annotator.errors import ActionRefused
@@ -33,8 +34,10 @@ class CrowdError(ActionRefused):
     which call and why, in the platform's own words where it gave some."""
 
 
-class CrowdConfigError(CrowdError):
-    """A setting the platform's client needs is missing (the message names the variable)."""
+class CrowdConfigError(CrowdError, ImproperlyConfigured):
+    """A setting the platform's client needs is missing (the message names the environment variable):
+    Django's ImproperlyConfigured, and a CrowdError, so a command or a dashboard action says so
+    instead of failing."""
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Hit(models.Model):
         return self.campaign.answers_per_unit + self.extra_answers
 
     @staticmethod
-    def answers_wanted_expression() -> models.F:
+    def answers_wanted_expression() -> models.Expression:
         """`answers_wanted` in a query."""
         return models.F("campaign__answers_per_unit") + models.F("extra_answers")
 
@@ -245,6 +245,13 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_id}: {self.description}"
+
+    def via_hit(self) -> tuple[Hit, Assignment, Worker]:
+        """The HIT, assignment and worker of an answer that came through a HIT page (every crowd's
+        are); an imported answer has none, and asking is a programming error."""
+        if self.hit is None or self.assignment is None or self.worker is None:
+            raise ValueError(f"Answer {self.pk} came through no HIT (it was imported).")
+        return self.hit, self.assignment, self.worker
 
     @property
     def gold_passed(self) -> bool | None:

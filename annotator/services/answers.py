@@ -238,7 +238,8 @@ def hit_answers_settle(hit_id: int) -> bool:
         if hit is None:
             return False
         wanted, counted = hit.answers_wanted, 0
-        now_counting, now_not = [], []
+        now_counting: list[int] = []
+        now_not: list[int] = []
         for answer in Answer.objects.filter(hit_id=hit_id).order_by(F("submitted_at").asc(nulls_last=True), "id"):
             counts = answer.trusted and counted < wanted
             counted += counts

@@ -79,7 +79,7 @@ def read_picture(relative: str) -> PILImage.Image:
 
 def write_arrays(relative: str, arrays: dict[str, np.ndarray]) -> str:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
     return write_bytes(relative, buffer.getvalue())
 
 

@@ -61,7 +61,7 @@ def dissection_advance(dissection_id: int) -> bool:
         Stage.SWEEPS: Stage.SEGMENTATION,
         Stage.SEGMENTATION: Stage.DONE,
     }
-    update = {"stage": following[dissection.stage], "updated_at": timezone.now()}
+    update = {"stage": following[Stage(dissection.stage)], "updated_at": timezone.now()}
     if update["stage"] == Stage.DONE:
         update["finished_at"] = timezone.now()
     return bool(Dissection.objects.filter(pk=dissection_id, stage=dissection.stage).update(**update))
@@ -99,7 +99,7 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
         with tqdm(
             total=total,
             initial=total - left,
-            desc=labels[dissection.stage],
+            desc=labels[Stage(dissection.stage)],
             disable=not progress,
             unit="image" if sizes or dissection.stage == Stage.SWEEPS else "unit",
             dynamic_ncols=True,

@@ -66,6 +66,13 @@ class DissectionSettings:
         return {key: getattr(self, key) for key in self.speed_only}
 
     @property
+    def size(self) -> int:
+        """The network's input size, as `settings_of` resolves it (the network record's)."""
+        if self.input_size is None:
+            raise DissectionError("The dissection's input size is not resolved yet: read it with settings_of.")
+        return self.input_size
+
+    @property
     def rf_image_count(self) -> int:
         """Top images per unit whose occlusion sweeps are averaged into its RF."""
         return self.rf_images or self.top_k
@@ -241,7 +248,7 @@ def full_pass_reason(dissection: Dissection) -> str:
 
     settings = settings_of(dissection)
     loaded = network_for(settings, device="cpu")
-    return cone_problem(loaded.model, [layer.module_name for layer in layers_of(dissection)], settings.input_size)
+    return cone_problem(loaded.model, [layer.module_name for layer in layers_of(dissection)], settings.size)
 
 
 def layers_of(dissection: Dissection) -> list[Layer]:
@@ -249,9 +256,12 @@ def layers_of(dissection: Dissection) -> list[Layer]:
 
 
 def geometry_of(layer: Layer) -> LayerGeometry:
-    return LayerGeometry(
-        layer.rf_theoretical_px, layer.rf_jump, layer.rf_start, layer.num_units, layer.map_height, layer.map_width
-    )
+    """A dissected layer's geometry as `dissect` stored it (a layer of imported answers has none)."""
+    rf, jump, start = layer.rf_theoretical_px, layer.rf_jump, layer.rf_start
+    height, width = layer.map_height, layer.map_width
+    if rf is None or jump is None or start is None or height is None or width is None:
+        raise DissectionError(f"Layer {layer.name} has no geometry: it was not dissected here.")
+    return LayerGeometry(rf, jump, start, layer.num_units, height, width)
 
 
 def artifact_root(dissection: Dissection) -> str:

@@ -96,16 +96,17 @@ def top_images_merge(dissection_id: int) -> None:
                     {key: arrays[f"{layer.pk}.{key}"] for key in ("scores", "images", "argmax")}
                 )
             )
-    rows, occluded = [], {}
+    rows: list[TopImage] = []
+    occluded: dict[int, bool] = {}
     for layer in layers:
         unit_ids = dict(layer.units.values_list("index", "id"))
-        top = merged[layer.pk]
+        top, width = merged[layer.pk], geometry_of(layer).width
         for unit in range(layer.num_units):
             for rank in range(top.k):
                 image_id, score = int(top.images[unit, rank]), float(top.scores[unit, rank])
                 if image_id < 0 or not np.isfinite(score):
                     break
-                y, x = divmod(int(top.argmax[unit, rank]), layer.map_width)
+                y, x = divmod(int(top.argmax[unit, rank]), width)
                 rows.append(
                     TopImage(unit_id=unit_ids[unit], image_id=image_id, rank=rank, score=score, argmax_y=y, argmax_x=x)
                 )
@@ -151,9 +152,7 @@ def image_sweep_run(dissection_id: int, image_id: int) -> None:
         .order_by("unit__layer_id", "unit__index")
     )
     try:
-        picture = images.crop_square(
-            images.load_rgb(Path(dissection.image_set.root) / sweep.image.path), settings.input_size
-        )
+        picture = images.crop_square(images.load_rgb(Path(dissection.image_set.root) / sweep.image.path), settings.size)
     except (images.UnreadableImage, OSError) as exc:
         raise DissectionError(f"Image {sweep.image.path} can no longer be read: {exc}") from exc
     tensor = images.to_tensor(picture, loaded.preprocessing)
@@ -196,11 +195,12 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
     settings = settings_of(dissection)
     rf_images, occlusion = settings.rf_image_count, settings.occlusion
     geometry = geometry_of(unit.layer)
-    size = settings.input_size
+    size = settings.size
     tops = list(unit.top_images.select_related("image").order_by("rank"))
     key = unit.layer_id
     per_image = []
-    discs, centres = [], []
+    discs: list[np.ndarray] = []
+    centres: list[tuple[int, int]] = []
     for top in tops:
         # Only this layer's members of the image's sweep file: it also holds every other unit's data.
         wanted = [f"{key}.units", f"{key}.maps"] + ([f"{key}.rf_units", f"{key}.disc"] if top.rank < rf_images else [])
@@ -210,7 +210,8 @@ def unit_segment(dissection_id: int, unit_id: int) -> None:
         if top.rank < rf_images:
             rf_row = int(np.flatnonzero(arrays[f"{key}.rf_units"] == unit.index)[0])
             discs.append(receptive_field.discrepancy_to_pixels(arrays[f"{key}.disc"][rf_row][None], size, occlusion)[0])
-            centres.append(tuple(int(round(c)) for c in geometry.centre(top.argmax_y, top.argmax_x)))
+            cy, cx = geometry.centre(top.argmax_y, top.argmax_x)
+            centres.append((int(round(cy)), int(round(cx))))
     base = f"{artifact_root(dissection)}/units/{slugify(unit.layer.name)}/{unit.index:04d}"
     rf = receptive_field.average_rf(discs, centres) if discs else np.zeros((2 * size - 1,) * 2, np.float32)
     kernel = segmentation.rf_kernel(rf, geometry, settings.rf_threshold)

@@ -1,31 +1,24 @@
-"""Answers made elsewhere: the authors' released CSV (one row a unit, three answers side by side) or a
-long CSV (one row an answer). Bad rows are reported with their row numbers and skipped; good rows are
-kept; importing the same file again adds nothing (each answer is keyed by file, row and column).
-Both formats hold the paper's three-task answers, so imported answers are the default task's
-(`task_kinds.default_task`), aggregated with its campaigns' answers."""
+"""Answers made elsewhere, in a file format a HIT task reads (`Task.import_formats`; the describe task:
+the authors' released CSV, one row a unit with answers side by side, or a long CSV, one row an
+answer). Bad rows are reported with their row numbers and skipped; good rows are kept; importing the
+same file again adds nothing (each answer is keyed by file, row and column). Imported answers belong
+to no campaign: the task whose format the file is aggregates them with its campaigns' answers."""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django import forms
 from django.db import transaction
 
 from annotator.errors import ActionRefused
-from annotator.forms import description_clean
-from annotator.models import CATEGORY_CODES, Answer, Category, Layer, Network, Unit, Worker
+from annotator.models import Answer, Layer, Network, Unit, Worker
 from annotator.services.answers import answers_settle
+from annotator.task_kinds import tasks
 
-WIDE = ("layer", "unit", "desc1", "cat1", "prec1")
-LONG = ("network", "layer", "unit", "worker", "description", "category", "precision")
-# Imported descriptions meet the form's rules, but may be as long as the stored field: the authors'
-# released answers hold sentences of up to 76 characters, beyond the form's one or two words.
-IMPORT_DESCRIPTION_MAX = 200
 UNIT_MAX = 2**31 - 1  # the largest unit number the database stores
 NAME_MAX = 200
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
@@ -44,37 +37,6 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _category(text: str) -> str:
-    text = text.strip().lower()
-    if text.isdigit() and int(text) in CATEGORY_CODES:
-        return CATEGORY_CODES[int(text)].value
-    if text in Category.values:
-        return text
-    by_label = {label.lower(): value for value, label in Category.choices}
-    if text in by_label:
-        return by_label[text]
-    raise ValueError(f"category {text!r} is not a code 1-6 or one of {', '.join(Category.values)}")
-
-
-def _precision(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"precision {text[:40]!r} is not a number between 0 and 1") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"precision {text!r} is not between 0 and 1")
-    return value
-
-
-def _description(text: str) -> str:
-    try:
-        return description_clean(text, IMPORT_DESCRIPTION_MAX)
-    except forms.ValidationError as error:
-        raise ValueError(
-            f"description {text[:40]!r}{'...' if len(text) > 40 else ''}: {' '.join(error.messages)}"
-        ) from None
-
-
 def _unit(text: str) -> int:
     text = text.strip()
     if not text.isdigit() or not text.isascii():
@@ -91,33 +53,6 @@ def _name(row: dict[str, str], column: str) -> str:
     if len(text) > NAME_MAX:
         raise ValueError(f"{column} has {len(text)} characters (at most {NAME_MAX})")
     return text
-
-
-def _answers_of(row: dict[str, str], wide: bool, columns: list[int]) -> list[tuple[str, str, str, float]]:
-    """(column key, description, category, precision) of each answer in a row; raises ValueError."""
-    if not wide:
-        description = (row.get("description") or "").strip()
-        if not description:
-            raise ValueError("empty description")
-        return [
-            (
-                "",
-                _description(description),
-                _category(row.get("category") or ""),
-                _precision(row.get("precision") or ""),
-            )
-        ]
-    answers = []
-    for i in columns:
-        desc, cat, prec = (row.get(f"{name}{i}") or "" for name in ("desc", "cat", "prec"))
-        if not (desc.strip() or cat.strip() or prec.strip()):
-            continue
-        if not desc.strip():
-            raise ValueError(f"answer {i} has no description")
-        answers.append((str(i), _description(desc), _category(cat), _precision(prec)))
-    if not answers:
-        raise ValueError("no answers")
-    return answers
 
 
 def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str] | None, str]]]:
@@ -157,13 +92,15 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
     if not path.is_file():
         raise AnnotationImportError(f"No such file: {path}")
     header, rows = _rows(path)
-    wide = all(name in header for name in WIDE)
-    if not wide and not all(name in header for name in LONG):
-        raise AnnotationImportError(
-            f"{path.name}: unknown columns {', '.join(header) or '(none)'}; expected the wide format "
-            f"({', '.join(WIDE)}, ...) or the long one ({', '.join(LONG)})."
+    formats = [f for task in tasks().values() for f in task.import_formats()]
+    chosen = next((f for f in formats if f.matches(header)), None)
+    if chosen is None:
+        expected = " or ".join(
+            f"{f.name} ({', '.join(f.columns)}{', ...' if not f.per_worker else ''})" for f in formats
         )
-    columns = sorted(int(name[4:]) for name in header if name.startswith("desc") and name[4:].isdigit())
+        raise AnnotationImportError(
+            f"{path.name}: unknown columns {', '.join(header) or '(none)'}; expected {expected}."
+        )
     report = ImportReport(rows=len(rows))
     net, _ = Network.objects.get_or_create(name=network)
     layers = {layer.name: layer for layer in net.layers.all()}
@@ -177,8 +114,8 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
                     raise ValueError(problem)
                 layer_name = _name(row, "layer")
                 index = _unit(row.get("unit") or "")
-                answers = _answers_of(row, wide, columns)
-                name = "" if wide else (row.get("worker") or "").strip()[:NAME_MAX]
+                answers = chosen.answers(header, row)
+                name = (row.get("worker") or "").strip()[:NAME_MAX] if chosen.per_worker else ""
             except ValueError as error:
                 report.errors.append(f"row {number}: {error}")
                 continue
@@ -189,21 +126,19 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
                 units[key], created = Unit.objects.get_or_create(layer=layers[layer_name], index=index)
                 report.units_created += created
             worker = None
-            if not wide:
+            if chosen.per_worker:
                 name = name or f"{path.name}:{number}"
                 if name not in workers:
                     workers[name] = Worker.objects.get_or_create(kind=Worker.Kind.IMPORTED, external_id=name)[0]
                 worker = workers[name]
-            for column, description, category, precision in answers:
+            for column, values in answers:
                 pending.append(
                     Answer(
                         unit=units[key],
                         worker=worker,
                         source=Answer.Source.IMPORTED,
-                        description=description,
-                        category=category,
-                        precision=precision,
                         import_key=f"{path.name}:{number}:{column}",
+                        **values,
                     )
                 )
         keys = [answer.import_key for answer in pending]

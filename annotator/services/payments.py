@@ -8,13 +8,14 @@ one answer (one assignment), others several workers of a campaign at once (bulk 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.db import transaction
 
 from annotator.crowds import CrowdError, crowd_for, crowd_for_answer
 from annotator.forms import BonusForm, numbers_clean
-from annotator.models import Answer, Bonus, Campaign, ReviewAction
+from annotator.models import Answer, Bonus, Campaign, ReviewAction, Worker
 from annotator.services.review import Reviewer, ReviewError
 
 
@@ -47,11 +48,12 @@ def bonus_send(*, answer_id: int, amount: str | Decimal, reason: str, reviewer: 
         raise ReviewError(
             f"{crowd.shortname} has not confirmed this assignment (sync the campaign): no bonus is paid for it."
         )
+    _, _, worker = answer.via_hit()
     with transaction.atomic():
         count = Bonus.objects.filter(answer=answer).count()
         bonus = Bonus.objects.create(
             answer=answer,
-            worker=answer.worker,
+            worker=worker,
             amount=value,
             reason=reason,
             token=f"bonus-{answer.pk}-{count + 1}",
@@ -77,7 +79,7 @@ def bonus_send(*, answer_id: int, amount: str | Decimal, reason: str, reviewer: 
 
 
 def bonus_send_bulk(
-    *, campaign: Campaign, amounts: dict[str, str | Decimal], reason: str, reviewer: Reviewer
+    *, campaign: Campaign, amounts: Mapping[str, str | Decimal], reason: str, reviewer: Reviewer
 ) -> list[Bonus]:
     """Pay bonuses to workers of a campaign (by the platform's id) in one payment, where its crowd pays
     in bulk. The same workers, amounts and reason again pay nothing twice."""
@@ -93,18 +95,19 @@ def bonus_send_bulk(
             f"{': they are paid per answer' if crowd.bonus_per == 'answer' else ''}."
         )
     values = {}
-    for worker, amount in amounts.items():
+    for worker_id, amount in amounts.items():
         try:
-            values[worker] = _amount(amount)
+            values[worker_id] = _amount(amount)
         except ReviewError as error:
-            raise ReviewError(f"{worker}: {error}") from None
-    latest = {}
+            raise ReviewError(f"{worker_id}: {error}") from None
+    latest: dict[str, tuple[Answer, Worker]] = {}
     for answer in (
         Answer.objects.filter(hit__campaign=campaign, worker__external_id__in=values)
         .select_related("worker")
         .order_by("id")
     ):
-        latest[answer.worker.external_id] = answer
+        _, _, worker = answer.via_hit()
+        latest[worker.external_id] = (answer, worker)
     missing = sorted(set(values) - set(latest))
     if missing:
         raise ReviewError(f"Not participants of {campaign.name} (no answer of theirs): {', '.join(missing)}.")
@@ -112,16 +115,16 @@ def bonus_send_bulk(
     with transaction.atomic():
         bonuses = [
             Bonus.objects.get_or_create(
-                token=f"{crowd.name}-{campaign.pk}-{batch}-{latest[worker].worker_id}",
+                token=f"{crowd.name}-{campaign.pk}-{batch}-{latest[worker_id][1].pk}",
                 defaults={
-                    "answer": latest[worker],
-                    "worker": latest[worker].worker,
+                    "answer": latest[worker_id][0],
+                    "worker": latest[worker_id][1],
                     "amount": value,
                     "reason": reason,
                     "actor": reviewer.name,
                 },
             )[0]
-            for worker, value in sorted(values.items())
+            for worker_id, value in sorted(values.items())
         ]
     unpaid = [b for b in bonuses if not b.paid]
     if not unpaid:

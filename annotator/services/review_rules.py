@@ -7,6 +7,7 @@ entry the command and the dashboard use."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 from annotator.crowds import crowd_for
@@ -74,14 +75,18 @@ def answers_review_by_rule(*, campaign: Campaign, reviewer: review.Reviewer, req
         failed = task.failed_rules(answer, request.min_seconds)
         hits = [r for r in failed if r in request.reject_rules]
         if hits:
-            target, act = (
-                outcome.rejected,
-                lambda a=answer, h=hits: review.answer_reject(
-                    answer_id=a.pk, reviewer=reviewer, feedback=f"{request.feedback} ({', '.join(h)})"
-                ),
+            target = outcome.rejected
+            act = functools.partial(
+                review.answer_reject,
+                answer_id=answer.pk,
+                reviewer=reviewer,
+                feedback=f"{request.feedback} ({', '.join(hits)})",
             )
         elif request.approve_passing and not failed:
-            target, act = outcome.approved, lambda a=answer: review.answer_approve(answer_id=a.pk, reviewer=reviewer)
+            target, act = (
+                outcome.approved,
+                functools.partial(review.answer_approve, answer_id=answer.pk, reviewer=reviewer),
+            )
         else:
             continue
         if request.dry_run:

@@ -72,7 +72,10 @@ class _Browser:
 
 
 def _csrf(page: str) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if found is None:
+        raise CrowdError(f"The simulated browser found no form to post on this page: {page[:200]}")
+    return found.group(1)
 
 
 def _answer_one(browser: _Browser, worker: crowd.SimulatedWorker, simulation: Simulation) -> bool:

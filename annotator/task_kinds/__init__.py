@@ -11,12 +11,22 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from annotator.errors import ActionRefused
-from annotator.task_kinds.base import PageSlot, Simulation, Task
+from annotator.task_kinds.base import ImportFormat, PageSlot, Simulation, Task
 
 if TYPE_CHECKING:
     from annotator.models import Answer, Campaign, Hit
 
-__all__ = ["PageSlot", "Simulation", "Task", "default_task", "task_for", "task_for_answer", "task_named", "tasks"]
+__all__ = [
+    "ImportFormat",
+    "PageSlot",
+    "Simulation",
+    "Task",
+    "default_task",
+    "task_for",
+    "task_for_answer",
+    "task_named",
+    "tasks",
+]
 
 
 @functools.cache
@@ -50,4 +60,4 @@ def task_for_hit(hit: Hit) -> Task:
 
 
 def task_for_answer(answer: Answer) -> Task:
-    return default_task() if answer.hit_id is None else task_for(answer.hit.campaign)
+    return default_task() if answer.hit is None else task_for(answer.hit.campaign)

@@ -27,6 +27,22 @@ class PageSlot:
     marked: bool
 
 
+class ImportFormat:
+    """A file format of a task's answers made elsewhere (a CSV with these columns). The rows' layer,
+    unit and worker columns are the import service's; what an answer holds is the format's."""
+
+    name: ClassVar[str]  # in messages: "the wide format"
+    columns: ClassVar[tuple[str, ...]]  # the header must hold these
+    per_worker: ClassVar[bool]  # a row names its worker (a `worker` column)
+
+    def matches(self, header: list[str]) -> bool:
+        return all(name in header for name in self.columns)
+
+    def answers(self, header: list[str], row: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+        """(column key, Answer field values) of each answer in the row; ValueError says what is wrong."""
+        raise NotImplementedError
+
+
 class Simulation:
     """A simulated crowd's view of one campaign: what each HIT's answer should be, and how near the
     aggregated results came (the demo world's truth)."""
@@ -102,6 +118,10 @@ class Task:
 
     def export_answer(self, answer: Answer) -> dict[str, Any]:
         raise NotImplementedError
+
+    def import_formats(self) -> list[ImportFormat]:
+        """The file formats its answers made elsewhere come in (`import_annotations`)."""
+        return []
 
     def simulation(self, campaign: Campaign) -> Simulation:
         raise NotImplementedError(f"The {self.name} task has no simulated crowd.")

@@ -17,7 +17,7 @@ from annotator.forms import CATEGORY_EXAMPLES, DESCRIPTION_MAX, HitAnswerForm
 from annotator.labels import normalise
 from annotator.models import Answer, Category, Hit, HitImage
 from annotator.selectors.dashboard import seconds_spent
-from annotator.task_kinds.base import PageSlot, Task
+from annotator.task_kinds.base import ImportFormat, PageSlot, Task
 
 if TYPE_CHECKING:
     from annotator.models import Campaign
@@ -112,11 +112,11 @@ class DescribeTask(Task):
 
     def page_context(self, hit: Hit, form: HitAnswerForm) -> dict[str, Any]:  # type: ignore[override]  # its own form
         marked = form.marked() if form.is_bound else set()
-        positions = [int(value) for value, _ in form.fields["mismatch"].choices]
+        positions = form.positions()
         slots = [PageSlot(p, reverse("hit-image", args=[hit.key, p]), p in marked) for p in positions]
         chosen = form.data.get("category", "") if form.is_bound else ""
         categories = [
-            {"value": value, "label": label, "examples": CATEGORY_EXAMPLES[value], "checked": value == chosen}
+            {"value": value, "label": label, "examples": CATEGORY_EXAMPLES[Category(value)], "checked": value == chosen}
             for value, label in Category.choices
         ]
         return {
@@ -134,7 +134,7 @@ class DescribeTask(Task):
         return gold <= set(cleaned["mismatch"])
 
     def gold_warning(self, hit: Hit, form: HitAnswerForm) -> str:  # type: ignore[override]  # its own form
-        shown = len(form.fields["mismatch"].choices)
+        shown = len(form.positions())
         marked = len(form.cleaned_data.get("mismatch", [])) if hasattr(form, "cleaned_data") else 0
         return f"{GOLD_WARNING} You have marked {marked} of the {shown} images; {shown - marked} look unmarked."
 
@@ -165,7 +165,7 @@ class DescribeTask(Task):
         data = {"description": fields.get("description", ""), "category": fields.get("category", ""), "mismatch": marks}
         form = HitAnswerForm(data, positions=list(positions))
         if not form.is_valid():
-            raise ValueError("; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+            raise ValueError("; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()))
         cleaned = form.cleaned_data
         return cleaned["description"], cleaned["category"], sorted(cleaned["mismatch"])
 
@@ -213,6 +213,11 @@ class DescribeTask(Task):
             "category": answer.category,
             "precision": round(answer.precision, 4),
         }
+
+    def import_formats(self) -> list[ImportFormat]:
+        from annotator.task_kinds.describe_imports import LongFormat, WideFormat
+
+        return [WideFormat(), LongFormat()]
 
     def simulation(self, campaign: Campaign) -> Simulation:
         from annotator.task_kinds.describe_simulation import DescribeSimulation

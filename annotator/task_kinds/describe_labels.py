@@ -50,7 +50,8 @@ def labels_aggregate(task: str, ids: list[int], settings: AggregationSettings) -
     )
     chosen = _dawid_skene(table) if settings.method == "dawid-skene" else {}
     existing = {label.unit_id: label for label in UnitLabel.objects.filter(unit_id__in=ids)}
-    new, changed = [], []
+    new: list[UnitLabel] = []
+    changed: list[UnitLabel] = []
     for unit_id in ids:
         unit_votes = votes.get(unit_id, [])
         result = aggregate(

@@ -63,7 +63,7 @@ def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
 def _mask(relative: str, size: int) -> np.ndarray:
     picture = artifacts.read_picture(relative).convert("L")
     if picture.size != (size, size):
-        picture = picture.resize((size, size), PILImage.NEAREST)
+        picture = picture.resize((size, size), PILImage.Resampling.NEAREST)
     return np.asarray(picture) > 127
 
 

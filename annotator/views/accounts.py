@@ -33,7 +33,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     form_class = PasswordResetMailForm
 
-    def form_valid(self, form: PasswordResetMailForm) -> HttpResponse:
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
         try:
             connection = get_connection(fail_silently=False)
             connection.open()

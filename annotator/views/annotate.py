@@ -38,6 +38,12 @@ def _request_worker(request: HttpRequest) -> Worker | None:
     return None
 
 
+class WorkerRequest(HttpRequest):
+    """A request `worker_required` let through: it names the signed-in worker."""
+
+    worker: Worker
+
+
 def worker_required(view):
     """Security behavior: pages for a signed-in annotator (account or lab link); others go to login."""
 
@@ -46,7 +52,7 @@ def worker_required(view):
         worker = _request_worker(request)
         if worker is None:
             return redirect(f"{reverse('login')}?next={request.path}")
-        request.worker = worker
+        request.worker = worker  # type: ignore[attr-defined]  # what makes it a WorkerRequest
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -73,7 +79,7 @@ def lab_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 @worker_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: WorkerRequest) -> HttpResponse:
     worker = request.worker
     return render(
         request,
@@ -89,7 +95,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @worker_required
-def next_hit(request: HttpRequest) -> HttpResponse:
+def next_hit(request: WorkerRequest) -> HttpResponse:
     assignment = assignment_claim(worker=request.worker)
     if assignment is None:
         messages.info(request, "Nothing is left to annotate right now. Thank you!")
@@ -99,7 +105,7 @@ def next_hit(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @worker_required
-def assignment_page(request: HttpRequest, external_id: str) -> HttpResponse:
+def assignment_page(request: WorkerRequest, external_id: str) -> HttpResponse:
     """Security behavior: an annotator sees and answers only their own assignments (CSRF-protected,
     session-based: this page is never framed)."""
     assignment = (

@@ -5,6 +5,7 @@ staff and the "view dashboard" permission (annotator/permissions.py); actions ne
 from __future__ import annotations
 
 import mimetypes
+from dataclasses import dataclass
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -13,12 +14,25 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
 from annotator import selectors
-from annotator.crowds import crowd_for, crowd_for_answer
-from annotator.models import Campaign, Category, Layer, Network, UnitLabel
+from annotator.crowds import Crowd, crowd_for, crowd_for_answer
+from annotator.models import Answer, Campaign, Category, Layer, Network, UnitLabel
 from annotator.permissions import VIEW, dashboard_permission
 from annotator.selectors import dashboard as reads
 from annotator.services import artifacts, figures
 from annotator.task_kinds import default_task, task_for
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """One answer's row on the unit page: the time spent, the images as its worker saw them, and the
+    crowd whose actions the row offers."""
+
+    answer: Answer
+    seconds: float | None
+    pk_text: str
+    seen: list[reads.SeenImage]
+    crowd: Crowd
+
 
 FIGURES = {"types": figures.types_figure, "objects": figures.objects_figure}
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -114,16 +128,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
         raise Http404("No such unit.")
     answers = list(unit.answers.all())
     seen = reads.answers_as_seen(answers)
-    rows = [
-        {
-            "answer": a,
-            "seconds": reads.seconds_spent(a),
-            "pk_text": str(a.pk),
-            "seen": seen.get(a.pk, []),
-            "crowd": crowd_for_answer(a),
-        }
-        for a in answers
-    ]
+    rows = [AnswerRow(a, reads.seconds_spent(a), str(a.pk), seen.get(a.pk, []), crowd_for_answer(a)) for a in answers]
     hits = list(unit.hits.all())
     # Previous and next unit through the grid's filter and order, for working through weak units.
     query, cards = _grid(request, unit.layer, pictures=False)
@@ -144,8 +149,8 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
             "neighbours": neighbours,
             "query_string": _filter_query(query),
             "position": (at, len(order)),
-            "answers": [row for row in rows if row["answer"].counts],
-            "kept": [row for row in rows if not row["answer"].counts],
+            "answers": [row for row in rows if row.answer.counts],
+            "kept": [row for row in rows if not row.answer.counts],
             "rows_template": default_task().answer_rows_template,  # the unit's labels are the default task's
             "categories": Category.choices,
             "auto_labels": list(unit.auto_labels.all()),
@@ -226,7 +231,7 @@ def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
 
 @require_safe
 @dashboard_permission(VIEW)
-def media(request: HttpRequest, path: str) -> HttpResponse:
+def media(request: HttpRequest, path: str) -> FileResponse:
     """Dissection artifacts (segmentations, RF pictures) for staff, from the artifact store (a folder
     or S3), whatever DEBUG says; a path cannot leave the store, not even through a symbolic link, and
     only files are served."""

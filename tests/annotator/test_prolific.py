@@ -301,3 +301,20 @@ def test_the_campaign_page_decides_one_participant(campaign, prolific_service, a
     assert not Answer.objects.filter(worker__external_id=participant, counts=True).exists()
     listing = admin_client.get("/admin/annotator/prolificsession/").content.decode()
     assert participant in listing and "REJECTED" in listing  # the admin shows the mirror, read only
+
+
+def test_without_a_token_the_crowd_names_the_missing_setting(world_dir, settings) -> None:
+    """The client is built from settings, inside the adapter only; a missing token is Django's
+    ImproperlyConfigured naming the variable, and the command says so instead of failing."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from annotator.crowds.prolific.common import prolific_client
+
+    settings.PROLIFIC_TOKEN = ""
+    with pytest.raises(ImproperlyConfigured, match="PROLIFIC_TOKEN is not set"):
+        prolific_client()
+    concept_network(world_dir, concepts=("car",))
+    call_command("create_campaign", "p", "--network", "world", "--layers", "conv3")
+    with pytest.raises(CommandError, match="PROLIFIC_TOKEN is not set"):
+        call_command("publish", "p", "--backend", "prolific", "--external-url", "https://localhost", "--dry-run")
+    assert Campaign.objects.get(name="p").platform == ""

@@ -163,14 +163,15 @@ class ToyCrowd(Crowd):
         return [f"{created} Toy jobs created."]
 
     def sync(self, campaign: Campaign, *, adopt: bool = False) -> list[str]:
-        confirmed, states = [], {"approved": Answer.Review.APPROVED, "rejected": Answer.Review.REJECTED}
+        confirmed: list[int] = []
+        states = {"approved": Answer.Review.APPROVED, "rejected": Answer.Review.REJECTED}
         for hit in campaign.hits.exclude(remote_id=""):
             listed = toy_client().listed(hit.remote_id)
             for answer in Answer.objects.filter(hit=hit, assignment__external_id__in=listed).select_related(
                 "assignment"
             ):
-                state = listed[answer.assignment.external_id]
-                changes = {"confirmation": Answer.Confirmation.CONFIRMED}
+                state = listed[answer.via_hit()[1].external_id]
+                changes: dict[str, str] = {"confirmation": Answer.Confirmation.CONFIRMED}
                 if state in states:
                     changes["review"] = states[state]
                 Answer.objects.filter(pk=answer.pk).update(**changes)
@@ -183,13 +184,13 @@ class ToyCrowd(Crowd):
         return False
 
     def answer_approving(self, answer: Answer, feedback: str) -> None:
-        toy_client().decide(answer.assignment.external_id, True, feedback)
+        toy_client().decide(answer.via_hit()[1].external_id, True, feedback)
 
     def answer_rejecting(self, answer: Answer, feedback: str) -> None:
-        toy_client().decide(answer.assignment.external_id, False, feedback)
+        toy_client().decide(answer.via_hit()[1].external_id, False, feedback)
 
     def bonus_answer(self, answer: Answer, bonus: Bonus) -> None:
-        toy_client().pay(answer.worker.external_id, bonus.amount, bonus.token)
+        toy_client().pay(answer.via_hit()[2].external_id, bonus.amount, bonus.token)
 
     def money(self, campaign: Campaign) -> CampaignMoney:
         counts = Answer.objects.filter(hit__campaign=campaign).aggregate(

@@ -138,21 +138,20 @@ class MTurkCrowd(Crowd):
         if answer.confirmation == Answer.Confirmation.UNCONFIRMED:
             _require_confirmed(answer, "rejected")
         if answer.confirmation == Answer.Confirmation.CONFIRMED:  # one MTurk does not know is rejected here only
+            hit, assignment, _ = answer.via_hit()
             with mturk_errors():
-                mturk.reject_assignment(self._client_of(answer), answer.assignment.external_id, feedback)
+                mturk.reject_assignment(self.client(hit.campaign.environment), assignment.external_id, feedback)
 
     def answer_approving(self, answer: Answer, feedback: str) -> None:
         _require_confirmed(answer, "approved")
+        hit, assignment, _ = answer.via_hit()
         with mturk_errors():
             mturk.approve_assignment(
-                self._client_of(answer),
-                answer.assignment.external_id,
+                self.client(hit.campaign.environment),
+                assignment.external_id,
                 feedback,
                 override_rejection=answer.review == Answer.Review.REJECTED,
             )
-
-    def _client_of(self, answer: Answer) -> mturk.MTurkClient:
-        return self.client(answer.hit.campaign.environment)
 
     def more_answers(self, hit: Hit, more: int) -> None:
         if not hit.remote_id:
@@ -164,11 +163,12 @@ class MTurkCrowd(Crowd):
     # Money --------------------------------------------------------------------------------------------------
 
     def bonus_answer(self, answer: Answer, bonus: Bonus) -> None:
+        hit, assignment, worker = answer.via_hit()
         with mturk_errors():
             mturk.send_bonus(
-                self._client_of(answer),
-                worker_id=answer.worker.external_id,
-                assignment_id=answer.assignment.external_id,
+                self.client(hit.campaign.environment),
+                worker_id=worker.external_id,
+                assignment_id=assignment.external_id,
                 amount=bonus.amount,
                 reason=bonus.reason,
                 token=bonus.token,

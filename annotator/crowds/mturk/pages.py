@@ -94,7 +94,7 @@ def _finish(
 ) -> HttpResponse:
     """The page that hands the stored answer to MTurk (posted by script, or by the worker's click), for
     the assignment it was stored on (the worker's live one, when an old tab sent it)."""
-    fields = {"assignmentId": answer.assignment.external_id, **task_for(hit.campaign).platform_fields(answer)}
+    fields = {"assignmentId": answer.via_hit()[1].external_id, **task_for(hit.campaign).platform_fields(answer)}
     if notice:
         text = f"{notice} Press the button to finish the HIT at Mechanical Turk."
     elif again:

@@ -97,8 +97,8 @@ def campaign_sync(
         items = mturk.list_assignments(client, hit.remote_id) if info else []
         ours = {
             a.assignment.external_id: a
-            for a in Answer.objects.filter(hit=hit).select_related("assignment")
-            if a.assignment_id
+            for a in Answer.objects.filter(hit=hit).exclude(assignment=None).select_related("assignment")
+            if a.assignment is not None
         }
         positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True)) if items else []
         for item in items:
@@ -136,7 +136,7 @@ def campaign_sync(
                     f"{item['AssignmentId']}: MTurk has {task.show_copy(parsed)}, "
                     f"we have {task.show_copy(task.copy_of(answer))}"
                 )
-            changes = {}
+            changes: dict[str, str] = {}
             status = STATUS.get(item["AssignmentStatus"])
             if status and status != answer.review:
                 changes["review"] = status
@@ -150,7 +150,7 @@ def campaign_sync(
         for external_id, answer in ours.items():
             if answer.source != NAME:
                 continue
-            deadline = answer.assignment.expires_at
+            deadline = answer.via_hit()[1].expires_at
             past = not info or deadline is None or now > deadline
             if past and answer.confirmation == Answer.Confirmation.UNCONFIRMED:
                 Answer.objects.filter(pk=answer.pk).update(confirmation=Answer.Confirmation.UNKNOWN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
@@ -30,7 +32,7 @@ class Command(BaseCommand):
             f"(AGGREGATION_METHOD: {default.method})",
         )
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         settings = AggregationSettings(threshold=opts["threshold"], method=opts["method"])
         try:
             count = units_aggregate(network=opts["network"], layer=opts["layer"], settings=settings)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             sub.add_argument("--reason", default="", help="Shown to the worker on their platform (required to block)")
             sub.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             if opts["action"] == "invite":
                 path = annotator_invite(username=opts["username"], email=opts["email"])

@@ -5,6 +5,7 @@ platform pays bonuses per answer), or `python manage.py bonus --campaign NAME --
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True, help="Shown to the worker and kept with the bonus")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         reviewer = Reviewer(opts["actor"])
         try:
             if opts["campaign"]:
@@ -53,4 +54,4 @@ class Command(BaseCommand):
             bonus = bonus_send(answer_id=answer.pk, amount=opts["amount"], reason=opts["reason"], reviewer=reviewer)
         except ActionRefused as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"Paid ${bonus.amount} to {bonus.answer.worker.external_id} ({bonus.token}).")
+        self.stdout.write(f"Paid ${bonus.amount} to {bonus.worker.external_id} ({bonus.token}).")

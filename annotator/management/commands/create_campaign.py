@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             help="Keep a campaign of this name over the same network and layers instead of failing",
         )
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         settings = CampaignSettings(
             answers_per_unit=opts["answers_per_unit"],
             images_per_hit=opts["images_per_hit"],

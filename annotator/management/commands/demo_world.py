@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from pipeline import demo_world
@@ -16,6 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=1200)
         parser.add_argument("--seed", type=int, default=2015)
 
-    def handle(self, *args: object, **opts: object) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         out = demo_world.generate(opts["out"], opts["count"], opts["seed"])
         self.stdout.write(f"Wrote {opts['count']} scenes with truth.npz and world.json to {out}")

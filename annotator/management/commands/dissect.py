@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--status", action="store_true", help="Show the progress of dissection --name")
         parser.add_argument("--quiet", action="store_true", help="No progress bars")
 
-    def handle(self, *args: object, **opts: object) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         if opts["status"]:
             return self.show_status(opts["name"] or opts["network"])
         for required in ("network", "layers", "images"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--layer")
         parser.add_argument("--output", help="File to write (default: standard output)")
 
-    def handle(self, *args: object, **opts: object) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         records = export.unit_records(opts["network"], opts["layer"])
         if not records and (opts["network"] or opts["layer"]):
             raise CommandError(f"No units match network={opts['network']!r} layer={opts['layer']!r}")

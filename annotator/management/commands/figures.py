@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--network", required=True)
         parser.add_argument("--out", type=Path, default=Path("var/figures"))
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         if not selectors.layer_summaries(opts["network"]):
             raise CommandError(f"Network {opts['network']!r} has no answers yet; nothing to draw.")
         for path in figures_write(opts["network"], opts["out"]):

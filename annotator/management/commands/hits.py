@@ -4,6 +4,7 @@ campaign's platform (where it has one)."""
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--hours", type=int, default=24, help="With extend: hours added")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             campaign = campaign_get(opts["name"])
             done, refused = campaign_hits_change(

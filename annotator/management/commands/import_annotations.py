@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--network", required=True, help="Network the answers belong to (created if new)")
         parser.add_argument("--no-aggregate", action="store_true", help="Only store the answers")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             report = annotations_import(path=opts["file"], network=opts["network"])
         except AnnotationImportError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--zero-based", action="store_true", help="Unit numbers start at 0 (NetDissect's at 1)")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             report = tally_import(
                 path=opts["file"],

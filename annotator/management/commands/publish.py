@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                     taken.add(option.flags[0])
                     parser.add_argument(*option.flags, default=argparse.SUPPRESS, **option.kwargs)
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             campaign = campaign_get(opts["name"])
             given = {k: v for k, v in opts.items() if k not in ("name", "backend", "dry_run", "yes", "actor")}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what would be done")
         parser.add_argument("--as", dest="actor", default=f"cli:{getpass.getuser()}")
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         reviewer = review.Reviewer(opts["actor"])
         try:
             campaign = campaign_get(opts["name"])

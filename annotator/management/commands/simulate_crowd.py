@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.errors import ActionRefused
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         if not 0 <= opts["spammers"] <= 1 or not 0 <= opts["noise"] <= 1:
             raise CommandError("--spammers and --noise are shares between 0 and 1.")
         settings = CrowdSettings(

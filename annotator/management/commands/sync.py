@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
@@ -25,7 +27,7 @@ class Command(BaseCommand):
             help="Store answers that the platform has and we lack (read from its copy by the HIT form's rules)",
         )
 
-    def handle(self, *args: object, **opts) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         try:
             campaigns = [campaign_get(name) for name in opts["names"]] or selectors.campaigns_to_sync()
         except ActionRefused as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 import torch
 from django.core.management.base import BaseCommand, CommandParser
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=12)
         parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args: object, **opts: object) -> None:
+    def handle(self, *args: object, **opts: Any) -> None:
         network = opts["network"]
         out = opts["out"] or str(BUILTINS[network].default_weights)
         result = demo_training.train(opts["count"], opts["epochs"], opts["seed"], network=network)
