@@ -26,7 +26,9 @@ STATUS = {"Submitted": Answer.Review.SUBMITTED, "Approved": Answer.Review.APPROV
 
 
 @dataclass
-class SyncReport:
+class HitSyncReport:
+    """What an MTurk sync found: each HIT's state, the assignments matched, and what only one side has."""
+
     hits: int = 0
     assignments: int = 0
     matched: int = 0
@@ -74,12 +76,12 @@ def _when(value: object) -> datetime | None:
 
 def campaign_sync(
     *, campaign: Campaign, client: MTurkClient, adopt: bool = False, now: datetime | None = None
-) -> SyncReport:
+) -> HitSyncReport:
     """Mirror MTurk's view of every HIT of the campaign. An answer of ours that MTurk lists is confirmed
     (and counts from then on); one it still does not list after its assignment's deadline is marked
     unknown to MTurk: kept, shown, never counted or paid."""
     now = now or timezone.now()
-    report = SyncReport()
+    report = HitSyncReport()
     settle: set[int] = set()
     touched: set[int] = set()
     task = task_for(campaign)

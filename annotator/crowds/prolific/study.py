@@ -230,7 +230,9 @@ def _code_of(study: dict) -> str:
 
 
 @dataclass
-class SyncReport:
+class StudySyncReport:
+    """What a Prolific sync found: the study's state and what its submissions changed here."""
+
     study_status: str = ""
     submissions: int = 0
     confirmed: int = 0
@@ -247,12 +249,12 @@ class SyncReport:
         ]
 
 
-def campaign_sync_prolific(*, campaign: Campaign, client: ProlificApi) -> SyncReport:
+def campaign_sync_prolific(*, campaign: Campaign, client: ProlificApi) -> StudySyncReport:
     """Mirror the study's and its submissions' states (every page). Running it twice changes nothing."""
     study_id = ProlificState.of(campaign).study_id
     if not study_id:
         raise CrowdError(f"Campaign {campaign.name!r} has no Prolific study yet: publish it first.")
-    report = SyncReport()
+    report = StudySyncReport()
     study = client.study(study_id)
     report.study_status = study.get("status", "")
     listed = {s.get("participant_id") or s.get("participant"): s for s in client.submissions(study_id)}
