@@ -65,6 +65,7 @@ lint: install
 bench: migrate
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/hit_page.py
+	$(PY) benchmarks/presence.py
 
 serve: migrate
 	$(PY) manage.py runserver

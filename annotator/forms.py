@@ -100,6 +100,39 @@ class HitAnswerForm(forms.Form):
         return {int(v) for v in values if str(v).isdigit()}
 
 
+class PresenceForm(forms.Form):
+    """The presence task: "yes" or "no" for each image, one field per slot position (`image-<position>`);
+    every image must be answered."""
+
+    ANSWERS = (("yes", "Yes"), ("no", "No"))
+
+    def __init__(self, *args, positions: list[int], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._positions = list(positions)
+        for number, position in enumerate(self._positions, start=1):
+            self.fields[f"image-{position}"] = forms.ChoiceField(
+                choices=self.ANSWERS,
+                widget=forms.RadioSelect,
+                error_messages={
+                    "required": f"Answer Yes or No for image {number}.",
+                    "invalid_choice": f"Answer Yes or No for image {number}.",
+                },
+            )
+
+    def positions(self) -> list[int]:
+        return list(self._positions)
+
+    def ratings(self) -> dict[int, bool]:
+        """The valid form's answers: slot position -> yes."""
+        return {p: self.cleaned_data[f"image-{p}"] == "yes" for p in self._positions}
+
+    def given(self) -> dict[int, str]:
+        """What the submitted data says per position, valid or not: re-shown as it was sent."""
+        if not self.is_bound:
+            return {}
+        return {p: v for p in self._positions if (v := str(self.data.get(f"image-{p}", ""))) in ("yes", "no")}
+
+
 # Numbers a reviewer or a command types: each read by a form, so "nan", "1e999" or "12abc" get a clear
 # message instead of a Python error.
 class BonusForm(forms.Form):

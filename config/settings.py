@@ -183,6 +183,9 @@ CELERY_BEAT_SCHEDULE = {
 # the category is the plain majority, or "dawid-skene" (crowd-kit's worker-weighted model).
 UNIT_DETECTOR_THRESHOLD = float(os.environ.get("UNIT_DETECTOR_THRESHOLD", "0.75"))
 AGGREGATION_METHOD = os.environ.get("AGGREGATION_METHOD", "majority")
+# A label "holds only at the top" when its precision makes the unit a detector but the whole interval of
+# its correlation beyond the top images (the presence task's) lies below this.
+PRESENCE_RHO_THRESHOLD = float(os.environ.get("PRESENCE_RHO_THRESHOLD", "0.3"))
 
 # Mail (password resets, invitations): an SMTP server from the environment; the console in debug.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -222,7 +225,7 @@ CROWDS = [
     "annotator.crowds.prolific.ProlificCrowd",
 ]
 # The kinds of question a HIT can ask: one Task each (annotator/task_kinds/); the first is the default.
-HIT_TASKS = ["annotator.task_kinds.describe.DescribeTask"]
+HIT_TASKS = ["annotator.task_kinds.describe.DescribeTask", "annotator.task_kinds.presence.PresenceTask"]
 
 # Mechanical Turk: credentials come from boto3's chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
 # profile, an instance role); MTURK_ENDPOINT_URL points its calls elsewhere (a proxy, a local service).

@@ -57,11 +57,28 @@ def run(model: nn.Module, x: torch.Tensor, records: dict[str, Any]) -> dict[str,
     return records
 
 
-def max_and_argmax(_name: str, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and unit: the spatial maximum (the unit's score) and its flat position."""
+def max_and_argmax(_name: str, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per image and unit: the spatial maximum (the unit's score), its flat position, and the spatial
+    mean (the probe set's second score)."""
     flat = out.detach().flatten(2)  # N x U x (H*W)
     values, positions = flat.max(dim=2)  # N x U each; new tensors, so no clone is needed
-    return values.float(), positions
+    return values.float(), positions, flat.float().mean(dim=2)
+
+
+@dataclass
+class ProbeScores:
+    """Every image's score for every unit of one layer: the maximum that ranks the top images and the
+    spatial mean (N x U each, float32), by image id. One activation chunk's at a time, so memory stays
+    that of a chunk however large the probe set."""
+
+    image_ids: np.ndarray  # N
+    maximum: np.ndarray  # N x U
+    mean: np.ndarray  # N x U
+
+    @classmethod
+    def gather(cls, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> ProbeScores:
+        ids, maxima, means = zip(*parts, strict=True)
+        return cls(torch.cat(ids).numpy(), torch.cat(maxima).numpy(), torch.cat(means).numpy())
 
 
 @dataclass
@@ -118,9 +135,14 @@ class TopK:
 
 
 def top_k_pass(
-    model: nn.Module, module_names: list[str], batches: Iterable[tuple[torch.Tensor, torch.Tensor]], k: int
+    model: nn.Module,
+    module_names: list[str],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    k: int,
+    probe: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] | None = None,
 ) -> dict[str, TopK]:
-    """Stream (image_ids, inputs) batches through the model and keep each unit's top `k` images."""
+    """Stream (image_ids, inputs) batches through the model and keep each unit's top `k` images; with
+    `probe`, also every image's maximum and mean per unit (for `ProbeScores.gather`)."""
     tops: dict[str, TopK] = {}
     device = model_device(model)
     with recording(model, module_names, max_and_argmax) as records, torch.inference_mode():
@@ -129,10 +151,12 @@ def top_k_pass(
                 continue
             run(model, x.to(device), records)
             for name in module_names:
-                values, positions = (t.cpu() for t in records[name])
+                values, positions, means = (t.cpu() for t in records[name])
                 if name not in tops:
                     tops[name] = TopK.empty(values.shape[1], k)
                 tops[name].update(values, positions, image_ids)
+                if probe is not None:
+                    probe.setdefault(name, []).append((image_ids.clone(), values, means))
     return tops
 
 

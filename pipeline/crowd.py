@@ -81,3 +81,15 @@ class SimulatedWorker:
         marked = [p for p, match, flip in zip(own, truth.matches, flips, strict=True) if (not match) ^ flip]
         marked += [p for p in gold if attempt > 0 or self.rng.random() >= self.noise]
         return WorkerAnswer(description, category, sorted(marked))
+
+
+def presence_truth(world: dict[str, np.ndarray], concept: str) -> np.ndarray:
+    """Per image of the demo world (in `names` order), whether `concept` is in it: a pixel of it in its
+    truth layer, or the image's scene. A word the world has no concept for is in no image."""
+    entry = demo_world.VOCAB.get(concept)
+    if entry is None:
+        return np.zeros(len(world["names"]), dtype=bool)
+    if entry["layer"] == "scene":
+        return world["scene"] == int(entry["id"]) - 1  # type: ignore[call-overload]  # ids are ints
+    layer = demo_world.TRUTH_LAYERS.index(str(entry["layer"]))
+    return (world["truth"][:, layer] == entry["id"]).any(axis=(1, 2))

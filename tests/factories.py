@@ -142,3 +142,54 @@ def as_mturk_answer(answer, assignment_id: str):
     units_aggregate(unit_ids=[answer.unit_id])
     answer.refresh_from_db()
     return answer
+
+
+def presence_world(
+    world: Path, *, concepts: tuple[str, ...] = ("car", "house", "tree", "sky"), strength: float = 1.0, chunks: int = 2
+) -> Network:
+    """`concept_network` with a finished dissection whose probe scores are known: unit i's score on an
+    image is `strength` where concepts[i] is in it, plus unit-variance noise (so its true correlation with
+    the label is known), and each unit labelled concepts[i], a detector, by an aggregated campaign `c`."""
+    from annotator.models import ActivationChunk, Answer, Campaign, Dissection, Hit, UnitLabel
+    from annotator.services.aggregation import units_aggregate
+    from annotator.services.probe import probe_path
+    from pipeline import crowd
+
+    network = concept_network(world, concepts=concepts, per_unit=20, matching=0.8)
+    layer = network.layers.get()
+    truth = demo_world.load_truth(world)
+    image_ids = list(
+        Image.objects.filter(image_set__root=str(world / "images")).order_by("id").values_list("id", "path")
+    )
+    row = {name: i for i, name in enumerate(truth["names"].tolist())}
+    dissection = Dissection.objects.create(
+        network=network,
+        image_set=ImageSet.objects.get(root=str(world / "images")),
+        settings={"image_count": len(image_ids)},
+        stage="done",
+    )
+    rng = np.random.default_rng(1)
+    present = np.stack([crowd.presence_truth(truth, c)[[row[p] for _, p in image_ids]] for c in concepts], axis=1)
+    scores = (strength * present + rng.normal(size=present.shape)).astype(np.float32)
+    bounds = np.linspace(0, len(image_ids), chunks + 1).astype(int)
+    for index in range(chunks):
+        lo, hi = bounds[index], bounds[index + 1]
+        ActivationChunk.objects.create(
+            dissection=dissection, index=index, first_image=lo, image_count=hi - lo, done=True
+        )
+        ids = np.asarray([i for i, _ in image_ids[lo:hi]], np.int64)
+        artifacts.write_arrays(
+            probe_path(dissection, index),
+            {f"{layer.pk}.ids": ids, f"{layer.pk}.max": scores[lo:hi], f"{layer.pk}.mean": scores[lo:hi] / 2},
+        )
+    campaign = Campaign.objects.create(name="c", network=network, status="published")
+    campaign.layers.set([layer])
+    for unit, concept in zip(layer.units.order_by("index"), concepts, strict=True):
+        Hit.objects.create(campaign=campaign, unit=unit, unit_images=18)
+        for _ in range(3):  # three imported answers agreeing on the concept, 80% precision: a detector
+            Answer.objects.create(
+                unit=unit, source="imported", description=concept, category="object", precision=0.8, counts=True
+            )
+    units_aggregate(network=network.name)
+    assert UnitLabel.objects.filter(unit__layer=layer, status="detector").count() == len(concepts)
+    return network

@@ -27,6 +27,7 @@ from annotator.models.dissection import (
     Unit,
     UnitLabel,
 )
+from annotator.models.presence import PresenceDraw, UnitEvaluation
 
 __all__ = [
     "CATEGORY_CODES",
@@ -45,12 +46,14 @@ __all__ = [
     "ImageSweep",
     "Layer",
     "Network",
+    "PresenceDraw",
     "ProlificSession",
     "ReceptiveField",
     "ReviewAction",
     "Segmentation",
     "TopImage",
     "Unit",
+    "UnitEvaluation",
     "UnitLabel",
     "Worker",
 ]

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotator.models.choices import Category
-from annotator.models.dissection import Layer, Network, TopImage, Unit
+from annotator.models.dissection import Image, Layer, Network, TopImage, Unit
 
 
 class Campaign(models.Model):
@@ -51,16 +51,21 @@ class Campaign(models.Model):
         default=dict, blank=True, help_text="The crowd's own record: publishing settings and the platform's ids"
     )
     synced_at = models.DateTimeField(null=True, blank=True, help_text="The platform's view was last mirrored")
+    task_settings = models.JSONField(
+        default=dict, blank=True, help_text="The task's own record (a presence campaign: its source and draws)"
+    )
 
     def __str__(self) -> str:
         return self.name
 
 
 class Hit(models.Model):
-    """One unit's task. `key` is the public, unguessable name used in URLs (also MTurk's ExternalURL)."""
+    """One unit's task (describe), or one label's images from several units (presence: `label`, no
+    unit). `key` is the public, unguessable name used in URLs (also MTurk's ExternalURL)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="hits")
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="hits")
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="hits")
+    label = models.CharField(max_length=200, blank=True, help_text="What a presence HIT asks is in its images")
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     unit_images = models.PositiveIntegerField(help_text="Slots holding the unit's own images (precision's divisor)")
     remote_id = models.CharField(max_length=64, blank=True, help_text="The platform's id of this HIT, if it has one")
@@ -91,12 +96,16 @@ class Hit(models.Model):
 
 class HitImage(models.Model):
     """An image slot of a HIT: one of the unit's segmented top images, or a gold image of another unit
-    (known not to match, so a careful worker marks it)."""
+    (known not to match, so a careful worker marks it); in a presence HIT, a whole probe image
+    (`image`, shown as `picture`), gold where its answer is known (`truth`)."""
 
     hit = models.ForeignKey(Hit, on_delete=models.CASCADE, related_name="slots")
     position = models.PositiveIntegerField()
-    top_image = models.ForeignKey(TopImage, on_delete=models.PROTECT, related_name="+")
+    top_image = models.ForeignKey(TopImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    picture = models.CharField(max_length=500, blank=True, help_text="The shown picture, where not a segmentation")
     gold = models.BooleanField(default=False)
+    truth = models.BooleanField(null=True, blank=True, help_text="A presence gold image's known answer")
 
     class Meta:
         ordering = ["hit", "position"]
@@ -174,8 +183,9 @@ class Assignment(models.Model):
 
 
 class Answer(models.Model):
-    """One worker's three tasks for one unit. Answers from HITs point at their assignment (stored once
-    per assignment); imported answers have only the unit and the worker."""
+    """One worker's answer to one HIT: the describe task's three tasks for one unit, or a presence
+    HIT's yes/no per image (`ratings`; no unit: its images are several units'). Answers from HITs point
+    at their assignment (stored once per assignment); imported answers have only the unit and worker."""
 
     class Source(models.TextChoices):
         """Sources that are not a crowd's (a HIT's answer has its crowd's name)."""
@@ -203,17 +213,18 @@ class Answer(models.Model):
         BLOCKED = "blocked", "Sent by a blocked worker"
         RETURNED = "returned", "Its Prolific submission was returned or timed out"
 
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="answers")
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
     hit = models.ForeignKey(Hit, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
     assignment = models.OneToOneField(
         Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="answer"
     )
     worker = models.ForeignKey(Worker, null=True, blank=True, on_delete=models.PROTECT, related_name="answers")
     source = models.CharField(max_length=32, help_text="The crowd whose HIT it answers, or imported")
-    description = models.CharField(max_length=200)
-    category = models.CharField(max_length=16, choices=Category.choices)
+    description = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=16, choices=Category.choices, blank=True)
     marked = models.JSONField(default=list, blank=True, help_text="Slot positions marked 'does not match'")
-    precision = models.FloatField(help_text="Share of the unit's images not marked")
+    precision = models.FloatField(null=True, blank=True, help_text="Share of the unit's images not marked")
+    ratings = models.JSONField(default=dict, blank=True, help_text="A presence answer: slot position -> yes")
     gold_total = models.PositiveIntegerField(default=0)
     gold_marked = models.PositiveIntegerField(default=0)
     gold_warnings = models.PositiveIntegerField(default=0)

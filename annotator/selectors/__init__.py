@@ -23,6 +23,7 @@ from annotator.models import (
     Layer,
     TopImage,
     Unit,
+    UnitEvaluation,
     UnitLabel,
     Worker,
 )
@@ -65,7 +66,8 @@ def unreadable_images(dissection: Dissection) -> QuerySet[Image]:
 
 
 def units_for_export(network: str | None = None, layer: str | None = None) -> QuerySet[Unit]:
-    """Units with their layer, network, RF, label and ranked top images, prefetched in a few queries."""
+    """Units with their layer, network, RF, label, ranked top images, answers and evaluations beyond the
+    top images, prefetched in a few queries."""
     units = Unit.objects.select_related("layer__network", "receptive_field", "label").order_by(
         "layer__network__name", "layer__order", "index"
     )
@@ -76,6 +78,10 @@ def units_for_export(network: str | None = None, layer: str | None = None) -> Qu
     return units.prefetch_related(
         Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")),
         Prefetch("answers", queryset=Answer.objects.select_related("worker", "hit__campaign").order_by("id")),
+        Prefetch(
+            "evaluations",
+            queryset=UnitEvaluation.objects.select_related("campaign").order_by("campaign__created_at", "campaign_id"),
+        ),
     )
 
 
@@ -91,13 +97,15 @@ def hit_slots(hit: Hit) -> list[HitImage]:
     return list(HitImage.objects.filter(hit=hit).only("id", "position", "gold").order_by("position"))
 
 
-def hit_slot_file(key, position: int) -> str | None:
-    """MEDIA_ROOT-relative path of the rendered image in one slot (the URL never names the unit)."""
-    return (
+def hit_slot_file(key: str, position: int) -> str | None:
+    """MEDIA_ROOT-relative path of the picture in one slot: a segmentation's rendering, or the slot's own
+    picture (a presence HIT's whole image). The URL never names the unit."""
+    found = (
         HitImage.objects.filter(hit__key=key, position=position)
-        .values_list("top_image__segmentation__rendered_path", flat=True)
+        .values_list("picture", "top_image__segmentation__rendered_path")
         .first()
     )
+    return None if found is None else (found[0] or found[1])
 
 
 def worker_open_assignment(
@@ -134,7 +142,8 @@ def hits_available(*, worker: Worker | None = None, campaign: Campaign | None = 
         .filter(taken__lt=Hit.answers_wanted_expression())
     )
     if worker is not None:
-        had = Assignment.objects.filter(hit__unit=OuterRef("unit"), worker=worker).exclude(
+        # never the same HIT twice, nor a second HIT of a unit they described (a presence HIT has no unit)
+        had = Assignment.objects.filter(Q(hit=OuterRef("pk")) | Q(hit__unit=OuterRef("unit")), worker=worker).exclude(
             status=Assignment.Status.ABANDONED
         )
         hits = hits.filter(~Exists(had))

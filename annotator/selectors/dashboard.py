@@ -22,12 +22,13 @@ from annotator.models import (
     ReviewAction,
     TopImage,
     Unit,
+    UnitEvaluation,
     UnitLabel,
 )
 from annotator.selectors import is_object_detector
 
 THUMBNAILS = 6
-SORTS = ("unit", "label", "category", "precision", "agreement", "status", "rf")
+SORTS = ("unit", "label", "category", "precision", "agreement", "rho", "status", "rf")
 
 
 def related_or_none(obj, name: str):
@@ -47,6 +48,11 @@ class UnitCard:
     rf_picture: str
     rf_px: float | None
     campaigns: list[tuple[str, int, int]] = field(default_factory=list)  # (campaign, answers counted, wanted)
+    evaluation: UnitEvaluation | None = None  # the latest presence campaign's, beyond the top images
+
+    @property
+    def rho(self) -> float | None:
+        return self.evaluation.rho if self.evaluation else None
 
     @property
     def final_label(self) -> str:
@@ -91,6 +97,7 @@ def _sort_key(name: str):
             "category": card.final_category,
             "precision": card.precision,
             "agreement": card.agreement,
+            "rho": card.rho,
             "status": card.final_status,
             "rf": card.rf_px,
         }[name]
@@ -110,12 +117,14 @@ def layer_units(
     min_precision: float | None = None,
     min_agreement: float | None = None,
     detects: str = "",
+    min_rho: float | None = None,
+    max_rho: float | None = None,
     pictures: bool = True,
 ) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
-    precision and agreement, or the object detectors of one label: a histogram bar's units) and
-    sorted. Without `pictures` the cards carry only what filtering and sorting read (the unit page's
-    previous / next), not thumbnails or per-campaign counts."""
+    precision and agreement, a range of the correlation beyond the top images, or the object detectors
+    of one label: a histogram bar's units) and sorted. Without `pictures` the cards carry only what
+    filtering and sorting read (the unit page's previous / next), not thumbnails or per-campaign counts."""
     units = Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
     per_unit: dict[int, list[tuple[str, int, int]]] = {}
     if pictures:
@@ -141,7 +150,8 @@ def layer_units(
             .annotate(wanted=Hit.answers_wanted_expression())
             .order_by("campaign__created_at", "id")
         ):
-            per_unit.setdefault(hit.unit_id, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
+            per_unit.setdefault(hit.unit_id or 0, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
+    evaluations = latest_evaluations(layer)
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")
@@ -153,6 +163,7 @@ def layer_units(
                 rf_picture=rf.picture_path if rf else "",
                 rf_px=rf.empirical_px if rf else None,
                 campaigns=per_unit.get(unit.pk, []),
+                evaluation=evaluations.get(unit.pk),
             )
         )
     if status:
@@ -163,6 +174,10 @@ def layer_units(
         cards = [c for c in cards if c.precision is not None and c.precision >= min_precision]
     if min_agreement is not None:
         cards = [c for c in cards if c.agreement is not None and c.agreement >= min_agreement]
+    if min_rho is not None:
+        cards = [c for c in cards if c.rho is not None and c.rho >= min_rho]
+    if max_rho is not None:
+        cards = [c for c in cards if c.rho is not None and c.rho <= max_rho]
     if detects:
         cards = [c for c in cards if c.label is not None and is_object_detector(c.label) and c.final_label == detects]
     if text:
@@ -175,6 +190,18 @@ def layer_units(
     present.sort(key=lambda c: c.unit.index)
     present.sort(key=key, reverse=descending)
     return present + missing
+
+
+def latest_evaluations(layer: Layer) -> dict[int, UnitEvaluation]:
+    """unit id -> its evaluation by the newest presence campaign that rated it."""
+    out: dict[int, UnitEvaluation] = {}
+    for row in (
+        UnitEvaluation.objects.filter(unit__layer=layer)
+        .select_related("campaign")
+        .order_by("campaign__created_at", "campaign_id")
+    ):
+        out[row.unit_id] = row
+    return out
 
 
 def unit_page(unit_id: int) -> Unit | None:
@@ -291,13 +318,14 @@ def worker_quality(*, campaign: Campaign | None = None, network: str | None = No
         if answer.gold_total:
             row.gold_shown += 1
             row.gold_passed += answer.gold_marked == answer.gold_total
-        label = related_or_none(answer.unit, "label")
-        if label is not None and label.final_category and label.answers > 1:
-            row.compared += 1
-            row.agree += answer.category == label.final_category
-        own_marked = len(answer.marked) - answer.gold_marked
-        row.marks_none += not answer.marked
-        row.marks_all += bool(answer.hit and answer.hit.unit_images and own_marked >= answer.hit.unit_images)
+        if answer.unit is not None:  # a unit's own answer (a presence answer rates images of several)
+            label = related_or_none(answer.unit, "label")
+            if label is not None and label.final_category and label.answers > 1:
+                row.compared += 1
+                row.agree += answer.category == label.final_category
+            own_marked = len(answer.marked) - answer.gold_marked
+            row.marks_none += not answer.marked
+            row.marks_all += bool(answer.hit and answer.hit.unit_images and own_marked >= answer.hit.unit_images)
         spent = seconds_spent(answer)
         if spent is not None:
             row.seconds.append(spent)

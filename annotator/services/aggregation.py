@@ -40,13 +40,14 @@ def units_aggregate(
     unit_ids: list[int] | None = None,
     settings: AggregationSettings | None = None,
 ) -> int:
-    """Aggregate every unit that has answers or a HIT, within the filters; returns how many."""
+    """Aggregate every unit that has answers, a HIT or presence draws, within the filters; returns how many."""
     from annotator.task_kinds import tasks
 
     settings = settings or AggregationSettings.from_settings()
     if settings.method not in METHODS:
         raise AggregationError(f"Unknown aggregation method {settings.method!r}; use one of {', '.join(METHODS)}.")
-    units = Unit.objects.filter(Q(answers__isnull=False) | Q(hits__isnull=False)).distinct()
+    asked = Q(answers__isnull=False) | Q(hits__isnull=False) | Q(presence_draws__isnull=False)
+    units = Unit.objects.filter(asked).distinct()
     if network:
         units = units.filter(layer__network__name=network)
     if layer:

@@ -145,7 +145,7 @@ def answer_submit(
         )
         _close(assignment)
         if answer.counts:
-            enqueue_aggregation([hit.unit_id])
+            enqueue_aggregation(task.units_of(hit))
     return Submission(answer, form, created=True)
 
 
@@ -258,15 +258,21 @@ def answers_settle(answer_ids: Iterable[int]) -> set[int]:
     answers changed."""
     ids = list(answer_ids)
     units: set[int] = set()
-    for hit_id, unit_id in sorted(
-        set(Answer.objects.filter(pk__in=ids).exclude(hit=None).values_list("hit_id", "unit_id"))
-    ):
-        if hit_answers_settle(hit_id):
-            units.add(unit_id)
+    hit_ids = sorted(set(Answer.objects.filter(pk__in=ids).exclude(hit=None).values_list("hit_id", flat=True)))
+    for hit in Hit.objects.filter(pk__in=hit_ids).select_related("campaign").order_by("id"):
+        if hit_answers_settle(hit.pk):
+            units.update(task_for(hit.campaign).units_of(hit))
     imported = Answer.objects.filter(pk__in=ids, hit=None)
     now_counting = imported.filter(Answer.trusted_q(), counts=False)
     now_not = imported.filter(counts=True).exclude(Answer.trusted_q())
     for changed, counts in ((now_counting, True), (now_not, False)):
-        units |= set(changed.values_list("unit_id", flat=True))
+        units |= {unit for unit in changed.values_list("unit_id", flat=True) if unit is not None}
         changed.update(counts=counts)
     return units
+
+
+def answer_units(answer: Answer) -> list[int]:
+    """The units whose results an answer feeds: its unit, or its HIT's (a presence HIT's several)."""
+    if answer.unit_id is not None:
+        return [answer.unit_id]
+    return task_for(answer.hit.campaign).units_of(answer.hit) if answer.hit is not None else []

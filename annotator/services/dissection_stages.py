@@ -33,6 +33,7 @@ from annotator.services.dissection_setup import (
     network_for,
     settings_of,
 )
+from annotator.services.probe import probe_chunk_write
 from pipeline import activations, images, receptive_field, segmentation
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,11 @@ def activation_chunk_run(dissection_id: int, index: int) -> None:
             failures.update({part[i][0]: reason for i, reason in batch.failures.items()})
             yield torch.tensor([part[i][0] for i in batch.indices], dtype=torch.long), batch.tensor
 
-    tops = activations.top_k_pass(loaded.model, [layer.module_name for layer in layers], batches(), settings.top_k)
+    probe: dict[str, list[tuple]] = {}
+    tops = activations.top_k_pass(
+        loaded.model, [layer.module_name for layer in layers], batches(), settings.top_k, probe=probe
+    )
+    probe_chunk_write(dissection, index, layers, probe)  # every image's scores, for checks beyond the top
     arrays = {}
     for layer in layers:
         top = tops.get(layer.module_name) or activations.TopK.empty(layer.num_units, settings.top_k)

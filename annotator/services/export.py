@@ -9,9 +9,10 @@ import json
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from annotator.models import UnitLabel
+from annotator.models import UnitEvaluation, UnitLabel
 from annotator.selectors import units_for_export
 from annotator.task_kinds import task_for_answer
+from annotator.task_kinds.presence_scores import HOLDS_ONLY_AT_TOP
 
 CSV_FIELDS = [
     "network",
@@ -25,7 +26,28 @@ CSV_FIELDS = [
     "category",
     "precision",
     "status",
+    "rho",  # the newest presence campaign's evaluation beyond the top images
+    "rho_low",
+    "rho_high",
+    "f1",
+    "iou",
+    "base_rate",
+    "holds_only_at_top",
 ]
+EVALUATION_FIELDS = (
+    "rho",
+    "rho_low",
+    "rho_high",
+    "precision",
+    "recall",
+    "f1",
+    "iou",
+    "base_rate",
+    "paper_precision",
+    "images",
+    "ratings",
+    "flip",
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 
@@ -67,9 +89,17 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
                 "label_agreement": label.label_agreement if label else None,
                 "category_agreement": label.category_agreement if label else None,
                 "answers": [task_for_answer(a).export_answer(a) for a in unit.answers.all()],
+                "beyond_top": [_evaluation(e) for e in unit.evaluations.all()],
             }
         )
     return records
+
+
+def _evaluation(row: UnitEvaluation) -> dict:
+    """One presence campaign's scores of the unit's label beyond its top images."""
+    values = {name: getattr(row, name) for name in EVALUATION_FIELDS}
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+    return {"campaign": row.campaign.name, "label": row.label, **rounded, "flags": list(row.flags)}
 
 
 def render(records: list[dict], fmt: str) -> str:
@@ -81,7 +111,11 @@ def render(records: list[dict], fmt: str) -> str:
         writer.writeheader()
         for record in records:
             top = record["top_images"][0] if record["top_images"] else {"image": "", "score": ""}
-            writer.writerow(_row({**record, "top_image": top["image"], "top_score": top["score"]}))
+            latest = record["beyond_top"][-1] if record["beyond_top"] else {}
+            beyond = {name: latest.get(name) for name in ("rho", "rho_low", "rho_high", "f1", "iou", "base_rate")}
+            if latest:
+                beyond["holds_only_at_top"] = HOLDS_ONLY_AT_TOP in latest["flags"]
+            writer.writerow(_row({**record, "top_image": top["image"], "top_score": top["score"], **beyond}))
         return out.getvalue()
     if fmt == "tally":
         return _tally(records)
@@ -121,12 +155,22 @@ def _tally(records: list[dict]) -> str:
 def _table(records: list[dict]) -> str:
     """A plain-text table for the terminal: one line a unit, its status in words (the files keep the
     values scripts read)."""
-    lines = [f"{'layer':8s} {'unit':>4s}  {'label':24s} {'category':9s} {'precision':>9s}  {'agree':>5s}  status"]
+    lines = [
+        f"{'layer':8s} {'unit':>4s}  {'label':24s} {'category':9s} {'precision':>9s}  {'agree':>5s}  "
+        f"{'rho beyond top':>19s}  status"
+    ]
     for r in records:
         precision = "" if r["precision"] is None else f"{r['precision']:.2f}"
         agree = "" if r["category_agreement"] is None else f"{r['category_agreement']:.2f}"
+        latest = r["beyond_top"][-1] if r["beyond_top"] else {}
+        rho = (
+            ""
+            if latest.get("rho") is None
+            else f"{latest['rho']:.2f} [{latest['rho_low']:.2f}, {latest['rho_high']:.2f}]"
+        )
+        flag = f" ({HOLDS_ONLY_AT_TOP})" if HOLDS_ONLY_AT_TOP in latest.get("flags", []) else ""
         lines.append(
             f"{r['layer'][:8]:8s} {r['unit']:4d}  {(r['label'] or '-')[:24]:24s} {(r['category'] or '-'):9s} "
-            f"{precision:>9s}  {agree:>5s}  {UnitLabel.Status(r['status']).label}"
+            f"{precision:>9s}  {agree:>5s}  {rho:>19s}  {UnitLabel.Status(r['status']).label}{flag}"
         )
     return "\n".join(lines) + "\n"

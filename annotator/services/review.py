@@ -19,7 +19,7 @@ from annotator.errors import ActionRefused
 from annotator.forms import description_clean
 from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel
 from annotator.services.aggregation import units_aggregate
-from annotator.services.answers import answers_settle, hit_answers_settle
+from annotator.services.answers import answer_units, answers_settle, hit_answers_settle
 
 LABEL_MAX = 200
 FEEDBACK_MAX = 1024
@@ -191,7 +191,7 @@ def answer_reject(*, answer_id: int, reviewer: Reviewer, feedback: str) -> Answe
             details={"feedback": feedback},
         )
         answers_settle([answer.pk])
-    units_aggregate(unit_ids=[answer.unit_id])
+    units_aggregate(unit_ids=answer_units(answer))
     answer.refresh_from_db()
     return answer
 
@@ -218,6 +218,6 @@ def answer_approve(*, answer_id: int, reviewer: Reviewer, feedback: str = "") ->
         )
         answers_settle([answer.pk])
     if was_rejected:
-        units_aggregate(unit_ids=[answer.unit_id])
+        units_aggregate(unit_ids=answer_units(answer))
     answer.refresh_from_db()
     return answer

@@ -42,6 +42,7 @@ class CrowdReport:
     workers: int = 0
     units: int = 0
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)  # the scores in words (the task's)
 
 
 class _Quiet(WSGIRequestHandler):
@@ -131,4 +132,5 @@ def crowd_simulate(*, campaign: Campaign, settings: CrowdSettings) -> CrowdRepor
         server.shutdown()
         server.server_close()
     report.scores = simulation.scores(campaign)
+    report.lines = simulation.summary(report.scores)
     return report

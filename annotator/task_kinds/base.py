@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from annotator.models import Answer, Campaign, Hit
     from annotator.services.aggregation import AggregationSettings
+    from annotator.services.campaigns import CampaignSettings
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Simulation:
     def scores(self, campaign: Campaign) -> dict[str, dict[str, float]]:
         raise NotImplementedError
 
+    def summary(self, scores: dict[str, dict[str, Any]]) -> list[str]:
+        """The scores as lines for the command line."""
+        return [f"  {name}: {values}" for name, values in scores.items()]
+
 
 class Task:
     """One kind of question a HIT asks."""
@@ -63,6 +68,23 @@ class Task:
     template: ClassVar[str]  # the HIT page
     answer_rows_template: ClassVar[str]  # the unit page's rows of this task's answers
     rules: ClassVar[tuple[str, ...]] = ()  # review rules by which its answers can be decided
+
+    def units_of(self, hit: Hit) -> list[int]:
+        """The units whose results a HIT's answers feed (the describe task: its one unit)."""
+        return [] if hit.unit_id is None else [hit.unit_id]
+
+    images_per_hit: ClassVar[int] = 60  # a new campaign's defaults
+    gold_per_hit: ClassVar[int] = 3
+
+    def create_campaign(self, name: str, settings: CampaignSettings, options: Mapping[str, Any]) -> Campaign:
+        """A new campaign of this task from `create_campaign`'s options (the describe task: the
+        segmented units of --network's --layers)."""
+        from annotator.services.campaigns import CampaignError, campaign_create
+
+        layers = [part.strip() for part in (options.get("layers") or "").split(",") if part.strip()]
+        if not options.get("network") or not layers:
+            raise CampaignError(f"The {self.name} task needs --network and --layers.")
+        return campaign_create(name=name, network=options["network"], layers=layers, settings=settings)
 
     def build_hits(self, campaign: Campaign, units: dict[int, list[tuple[int, int]]], *, seed: int) -> None:
         """Create the campaign's HITs and their image slots from each unit's (top image, image) ids."""

@@ -211,7 +211,7 @@ class DescribeTask(Task):
             "worker": answer.worker.external_id if answer.worker else None,
             "description": answer.description,
             "category": answer.category,
-            "precision": round(answer.precision, 4),
+            "precision": None if answer.precision is None else round(answer.precision, 4),
         }
 
     def import_formats(self) -> list[ImportFormat]:

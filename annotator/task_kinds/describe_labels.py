@@ -36,12 +36,12 @@ def labels_aggregate(task: str, ids: list[int], settings: AggregationSettings) -
     votes: dict[int, list[Vote]] = defaultdict(list)
     mine = Q(hit=None) | Q(hit__campaign__task=task)
     table = list(
-        Answer.objects.filter(mine, unit_id__in=ids, counts=True)
+        Answer.objects.filter(mine, unit_id__in=ids, counts=True, precision__isnull=False)
         .order_by("id")
         .values_list("id", "unit_id", "worker_id", "description", "category", "precision")
     )
     for _, unit_id, _, description, category, precision in table:
-        votes[unit_id].append(Vote(description, category, precision))
+        votes[unit_id].append(Vote(description, category, precision or 0.0))
     needed = dict(
         Hit.objects.filter(unit_id__in=ids, campaign__task=task)
         .values("unit_id")

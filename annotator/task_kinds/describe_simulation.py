@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
 
 from annotator.errors import ActionRefused
 from annotator.labels import normalise
-from annotator.models import Campaign, HitImage, UnitLabel
+from annotator.models import Campaign, HitImage, TopImage, UnitLabel
 from annotator.services import artifacts
 from annotator.services.aggregation import METHODS, AggregationError, AggregationSettings, units_aggregate
 from annotator.task_kinds.base import Simulation
@@ -26,36 +27,45 @@ class HitTruth:
     gold: list[int]
 
 
-def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
-    """Per HIT, what its unit's highlighted regions show, from the demo world's per-pixel truth."""
-    slots = list(
-        HitImage.objects.filter(hit__campaign=campaign)
-        .select_related("top_image__image__image_set", "top_image__segmentation")
-        .order_by("hit_id", "position")
-    )
-    if not slots:
-        raise ActionRefused(f"Campaign {campaign.name!r} has no HITs.")
-    root = Path(slots[0].top_image.image.image_set.root)
+def world_truth(root: Path) -> dict[str, np.ndarray]:
+    """The demo world's per-pixel truth of an image set (`manage.py demo_world` writes it beside the
+    images); a campaign on other images has none to simulate from."""
     truth_file = root.parent / "truth.npz"
     if not truth_file.is_file():
         raise ActionRefused(
             f"The simulated crowd needs the demo world's truth, {truth_file}; this campaign's images "
             "do not come from `manage.py demo_world`."
         )
-    world = demo_world.load_truth(root.parent)
+    return demo_world.load_truth(root.parent)
+
+
+def campaign_truth(campaign: Campaign) -> dict[int, HitTruth]:
+    """Per HIT, what its unit's highlighted regions show, from the demo world's per-pixel truth."""
+    slots = [
+        (slot, slot.top_image)
+        for slot in HitImage.objects.filter(hit__campaign=campaign, top_image__isnull=False)
+        .select_related("top_image__image__image_set", "top_image__segmentation")
+        .order_by("hit_id", "position")
+        if slot.top_image is not None
+    ]
+    if not slots:
+        raise ActionRefused(f"Campaign {campaign.name!r} has no HITs.")
+    world = world_truth(Path(slots[0][1].image.image_set.root))
     index = {name: i for i, name in enumerate(world["names"].tolist())}
     size = world["truth"].shape[-1]
-    by_hit: dict[int, list[HitImage]] = {}
-    for slot in slots:
-        by_hit.setdefault(slot.hit_id, []).append(slot)
+    by_hit: dict[int, list[tuple[HitImage, TopImage]]] = {}
+    for slot, top in slots:
+        by_hit.setdefault(slot.hit_id, []).append((slot, top))
     out = {}
     for hit_id, hit_slots in by_hit.items():
-        own = [s for s in hit_slots if not s.gold]
-        rows = [index[s.top_image.image.path] for s in own]
-        masks = [_mask(s.top_image.segmentation.mask_path, size) for s in own]
+        own = [(s, top) for s, top in hit_slots if not s.gold]
+        rows = [index[top.image.path] for _, top in own]
+        masks = [_mask(top.segmentation.mask_path, size) for _, top in own]
         concepts = crowd.concept_masks(world["truth"][rows])
         out[hit_id] = HitTruth(
-            crowd.unit_truth(masks, concepts), [s.position for s in own], [s.position for s in hit_slots if s.gold]
+            crowd.unit_truth(masks, concepts),
+            [s.position for s, _ in own],
+            [s.position for s, _ in hit_slots if s.gold],
         )
     return out
 
@@ -102,3 +112,11 @@ class DescribeSimulation(Simulation):
                 "precision_error": sum(abs((lab.precision or 0) - t.truth.precision) for t, lab in done) / len(done),
             }
         return scores
+
+    def summary(self, scores: dict[str, dict[str, Any]]) -> list[str]:
+        return [
+            f"  {method:12s} label accuracy {score['label_accuracy']:.3f}, category accuracy "
+            f"{score['category_accuracy']:.3f}, mean precision error {score['precision_error']:.3f} "
+            f"({score['units']} units)"
+            for method, score in scores.items()
+        ]

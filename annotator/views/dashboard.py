@@ -18,6 +18,7 @@ from annotator.crowds import Crowd, crowd_for, crowd_for_answer
 from annotator.models import Answer, Campaign, Category, Layer, Network, UnitLabel
 from annotator.permissions import VIEW, dashboard_permission
 from annotator.selectors import dashboard as reads
+from annotator.selectors import evaluations
 from annotator.services import artifacts, figures
 from annotator.task_kinds import default_task, task_for
 
@@ -86,7 +87,18 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     )
 
 
-GRID_FILTER = ("sort", "order", "status", "category", "q", "min_precision", "min_agreement", "detects")
+GRID_FILTER = (
+    "sort",
+    "order",
+    "status",
+    "category",
+    "q",
+    "min_precision",
+    "min_agreement",
+    "min_rho",
+    "max_rho",
+    "detects",
+)
 
 
 def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[dict[str, str], list]:
@@ -102,6 +114,8 @@ def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[di
         min_precision=_share(query["min_precision"]),
         min_agreement=_share(query["min_agreement"]),
         detects=query["detects"],
+        min_rho=_correlation(query["min_rho"]),
+        max_rho=_correlation(query["max_rho"]),
         pictures=pictures,
     )
     return query, cards
@@ -118,6 +132,15 @@ def _share(text: str) -> float | None:
     except ValueError:
         return None
     return value if 0 <= value <= 1 else None
+
+
+def _correlation(text: str) -> float | None:
+    """A correlation bound (-1 to 1) from the query string; anything else means no bound."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if -1 <= value <= 1 else None
 
 
 @require_safe
@@ -155,6 +178,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
             "categories": Category.choices,
             "auto_labels": list(unit.auto_labels.all()),
             "actions": list(unit.review_actions.all()),
+            "evaluations": evaluations.unit_evaluations(unit),
         },
     )
 
@@ -201,6 +225,7 @@ def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
             "kinds": FIGURES,
             "summaries": selectors.layer_summaries(network.name),
             "histogram": selectors.object_detector_histogram(network.name),
+            "beyond_top": evaluations.network_points(network.pk),
         },
     )
 

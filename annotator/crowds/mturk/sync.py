@@ -121,7 +121,7 @@ def campaign_sync(
                         submitted_at=_when(item.get("SubmitTime")),
                         review=STATUS[item["AssignmentStatus"]],
                     )
-                    touched.add(hit.unit_id)
+                    touched.update(task.units_of(hit))
                     report.adopted += 1
                     continue
                 why = f"its answer cannot be read: {problem}" if parsed is None else "no answer stored here"

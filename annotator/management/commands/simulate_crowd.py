@@ -1,4 +1,5 @@
-"""`python manage.py simulate_crowd CAMPAIGN [--workers 10] [--spammers 0.2] [--noise 0.1] [--seed 0]`."""
+"""`python manage.py simulate_crowd CAMPAIGN [--task describe|presence] [--workers 10] [--spammers 0.2]
+[--noise 0.1 | --flip 0.23] [--seed 0]`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from annotator.errors import ActionRefused
 from annotator.management.arguments import bounded_float
 from annotator.services.campaigns import campaign_get
 from annotator.services.simulated_crowd import CrowdSettings, crowd_simulate
+from annotator.task_kinds import task_for, tasks
 
 
 class Command(BaseCommand):
@@ -25,7 +27,15 @@ class Command(BaseCommand):
             "--spammers", type=bounded_float(0, 1), default=0.2, help="Share of workers answering at random"
         )
         parser.add_argument(
-            "--noise", type=bounded_float(0, 1), default=0.1, help="Chance an honest worker errs on each choice"
+            "--noise",
+            "--flip",
+            dest="noise",
+            type=bounded_float(0, 1),
+            default=0.1,
+            help="Chance an honest worker errs on each choice (the presence task's flip rate)",
+        )
+        parser.add_argument(
+            "--task", choices=list(tasks()), help="The campaign's task, checked (the campaign says which it is)"
         )
         parser.add_argument("--seed", type=int, default=0)
 
@@ -36,16 +46,16 @@ class Command(BaseCommand):
             workers=opts["workers"], spammers=opts["spammers"], noise=opts["noise"], seed=opts["seed"]
         )
         try:
-            report = crowd_simulate(campaign=campaign_get(opts["campaign"]), settings=settings)
+            campaign = campaign_get(opts["campaign"])
+            task = task_for(campaign)
+            if opts["task"] and opts["task"] != task.name:
+                raise CommandError(f"Campaign {campaign.name!r} asks the {task.name} task, not {opts['task']}.")
+            report = crowd_simulate(campaign=campaign, settings=settings)
         except ActionRefused as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"{report.workers} simulated workers ({round(settings.workers * settings.spammers)} "
-            f"spammers, noise {settings.noise}) gave {report.answers} answers over {report.units} units."
+            f"spammers, noise {settings.noise}) gave {report.answers} answers over {report.units} HITs."
         )
-        for method, score in report.scores.items():
-            self.stdout.write(
-                f"  {method:12s} label accuracy {score['label_accuracy']:.3f}, category accuracy "
-                f"{score['category_accuracy']:.3f}, mean precision error {score['precision_error']:.3f} "
-                f"({score['units']} units)"
-            )
+        for line in report.lines:
+            self.stdout.write(line)
