@@ -39,6 +39,15 @@ demo: migrate
 	$(PY) manage.py simulate_crowd demo-resnet --workers 10 --spammers 0.2 --noise 0.1
 	@echo "Object detectors among the top layers' units, the three-conv network beside the residual one:"
 	$(PY) manage.py aggregate
+	@echo "Does each detector's label hold beyond its top images? Yes/No ratings of 180 probe images a unit:"
+	$(PY) manage.py probe_scores demo
+	$(PY) manage.py create_campaign demo-presence --task presence --from demo --exist-ok
+	$(PY) manage.py publish demo-presence --backend local
+	$(PY) manage.py simulate_crowd demo-presence --task presence --workers 6 --spammers 0 --flip 0.23
+	@echo "Network Dissection's automatic labels (IoU on the demo world's per-pixel truth) beside the crowd's:"
+	@test -f $(DEMO)/index.csv || $(PY) manage.py demo_world --out $(DEMO) --broden
+	$(PY) manage.py label_automatic demo --probe $(DEMO) --quiet
+	$(PY) manage.py label_automatic demo-resnet --probe $(DEMO) --quiet
 	$(PY) manage.py export --format table --network demo
 	$(PY) manage.py export --format json --network demo --output $(DEMO)/units.json
 	$(PY) manage.py export --format csv --network demo --output $(DEMO)/units.csv
@@ -66,6 +75,7 @@ bench: migrate
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/hit_page.py
 	$(PY) benchmarks/presence.py
+	$(PY) benchmarks/tally.py
 
 serve: migrate
 	$(PY) manage.py runserver

@@ -15,12 +15,21 @@ probability 0.23.
   (the paper's is ~40x; the target here is at least 10x); and the median relative error at 180 images
   x 3 ratings, the default campaign.
 
+And the memory of keeping every unit's score on every probe image during the activation pass: peak
+RSS of a chunked top-K pass (chunks of 500 images, as `dissect`) over 1,000 and 10,000 images with
+2,048 units, with and without the probe scores kept (each in a fresh subprocess). Target: no more
+than without, and flat in the number of images.
+
 Run: `python benchmarks/presence.py [--images 2000] [--seeds 8]` (part of `make bench`).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import crowd, demo_world, presence  # noqa: E402
-from pipeline.activations import top_k_pass  # noqa: E402
+from pipeline.activations import ProbeScores, top_k_pass  # noqa: E402
 from pipeline.images import load_batch  # noqa: E402
 from pipeline.networks import build_network  # noqa: E402
 
@@ -150,12 +159,58 @@ def report(name: str, acts: np.ndarray, truths: np.ndarray, seeds: int) -> None:
     print(f"  at 180 images x 3 ratings (the default campaign): median relative error {default:.3f}")
 
 
+def memory_child(images: int, units: int, keep: bool) -> None:
+    """A chunked top-K pass of a 1 x 1 convolution with `units` channels on 7 x 7 maps (a layer4's
+    size), keeping the probe scores of each chunk and writing them out as `dissect` does; prints the
+    peak RSS in MiB."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, units, 1))
+    for first in range(0, images, 500):
+        count = min(500, images - first)
+        batches = (
+            (torch.arange(first + s, first + min(s + 100, count)), torch.randn(min(100, count - s), 3, 7, 7))
+            for s in range(0, count, 100)
+        )
+        probe: dict[str, list] | None = {} if keep else None
+        top_k_pass(model, ["0"], batches, 60, probe=probe)
+        if probe:
+            scores = ProbeScores.gather(probe["0"])
+            np.savez(io.BytesIO(), ids=scores.image_ids, max=scores.maximum, mean=scores.mean)
+    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def memory() -> None:
+    peaks = {}
+    for images in (1000, 10000):
+        for keep in (False, True):
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(images), "--keep", str(int(keep))],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            peaks[(images, keep)] = json.loads(out.strip().splitlines()[-1])["peak_rss_mib"]
+    for images in (1000, 10000):
+        without, kept = peaks[(images, False)], peaks[(images, True)]
+        print(
+            f"memory, {images} images x 2048 units: peak {kept:.0f} MiB with the probe scores kept, "
+            f"{without:.0f} MiB without (ratio {kept / without:.2f})"
+        )
+    print(f"  10,000 against 1,000 images with them kept: ratio {peaks[(10000, True)] / peaks[(1000, True)]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="Probe images in the demo world")
     parser.add_argument("--seeds", type=int, default=8, help="Repetitions averaged per setting")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keep", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, 2048, bool(args.keep))
+        return
     started = time.perf_counter()
+    memory()
     acts, truths, _ = world_units(args.images, seed=11)
     report("demo world (common concepts)", acts, truths, args.seeds)
     acts, truths = rare_units(10000, 40, seed=0)

@@ -245,7 +245,8 @@ class UnitLabel(models.Model):
 
 
 class AutoLabel(models.Model):
-    """A label from an automatic method (Network Dissection's tally.csv), shown beside the crowd's."""
+    """A label from an automatic method, shown beside the crowd's: Network Dissection's, imported from its
+    tally.csv ("netdissect") or computed here on a Broden probe set ("iou")."""
 
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="auto_labels")
     source = models.CharField(max_length=32, default="netdissect")
@@ -253,7 +254,8 @@ class AutoLabel(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices, blank=True)
     source_category = models.CharField(max_length=32, blank=True, help_text="As the file names it (material, ...)")
     score = models.FloatField(help_text="NetDissect's IoU")
-    detector = models.BooleanField(help_text="Score above the import's threshold")
+    detector = models.BooleanField(help_text="Score at or above the detector IoU (0.04 unless the import said)")
+    threshold = models.FloatField(null=True, blank=True, help_text="The activation level of the unit's masks")
 
     class Meta:
         ordering = ["unit", "source"]

@@ -78,6 +78,7 @@ def units_for_export(network: str | None = None, layer: str | None = None) -> Qu
     return units.prefetch_related(
         Prefetch("top_images", queryset=TopImage.objects.select_related("image").order_by("rank")),
         Prefetch("answers", queryset=Answer.objects.select_related("worker", "hit__campaign").order_by("id")),
+        "auto_labels",
         Prefetch(
             "evaluations",
             queryset=UnitEvaluation.objects.select_related("campaign").order_by("campaign__created_at", "campaign_id"),

@@ -49,6 +49,11 @@ class UnitCard:
     rf_px: float | None
     campaigns: list[tuple[str, int, int]] = field(default_factory=list)  # (campaign, answers counted, wanted)
     evaluation: UnitEvaluation | None = None  # the latest presence campaign's, beyond the top images
+    auto: AutoLabel | None = None  # the automatic label (computed here before imported)
+
+    @property
+    def auto_agrees(self) -> bool:
+        return self.auto is not None and agree(self.label, self.auto)
 
     @property
     def rho(self) -> float | None:
@@ -119,6 +124,7 @@ def layer_units(
     detects: str = "",
     min_rho: float | None = None,
     max_rho: float | None = None,
+    auto: str = "",
     pictures: bool = True,
 ) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
@@ -152,6 +158,7 @@ def layer_units(
         ):
             per_unit.setdefault(hit.unit_id or 0, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
     evaluations = latest_evaluations(layer)
+    automatic = first_auto_labels(layer)
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")
@@ -164,6 +171,7 @@ def layer_units(
                 rf_px=rf.empirical_px if rf else None,
                 campaigns=per_unit.get(unit.pk, []),
                 evaluation=evaluations.get(unit.pk),
+                auto=automatic.get(unit.pk),
             )
         )
     if status:
@@ -174,6 +182,10 @@ def layer_units(
         cards = [c for c in cards if c.precision is not None and c.precision >= min_precision]
     if min_agreement is not None:
         cards = [c for c in cards if c.agreement is not None and c.agreement >= min_agreement]
+    if auto == "agree":
+        cards = [c for c in cards if c.auto_agrees]
+    elif auto == "disagree":
+        cards = [c for c in cards if c.auto is not None and not c.auto_agrees]
     if min_rho is not None:
         cards = [c for c in cards if c.rho is not None and c.rho >= min_rho]
     if max_rho is not None:
@@ -190,6 +202,29 @@ def layer_units(
     present.sort(key=lambda c: c.unit.index)
     present.sort(key=key, reverse=descending)
     return present + missing
+
+
+def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
+    """The one rule for "the crowd and the automatic label agree": both call the unit a detector, with
+    the same label once normalised."""
+    return bool(
+        crowd is not None
+        and crowd.is_detector
+        and auto.detector
+        and crowd.final_label
+        and normalise(crowd.final_label) == normalise(auto.label)
+    )
+
+
+def first_auto_labels(layer: Layer) -> dict[int, AutoLabel]:
+    """unit id -> its automatic label, the one computed here before an imported one."""
+    out: dict[int, AutoLabel] = {}
+    rank = {source: i for i, source in enumerate(AUTO_SOURCES)}
+    for row in AutoLabel.objects.filter(unit__layer=layer):
+        held = out.get(row.unit_id)
+        if held is None or rank.get(row.source, len(rank)) < rank.get(held.source, len(rank)):
+            out[row.unit_id] = row
+    return out
 
 
 def latest_evaluations(layer: Layer) -> dict[int, UnitEvaluation]:
@@ -392,7 +427,7 @@ def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Compariso
         result.rows.append(row)
         if row.crowd_detector and auto.detector:
             result.both += 1
-            result.label_agree += label_match
+            result.label_agree += agree(crowd, auto)
             result.category_agree += category_match
         elif row.crowd_detector:
             result.crowd_only += 1
@@ -401,6 +436,15 @@ def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Compariso
         else:
             result.neither += 1
     return result
+
+
+AUTO_SOURCES = {"iou": "Network Dissection (computed here)", "netdissect": "Network Dissection (imported tally)"}
+
+
+def auto_label_sources(layer: Layer) -> list[str]:
+    """The automatic labels a layer has, computed here first."""
+    found = set(AutoLabel.objects.filter(unit__layer=layer).values_list("source", flat=True).distinct())
+    return sorted(found, key=lambda s: (list(AUTO_SOURCES).index(s) if s in AUTO_SOURCES else len(AUTO_SOURCES), s))
 
 
 def layers_with_auto_labels(network_id: int) -> set[int]:

@@ -34,6 +34,7 @@ class CampaignSettings:
     instructions: str = ""
     seed: int = 0
     task: str = ""  # a HIT task's name (settings.HIT_TASKS); empty: the first
+    units: tuple[str, ...] = ("all",)  # which units: all, iou-below X, disagree (with the automatic labels)
 
     def check(self) -> None:
         if self.answers_per_unit < 1:
@@ -76,6 +77,9 @@ def campaign_plan(*, name: str, network: str, layers: list[str], settings: Campa
         )
     chosen = [by_name[name] for name in layers]
     tops = _segmented_top_images(chosen)
+    wanted = units_worth_asking(chosen, settings.units)
+    if wanted is not None:
+        tops = {layer: {u: t for u, t in units.items() if u in wanted} for layer, units in tops.items()}
     empty = [layer.name for layer in chosen if not tops.get(layer.pk)]
     if empty:
         raise CampaignError(
@@ -92,21 +96,60 @@ def campaign_create(
     plan = campaign_plan(name=name, network=network, layers=layers, settings=settings)
     task = task_named(settings.task) if settings.task else default_task()
     with transaction.atomic():
-        campaign = Campaign.objects.create(
-            name=name,
-            task=task.name,
-            network=plan.network,
-            answers_per_unit=settings.answers_per_unit,
-            images_per_hit=settings.images_per_hit,
-            gold_per_hit=settings.gold_per_hit,
-            reward=settings.reward,
-            assignment_minutes=settings.assignment_minutes,
-            instructions=settings.instructions,
-        )
+        campaign = campaign_row(name=name, task=task.name, network=plan.network, settings=settings)
         campaign.layers.set(plan.layers)
         for layer in plan.layers:
             task.build_hits(campaign, plan.tops[layer.pk], seed=settings.seed)
     return campaign
+
+
+def units_worth_asking(layers: list[Layer], spec: tuple[str, ...]) -> set[int] | None:
+    """The units a campaign asks about by its automatic labels (`--units`): None for all of them;
+    `iou-below X` those whose automatic IoU is below X (not automatic detectors); `disagree` those whose
+    crowd and automatic labels do not agree (`selectors.dashboard.agree`)."""
+    from annotator.models import AutoLabel, UnitLabel
+    from annotator.selectors.dashboard import agree, first_auto_labels
+
+    kind = spec[0] if spec else "all"
+    if kind == "all" and len(spec) <= 1:
+        return None
+    autos: dict[int, AutoLabel] = {}
+    for layer in layers:
+        autos.update(first_auto_labels(layer))
+    if kind in ("iou-below", "disagree") and not autos:
+        raise CampaignError(
+            f"--units {' '.join(spec)} needs automatic labels: run `label_automatic NETWORK --probe DIR` (or import "
+            "a NetDissect tally) first."
+        )
+    if kind == "iou-below" and len(spec) == 2:
+        try:
+            limit = float(spec[1])
+        except ValueError:
+            limit = float("nan")
+        if not 0 <= limit <= 1:
+            raise CampaignError(f"--units iou-below takes an IoU between 0 and 1, not {spec[1]!r}.")
+        return {unit for unit, auto in autos.items() if auto.score < limit}
+    if kind == "disagree" and len(spec) == 1:
+        labels = {label.unit_id: label for label in UnitLabel.objects.filter(unit__layer__in=layers)}
+        return {unit for unit, auto in autos.items() if not agree(labels.get(unit), auto)}
+    raise CampaignError(f"--units {' '.join(spec)}: use all, iou-below X (an IoU such as 0.04) or disagree.")
+
+
+def campaign_row(*, name: str, task: str, network: Network, settings: CampaignSettings, **extra: object) -> Campaign:
+    """The campaign's own row, from the settings every task's campaign has (call inside the
+    transaction that builds its HITs)."""
+    return Campaign.objects.create(
+        name=name,
+        task=task,
+        network=network,
+        answers_per_unit=settings.answers_per_unit,
+        images_per_hit=settings.images_per_hit,
+        gold_per_hit=settings.gold_per_hit,
+        reward=settings.reward,
+        assignment_minutes=settings.assignment_minutes,
+        instructions=settings.instructions,
+        **extra,
+    )
 
 
 def _segmented_top_images(layers: list[Layer]) -> dict[int, dict[int, list[tuple[int, int]]]]:

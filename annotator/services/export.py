@@ -90,6 +90,17 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
                 "category_agreement": label.category_agreement if label else None,
                 "answers": [task_for_answer(a).export_answer(a) for a in unit.answers.all()],
                 "beyond_top": [_evaluation(e) for e in unit.evaluations.all()],
+                "automatic": [
+                    {
+                        "source": a.source,
+                        "label": a.label,
+                        "category": a.source_category or a.category,
+                        "iou": a.score,
+                        "threshold": a.threshold,
+                        "detector": a.detector,
+                    }
+                    for a in unit.auto_labels.all()
+                ],
             }
         )
     return records

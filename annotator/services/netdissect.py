@@ -1,7 +1,7 @@
 """Network Dissection's automatic labels (its tally.csv), kept beside the crowd's for the same units.
 
 NetDissect numbers units from 1 (its unit u+1 is our unit u) and calls a unit a detector of its
-label when the IoU `score` exceeds 0.04 (METHOD section 6); both are options."""
+label when the IoU `score` reaches 0.04 (`pipeline.tally.iou_detector`); both are options."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.db import transaction
 
 from annotator.labels import NETDISSECT_CATEGORIES, netdissect_label
 from annotator.models import AutoLabel, Layer, Network, Unit
+from pipeline.tally import iou_detector
 
 SOURCE = "netdissect"
 COLUMNS = ("unit", "category", "label", "score")
@@ -88,12 +89,12 @@ def tally_import(
                     "category": category,
                     "source_category": raw,
                     "score": score,
-                    "detector": score > threshold,
+                    "detector": iou_detector(score, threshold),
                 },
             )
             report.created += created
             report.updated += not created
-            report.detectors += score > threshold
+            report.detectors += iou_detector(score, threshold)
         if lay.num_units < len(units):
             Layer.objects.filter(pk=lay.pk).update(num_units=len(units))
     return report

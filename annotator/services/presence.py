@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from annotator.labels import normalise
 from annotator.models import Campaign, Hit, HitImage, Image, PresenceDraw, TopImage, UnitLabel
 from annotator.services import artifacts
-from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_get
+from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_get, campaign_row
 from annotator.services.dissection_setup import DissectionError
 from annotator.services.presence_files import gold_read, proxy_read
 from annotator.services.probe import probe_scores
@@ -97,16 +97,11 @@ def presence_campaign_create(*, name: str, settings: CampaignSettings, presence_
     plans = _hit_plans(name, draws, shown, gold, settings)
     pictures = _pictures(name, {image for plan in plans for image, _, _ in plan[1]})
     with transaction.atomic():
-        campaign = Campaign.objects.create(
+        campaign = campaign_row(
             name=name,
             task="presence",
             network=source.network,
-            answers_per_unit=settings.answers_per_unit,
-            images_per_hit=settings.images_per_hit,
-            gold_per_hit=settings.gold_per_hit,
-            reward=settings.reward,
-            assignment_minutes=settings.assignment_minutes,
-            instructions=settings.instructions,
+            settings=settings,
             task_settings={
                 "from": source.name,
                 "images": options.images,

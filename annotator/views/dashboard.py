@@ -97,6 +97,7 @@ GRID_FILTER = (
     "min_agreement",
     "min_rho",
     "max_rho",
+    "auto",
     "detects",
 )
 
@@ -116,6 +117,7 @@ def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[di
         detects=query["detects"],
         min_rho=_correlation(query["min_rho"]),
         max_rho=_correlation(query["max_rho"]),
+        auto=query["auto"],
         pictures=pictures,
     )
     return query, cards
@@ -249,8 +251,20 @@ def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> H
 @dashboard_permission(VIEW)
 def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
+    sources = reads.auto_label_sources(layer)
+    source = request.GET.get("source", "")
+    if source not in sources:
+        source = sources[0] if sources else "netdissect"
     return render(
-        request, "dashboard/netdissect.html", {"layer": layer, "comparison": reads.netdissect_comparison(layer)}
+        request,
+        "dashboard/netdissect.html",
+        {
+            "layer": layer,
+            "comparison": reads.netdissect_comparison(layer, source=source),
+            "source": source,
+            "source_name": reads.AUTO_SOURCES.get(source, source),
+            "others": [(s, reads.AUTO_SOURCES.get(s, s)) for s in sources if s != source],
+        },
     )
 
 

@@ -65,12 +65,9 @@
   });
 
   // Never lose a draft: what the worker typed, marked and chose is kept in this browser for this
-  // assignment, and comes back after a reload or when an open HIT is resumed. (Storage may be
-  // refused inside a platform's frame; then nothing is kept, and nothing breaks.)
-  var store = null;
-  try { store = window.localStorage; store.getItem("probe"); } catch (error) { store = null; }
-  var assignment = form.dataset.draft || new URLSearchParams(location.search).get("assignmentId") || "";
-  var draftKey = "hit-draft:" + location.pathname + ":" + assignment;
+  // assignment, and comes back after a reload or when an open HIT is resumed (drafts.js).
+  var store = hitDrafts.store;
+  var draftKey = hitDrafts.key(form);
   function saveDraft() {
     if (!store || form.dataset.preview) { return; }
     var category = radios.filter(function (r) { return r.checked; })[0];
@@ -88,17 +85,7 @@
     radios.forEach(function (r) { r.checked = r.value === draft.category; });
     boxes.forEach(function (b) { b.checked = (draft.marked || []).indexOf(b.value) >= 0; });
   }
-  function pruneDrafts() {  // drafts older than a week are of HITs long gone
-    if (!store) { return; }
-    for (var i = store.length - 1; i >= 0; i -= 1) {
-      var key = store.key(i);
-      if (key && key.indexOf("hit-draft:") === 0) {
-        try { if (Date.now() - JSON.parse(store.getItem(key)).saved > 7 * 86400000) { store.removeItem(key); } }
-        catch (error) { store.removeItem(key); }
-      }
-    }
-  }
-  pruneDrafts();
+  hitDrafts.prune();
   restoreDraft();
   form.addEventListener("input", saveDraft);
   form.addEventListener("change", saveDraft);

@@ -66,11 +66,10 @@
   });
   zoom.addEventListener("click", hideLarge);
 
-  // Never lose a draft (as on the describe HIT): the answers given so far are kept in this browser.
-  var store = null;
-  try { store = window.localStorage; store.getItem("probe"); } catch (error) { store = null; }
-  var assignment = form.dataset.draft || new URLSearchParams(location.search).get("assignmentId") || "";
-  var draftKey = "hit-draft:" + location.pathname + ":" + assignment;
+  // Never lose a draft: the answers given so far are kept in this browser (drafts.js).
+  var store = hitDrafts.store;
+  var draftKey = hitDrafts.key(form);
+  hitDrafts.prune();
   function saveDraft() {
     if (!store || form.dataset.preview) { return; }
     var answers = {};

@@ -21,6 +21,7 @@ from annotator.models import Answer, Assignment, Campaign, Hit, UnitLabel, Worke
 from annotator.services import review
 from annotator.services.payments import bonus_send
 from annotator.services.workers import lab_link_create
+from annotator.task_kinds import task_for
 from mturk.question import answers_xml
 from tests.factories import answer_hit, concept_network, put_on_mturk
 
@@ -63,7 +64,7 @@ def submit(client: Client, hit: Hit, page, description: str = "car"):
 
 def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
     """MTurk's answers to one sync of the campaign: it lists these assignments of `hit` as submitted,
-    and none of the campaign's other HITs."""
+    with the copies the HIT's page handed it, and none of the campaign's other HITs."""
     for each in hit.campaign.hits.order_by("id"):
         stubber.add_response(
             "get_hit",
@@ -84,9 +85,7 @@ def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
                 "AssignmentStatus": "Submitted",
                 "AcceptTime": a.opened_at,
                 "SubmitTime": a.submitted_at,
-                "Answer": answers_xml(
-                    {"description": a.description, "category": a.category, "mismatch": ",".join(map(str, a.marked))}
-                ),
+                "Answer": answers_xml(task_for(hit.campaign).platform_fields(a)),  # the page's copy
             }
             for a in answers
             if each.pk == hit.pk

@@ -176,6 +176,9 @@ def test_the_dashboard_and_exports_show_each_labels_score_beyond_the_top(network
     for index in rows:
         assert f'data-unit="{index}"' in figures
 
+    overview = admin_client.get(f"/dashboard/campaign/{campaign.pk}/")
+    assert overview.status_code == 200 and "all-same" in overview.content.decode(), "its own review rules"
+
     out = tmp_path / "units.json"
     call_command("export", "--network", "world", "--format", "json", "--output", str(out))
     records = {r["unit"]: r for r in json.loads(out.read_text())}

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
 
 import pytest
-from botocore.stub import ANY
 from django.core.management import call_command
 from django.test import Client
 
 from annotator.crowds.mturk.sync import campaign_sync
 from annotator.models import Answer, Campaign, Hit, UnitEvaluation
 from annotator.task_kinds import task_for
-from mturk.question import answers_xml
+from tests.annotator.test_answer_trust import listed
 from tests.annotator.test_prolific import EXTERNAL, take
 from tests.factories import presence_world, put_on_mturk
 
@@ -52,39 +50,7 @@ def test_on_mturk_an_answer_counts_once_sync_finds_mturks_copy(world_dir, stubbe
     assert f'name="ratings" value="{task_for(campaign).platform_fields(stored)["ratings"]}"' in body
     assert not stored.counts and not UnitEvaluation.objects.filter(ratings__gt=0).exists()
 
-    for each in hits:
-        stubbed_mturk.add_response(
-            "get_hit",
-            {
-                "HIT": {
-                    "HITId": each.remote_id,
-                    "HITStatus": "Assignable",
-                    "Expiration": datetime(2030, 1, 1, tzinfo=UTC),
-                }
-            },
-            {"HITId": each.remote_id},
-        )
-        copy = {"assignmentId": "A1", **task_for(campaign).platform_fields(stored)}
-        items = (
-            [
-                {
-                    "AssignmentId": "A1",
-                    "WorkerId": "W1",
-                    "HITId": each.remote_id,
-                    "AssignmentStatus": "Submitted",
-                    "AcceptTime": stored.opened_at,
-                    "SubmitTime": stored.submitted_at,
-                    "Answer": answers_xml(copy),
-                }
-            ]
-            if each.pk == hit.pk
-            else []
-        )
-        stubbed_mturk.add_response(
-            "list_assignments_for_hit",
-            {"Assignments": items},
-            {"HITId": each.remote_id, "MaxResults": 100, "AssignmentStatuses": ANY},
-        )
+    listed(stubbed_mturk, hit, [stored])
     report = campaign_sync(campaign=campaign, client=stubbed_mturk.client)
     assert report.confirmed == 1 and not report.differing, report.lines()
     stored.refresh_from_db()

@@ -39,13 +39,18 @@ class Command(BaseCommand):
             "--images-per-hit", type=int, help="Image slots per HIT, gold included (describe 60, presence 15)"
         )
         parser.add_argument("--gold-per-hit", type=int, help="Gold images per HIT (describe 3, presence 2)")
+        parser.add_argument(
+            "--units",
+            nargs="+",
+            metavar="WHICH",
+            help="Which units: all, iou-below X or disagree (describe, by the automatic labels; default all); "
+            f"{' or '.join(UNITS)} of --from (presence; default detectors)",
+        )
         presence = parser.add_argument_group("the presence task")
         presence.add_argument("--from", dest="source", help="The campaign whose aggregated labels are asked about")
         presence.add_argument("--images", type=int, default=180, help="Probe images drawn per unit")
         presence.add_argument("--with-top", action="store_true", help="Ask about each unit's top images too")
-        presence.add_argument(
-            "--units", choices=UNITS, default="detectors", help="Which labelled units of --from are asked about"
-        )
+
         presence.add_argument("--proxy", help="CSV image,label,score in [0, 1] guiding the draws and the prior")
         presence.add_argument("--gold", help="CSV image,label,present: the gold images (default: the demo world's)")
         presence.add_argument("--score", choices=("max", "mean"), default="max", help="The unit's probe score")
@@ -78,6 +83,7 @@ class Command(BaseCommand):
             instructions=opts["instructions"],
             seed=opts["seed"],
             task=opts["task"],
+            units=tuple(opts["units"] or ("all",)),  # the describe task's; the presence task reads its own
         )
         existing = Campaign.objects.filter(name=opts["name"]).first()
         if existing and opts["exist_ok"]:

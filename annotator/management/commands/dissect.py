@@ -60,10 +60,20 @@ class Command(BaseCommand):
         parser.add_argument("--queue", action="store_true", help="Enqueue Celery tasks instead of running here")
         parser.add_argument("--status", action="store_true", help="Show the progress of dissection --name")
         parser.add_argument("--quiet", action="store_true", help="No progress bars")
+        automatic = parser.add_argument_group("automatic labels (Network Dissection's IoU on a Broden probe set)")
+        automatic.add_argument(
+            "--probe", nargs=2, metavar=("broden", "DIR"), help="The probe set: its layout (broden) and folder"
+        )
+        automatic.add_argument(
+            "--features", help="N x U x h x w activations (.npy, rows in index.csv's order) to label without a network"
+        )
+        automatic.add_argument("--thresholds", help="U activation levels (.npy) instead of the 0.995 quantiles")
 
     def handle(self, *args: object, **opts: Any) -> None:
         if opts["status"]:
             return self.show_status(opts["name"] or opts["network"])
+        if opts["features"]:
+            return self.features(opts)
         for required in ("network", "layers", "images"):
             if not opts[required]:
                 raise CommandError(f"--{required} is required")
@@ -142,6 +152,39 @@ class Command(BaseCommand):
                 f"theoretical RF {layer.rf_theoretical_px} px"
             )
         self.stdout.write("Export with: python manage.py export --format json --network " + dissection.network.name)
+
+    def features(self, opts: dict[str, Any]) -> None:
+        """`dissect --features FILE.npy --probe broden DIR --name NAME [--layers L] [--thresholds FILE.npy]`."""
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from annotator.services.automatic_labels import AutomaticLabelError, features_dissect
+
+        if not opts["probe"] or opts["probe"][0] != "broden":
+            raise CommandError("--features needs --probe broden DIR: the probe set the activations were computed on.")
+        if not opts["name"]:
+            raise CommandError("--features needs --name: the name its network record gets.")
+        layer = (opts["layers"] or "features").strip()
+        passes = 1 if opts["thresholds"] else 2
+        try:
+            with tqdm(desc="automatic labels", unit="image", disable=opts["quiet"]) as bar:
+                result = features_dissect(
+                    features=Path(opts["features"]),
+                    probe_dir=Path(opts["probe"][1]),
+                    name=opts["name"],
+                    layer=layer,
+                    thresholds=Path(opts["thresholds"]) if opts["thresholds"] else None,
+                    progress=bar.update,
+                )
+        except AutomaticLabelError as error:
+            raise CommandError(str(error)) from error
+        detectors = [r for r in result.results if r.detector]
+        self.stdout.write(
+            f"{opts['name']} / {layer}: {len(detectors)} of {len(result.results)} units are detectors (IoU >= 0.04), "
+            f"covering {len({r.label for r in detectors})} concepts ({passes} pass(es) over the features). "
+            f"Next: manage.py export --format netdissect --network {opts['name']} --layer {layer}"
+        )
 
     def show_status(self, name: str | None) -> None:
         if not name:

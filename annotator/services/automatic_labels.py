@@ -1,0 +1,269 @@
+"""Network Dissection's automatic labels computed here (`pipeline.tally`), kept as AutoLabel rows of
+source "iou" beside the crowd's and beside imported tallies: for activations that came from anywhere
+(`dissect --features FILE.npy --probe broden DIR`), or for a dissected network run over a Broden probe
+set (`label_automatic NETWORK --probe DIR`).
+
+Two streaming passes (the thresholds, then the counts), in batches of images, so no N x U x h x w
+array is held; everything is computed before anything is written, and the rows and the tally files are
+written together. The tally (counts and thresholds) is kept as an artifact so that
+`export --format netdissect` writes NetDissect-Lite's tally.csv."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.db import transaction
+from django.utils.text import slugify
+
+from annotator.errors import ActionRefused
+from annotator.labels import NETDISSECT_CATEGORIES, netdissect_label
+from annotator.models import AutoLabel, Layer, Network, Unit
+from annotator.services import artifacts
+from pipeline import broden, tally
+
+SOURCE = "iou"  # computed here (an imported tally.csv is "netdissect")
+BATCH = 16
+
+
+class AutomaticLabelError(ActionRefused):
+    pass
+
+
+@dataclass
+class LayerTally:
+    layer: str
+    thresholds: np.ndarray
+    counts: tally.Tally
+    results: list[tally.UnitLabel]
+
+
+MapSource = Callable[[], Iterator[dict[str, torch.Tensor]]]  # batches of maps (B x U x h x w) per layer
+
+
+def tally_layers(
+    probe: broden.BrodenSet,
+    batches: MapSource,
+    units: dict[str, int],
+    total: dict[str, int],
+    given: dict[str, np.ndarray] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[LayerTally]:
+    """Both passes over `batches()` (called once per pass; maps in index.csv's order): thresholds
+    (unless `given`), then the counts. `total`: values a unit of each layer has over the probe set."""
+    if given is None:
+        sketches = {name: tally.ThresholdSketch(units[name], total[name]) for name in units}
+        for batch in batches():
+            for name, maps in batch.items():
+                sketches[name].add(maps)
+            if progress:
+                progress(len(next(iter(batch.values()))))
+        given = {name: sketch.thresholds() for name, sketch in sketches.items()}
+    counts = {name: tally.Tally.empty(units[name], probe.labels, len(probe.categories)) for name in units}
+    levels = {name: torch.from_numpy(np.asarray(given[name], dtype=np.float64)) for name in units}
+    seen = 0
+    for batch in batches():
+        size = len(next(iter(batch.values())))
+        for name, maps in batch.items():
+            for j in range(size):
+                counts[name].add(probe, probe.images[seen + j], maps[j], levels[name])
+        seen += size
+        if progress:
+            progress(size)
+    return [LayerTally(name, given[name], counts[name], tally.labels(counts[name], probe)) for name in units]
+
+
+def _thresholds(path: Path, units: int) -> np.ndarray:
+    try:
+        values = np.asarray(np.load(path), dtype=np.float64)
+    except (OSError, ValueError) as error:
+        raise AutomaticLabelError(f"Cannot read the thresholds file {path}: {error}.") from error
+    if values.shape != (units,):
+        raise AutomaticLabelError(
+            f"The thresholds file {path} holds {values.shape} values; the layer has {units} units, one threshold each."
+        )
+    if not np.isfinite(values).all():
+        raise AutomaticLabelError(f"The thresholds file {path} holds values that are not finite numbers.")
+    return values
+
+
+def features_dissect(
+    *,
+    features: Path,
+    probe_dir: Path,
+    name: str,
+    layer: str = "features",
+    thresholds: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LayerTally:
+    """Label the units of activations made elsewhere: `features` is N x U x h x w (a .npy, read in
+    batches from disk), one row per kept row of the probe set's index.csv, in its order."""
+    probe = _probe(probe_dir)
+    try:
+        maps = np.load(features, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        raise AutomaticLabelError(f"Cannot read the features file {features}: {error}.") from error
+    if maps.ndim != 4 or maps.shape[0] != len(probe.images):
+        raise AutomaticLabelError(
+            f"The features file {features} has shape {maps.shape}; it must be N x U x h x w with N = "
+            f"{len(probe.images)}, one row per image of {probe_dir / 'index.csv'} that has a label."
+        )
+    existing = Network.objects.filter(name=name).first()
+    if existing is not None and existing.architecture != "features":
+        raise AutomaticLabelError(
+            f"A network named {name!r} exists already (not one of features); choose another name."
+        )
+    units = int(maps.shape[1])
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        for start in range(0, maps.shape[0], BATCH):
+            yield {layer: torch.from_numpy(np.array(maps[start : start + BATCH], dtype=np.float32))}
+
+    given = {layer: _thresholds(thresholds, units)} if thresholds else None
+    total = {layer: int(maps.shape[0] * maps.shape[2] * maps.shape[3])}
+    try:
+        (result,) = tally_layers(probe, batches, {layer: units}, total, given, progress)
+    except broden.BrodenError as error:
+        raise AutomaticLabelError(str(error)) from error
+    with transaction.atomic():
+        network, _ = Network.objects.get_or_create(name=name, defaults={"architecture": "features"})
+        row, _ = Layer.objects.get_or_create(
+            network=network, name=layer, defaults={"order": network.layers.count(), "num_units": units}
+        )
+        Unit.objects.bulk_create(
+            [Unit(layer=row, index=i) for i in range(units) if not row.units.filter(index=i).exists()]
+        )
+        labels_store(row, probe, result)
+    return result
+
+
+def labels_store(layer: Layer, probe: broden.BrodenSet, result: LayerTally) -> None:
+    """The layer's AutoLabel rows (source "iou") and its tally artifact, replacing earlier ones."""
+    units = {u.index: u for u in Unit.objects.filter(layer=layer)}
+    AutoLabel.objects.filter(unit__layer=layer, source=SOURCE).delete()
+    AutoLabel.objects.bulk_create(
+        [
+            AutoLabel(
+                unit=units[r.unit],
+                source=SOURCE,
+                label=netdissect_label(r.label),
+                category=NETDISSECT_CATEGORIES.get(r.category, ""),
+                source_category=r.category,
+                score=r.score,
+                detector=tally.iou_detector(r.score),
+                threshold=float(result.thresholds[r.unit]),
+            )
+            for r in result.results
+            if r.unit in units
+        ]
+    )
+    counts = result.counts
+    artifacts.write_arrays(
+        tally_path(layer),
+        {
+            "truth": counts.truth.numpy(),
+            "intersect": counts.intersect.numpy(),
+            "activation": counts.activation.numpy(),
+            "thresholds": np.asarray(result.thresholds),
+        },
+    )
+    artifacts.write_bytes(tally_csv_path(layer), tally.tally_csv(counts, probe, result.results).encode())
+
+
+def tally_path(layer: Layer) -> str:
+    return f"automatic/{layer.network_id}-{slugify(layer.network.name)}/{slugify(layer.name)}/tally.npz"
+
+
+def tally_csv_path(layer: Layer) -> str:
+    return tally_path(layer).replace("tally.npz", "tally.csv")
+
+
+def tally_csv_of(layer: Layer) -> bytes:
+    """NetDissect-Lite's tally.csv of the layer's in-house labels (written when they were computed)."""
+    if not artifacts.exists(tally_csv_path(layer)):
+        raise AutomaticLabelError(
+            f"{layer.network.name} / {layer.name} has no automatic labels computed here: run "
+            f"`label_automatic {layer.network.name} --probe DIR` (or `dissect --features ... --probe broden DIR`)."
+        )
+    return artifacts.read_bytes(tally_csv_path(layer))
+
+
+def _probe(probe_dir: Path) -> broden.BrodenSet:
+    try:
+        return broden.read(probe_dir)
+    except broden.BrodenError as error:
+        raise AutomaticLabelError(str(error)) from error
+
+
+def network_label_automatic(
+    *, network: str, probe_dir: Path, layers: list[str] | None = None, progress: Callable[[int], None] | None = None
+) -> list[LayerTally]:
+    """Label a dissected network's layers on a Broden probe set whose images are the dissection's own
+    (index.csv's image names, relative to DIR/images, are the dissection's image paths): the network
+    runs over the probe set once, in index.csv's order, recording each layer's maps; the second pass
+    (the counts, once the thresholds are known) reads them back from a temporary folder (N x U x h x w
+    float32 on disk, one batch in memory)."""
+    from annotator.models import Dissection, Image
+    from annotator.services.dissection_setup import layers_of, network_for, settings_of
+    from pipeline import activations, images
+
+    dissection = Dissection.objects.select_related("network", "image_set").filter(network__name=network).first()
+    if dissection is None:
+        raise AutomaticLabelError(f"No dissection of a network named {network!r}: run `dissect` first.")
+    probe = _probe(probe_dir)
+    chosen = [layer for layer in layers_of(dissection) if not layers or layer.name in layers]
+    if layers and len(chosen) != len(layers):
+        known = ", ".join(layer.name for layer in layers_of(dissection))
+        raise AutomaticLabelError(f"{network} has no layer {', '.join(layers)} dissected (it has {known}).")
+    if Path(dissection.image_set.root).resolve() != (Path(probe_dir) / "images").resolve():
+        raise AutomaticLabelError(
+            f"The dissection of {network} read {dissection.image_set.root}, not the probe set's "
+            f"{Path(probe_dir) / 'images'}: dissect the probe set's images first."
+        )
+    readable = set(dissection.image_set.images.filter(status=Image.Status.OK).values_list("path", flat=True))
+    missing = [image for image in probe.images if image.image not in readable]
+    if missing:
+        raise AutomaticLabelError(
+            f"{len(missing)} image(s) of {Path(probe_dir) / 'index.csv'} are not readable images of the dissection, "
+            f"the first at row {missing[0].row} ({missing[0].image})."
+        )
+    loaded = network_for(settings_of(dissection))
+    modules = {layer.module_name: layer.name for layer in chosen}
+    units = {layer.name: layer.num_units for layer in chosen}
+    total = {layer.name: len(probe.images) * (layer.map_height or 0) * (layer.map_width or 0) for layer in chosen}
+    if not all(total.values()):
+        raise AutomaticLabelError(f"The dissection of {network} does not record its layers' map sizes.")
+    with tempfile.TemporaryDirectory(prefix="tally-") as cache:
+        written: list[Path] = []
+
+        def batches() -> Iterator[dict[str, torch.Tensor]]:
+            """The network runs once: its maps are kept on disk, a batch a file, for the second pass."""
+            if written:
+                for path in written:
+                    with np.load(path) as stored:
+                        yield {name: torch.from_numpy(stored[name]) for name in stored.files}
+                return
+            with activations.recording(loaded.model, list(modules)) as records, torch.inference_mode():
+                for start in range(0, len(probe.images), BATCH):
+                    part = [image.image for image in probe.images[start : start + BATCH]]
+                    batch = images.load_batch(dissection.image_set.root, part, loaded.preprocessing)
+                    activations.run(loaded.model, batch.tensor.to(activations.model_device(loaded.model)), records)
+                    maps = {modules[name]: records[name].float().cpu() for name in modules}
+                    path = Path(cache) / f"{start:08d}.npz"
+                    np.savez(path, **{name: m.numpy() for name, m in maps.items()})
+                    written.append(path)
+                    yield maps
+
+        try:
+            results = tally_layers(probe, batches, units, total, None, progress)
+        except broden.BrodenError as error:
+            raise AutomaticLabelError(str(error)) from error
+    by_name = {layer.name: layer for layer in chosen}
+    with transaction.atomic():
+        for result in results:
+            labels_store(by_name[result.layer], probe, result)
+    return results
