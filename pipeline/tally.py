@@ -200,3 +200,36 @@ def tally_csv(tally: Tally, probe: BrodenSet, results: list[UnitLabel]) -> str:
             ]
         writer.writerow([str(v) for v in row])
     return out.getvalue()
+
+
+class Examples:
+    """Each unit's few probe images where its mask meets its label most (the unit page shows them): a
+    third pass over the same maps, once the labels are known, keeping `per_unit` masks a unit."""
+
+    def __init__(self, results: list[UnitLabel], probe: BrodenSet, per_unit: int = 3) -> None:
+        number = {name: n for n, name in enumerate(probe.names) if name}
+        self.label = torch.tensor([number.get(r.label, 0) for r in results])
+        self.per_unit = per_unit
+        self.best: dict[int, list[tuple[float, int, np.ndarray]]] = {r.unit: [] for r in results if r.label}
+
+    def add(self, probe: BrodenSet, index: int, maps: torch.Tensor, thresholds: torch.Tensor) -> None:
+        image = probe.images[index]
+        live = torch.nonzero((maps.flatten(1).amax(dim=1) > thresholds) & (self.label > 0)).flatten()
+        if not len(live):
+            return
+        up = upsample(maps[live].to(torch.float32), image.height, image.width)
+        mask = up > thresholds[live, None, None].to(up.dtype)  # U' x sh x sw
+        layers = torch.from_numpy(probe.pixel_layers(image))
+        scalars = {s for values in image.scalars for s in values}
+        labels = self.label[live]
+        on_label = (layers[None] == labels[:, None, None, None]).any(dim=1)  # U' x sh x sw
+        hits = (mask & on_label).flatten(1).sum(dim=1).to(torch.float64)
+        hits += torch.tensor([float(int(lab) in scalars) for lab in labels]) * mask.flatten(1).sum(dim=1)
+        for j, unit in enumerate(live.tolist()):
+            if hits[j] <= 0:
+                continue
+            kept = self.best[unit]
+            if len(kept) < self.per_unit or hits[j] > kept[-1][0]:
+                kept.append((float(hits[j]), index, mask[j].numpy()))
+                kept.sort(key=lambda item: (-item[0], item[1]))
+                del kept[self.per_unit :]

@@ -36,6 +36,21 @@ REJECTION_CATEGORIES = (
     "UNSUPP_DEVICE",
     "OTHER",
 )
+# The categories as Prolific's reviewers read them (the dashboard shows these, never the codes).
+REJECTION_WORDS = {
+    "TOO_QUICKLY": "Too quick",
+    "TOO_SLOWLY": "Too slow",
+    "FAILED_INSTRUCTIONS": "Did not follow the instructions",
+    "INCOMP_LONGITUDINAL": "Did not finish every part of the study",
+    "FAILED_CHECK": "Failed an attention check",
+    "LOW_EFFORT": "Low effort",
+    "MALINGERING": "Answered at random or dishonestly",
+    "NO_CODE": "No completion code",
+    "BAD_CODE": "Wrong completion code",
+    "NO_DATA": "No data",
+    "UNSUPP_DEVICE": "Unsupported device",
+    "OTHER": "Other",
+}
 REJECTION_MESSAGE_MIN = 100
 RETURNED = ("RETURNED", "TIMED-OUT")  # submissions that free the participant's places
 DECIDED = ("APPROVED", "REJECTED")

@@ -26,6 +26,7 @@ from annotator.models.dissection import (
     TopImage,
     Unit,
     UnitLabel,
+    unit_name,
 )
 from annotator.models.presence import PresenceDraw, UnitEvaluation
 
@@ -56,4 +57,5 @@ __all__ = [
     "UnitEvaluation",
     "UnitLabel",
     "Worker",
+    "unit_name",
 ]

@@ -288,6 +288,10 @@ class Answer(models.Model):
             return ""
         if self.review == self.Review.REJECTED:
             return "rejected by a reviewer"
+        if self.confirmation == self.Confirmation.UNCONFIRMED and self.hit is not None:
+            from annotator.crowds import crowd_for  # the crowds read these models
+
+            return f"unconfirmed (sync has not seen it on {crowd_for(self.hit.campaign).label} yet)"
         if self.confirmation != self.Confirmation.CONFIRMED:
             return self.get_confirmation_display().lower()
         if self.held:

@@ -56,6 +56,16 @@ class Unit(models.Model):
     def __str__(self) -> str:
         return f"{self.layer}#{self.index}"
 
+    @property
+    def name(self) -> str:
+        """How people call the unit in messages: its layer and its own number, never a database id."""
+        return f"{self.layer.name} unit {self.index}"
+
+
+def unit_name(unit_id: int) -> str:
+    unit = Unit.objects.select_related("layer").filter(pk=unit_id).first()
+    return unit.name if unit else "This unit"
+
 
 class ImageSet(models.Model):
     root = models.CharField(max_length=1000, unique=True)
@@ -256,6 +266,7 @@ class AutoLabel(models.Model):
     score = models.FloatField(help_text="NetDissect's IoU")
     detector = models.BooleanField(help_text="Score at or above the detector IoU (0.04 unless the import said)")
     threshold = models.FloatField(null=True, blank=True, help_text="The activation level of the unit's masks")
+    examples = models.JSONField(default=list, blank=True, help_text="Pictures of the unit's mask on its label")
 
     class Meta:
         ordering = ["unit", "source"]

@@ -26,6 +26,7 @@ from annotator.models import (
     UnitLabel,
 )
 from annotator.selectors import is_object_detector
+from annotator.selectors.automatic import agree, first_auto_labels
 
 THUMBNAILS = 6
 SORTS = ("unit", "label", "category", "precision", "agreement", "rho", "status", "rf")
@@ -204,29 +205,6 @@ def layer_units(
     return present + missing
 
 
-def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
-    """The one rule for "the crowd and the automatic label agree": both call the unit a detector, with
-    the same label once normalised."""
-    return bool(
-        crowd is not None
-        and crowd.is_detector
-        and auto.detector
-        and crowd.final_label
-        and normalise(crowd.final_label) == normalise(auto.label)
-    )
-
-
-def first_auto_labels(layer: Layer) -> dict[int, AutoLabel]:
-    """unit id -> its automatic label, the one computed here before an imported one."""
-    out: dict[int, AutoLabel] = {}
-    rank = {source: i for i, source in enumerate(AUTO_SOURCES)}
-    for row in AutoLabel.objects.filter(unit__layer=layer):
-        held = out.get(row.unit_id)
-        if held is None or rank.get(row.source, len(rank)) < rank.get(held.source, len(rank)):
-            out[row.unit_id] = row
-    return out
-
-
 def latest_evaluations(layer: Layer) -> dict[int, UnitEvaluation]:
     """unit id -> its evaluation by the newest presence campaign that rated it."""
     out: dict[int, UnitEvaluation] = {}
@@ -378,76 +356,3 @@ def campaigns_with_progress() -> QuerySet[Campaign]:
 
 def dissections() -> QuerySet[Dissection]:
     return Dissection.objects.select_related("network").order_by("-created_at")
-
-
-@dataclass
-class ComparisonRow:
-    unit: Unit
-    crowd: UnitLabel | None
-    auto: AutoLabel
-    label_match: bool
-    category_match: bool
-
-    @property
-    def crowd_detector(self) -> bool:
-        return bool(self.crowd and self.crowd.is_detector)
-
-
-@dataclass
-class Comparison:
-    rows: list[ComparisonRow]
-    both: int = 0
-    crowd_only: int = 0
-    auto_only: int = 0
-    neither: int = 0
-    label_agree: int = 0
-    category_agree: int = 0
-
-    @property
-    def label_rate(self) -> float | None:
-        return self.label_agree / self.both if self.both else None
-
-    @property
-    def category_rate(self) -> float | None:
-        return self.category_agree / self.both if self.both else None
-
-
-def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Comparison:
-    """Crowd and automatic labels of the same units. Agreement is counted over units that both call
-    detectors: same label after normalising, same category (NetDissect's material counts as texture)."""
-    autos = (
-        AutoLabel.objects.filter(unit__layer=layer, source=source).select_related("unit__label").order_by("unit__index")
-    )
-    result = Comparison(rows=[])
-    for auto in autos:
-        crowd = related_or_none(auto.unit, "label")
-        label_match = bool(crowd and crowd.final_label and normalise(crowd.final_label) == normalise(auto.label))
-        category_match = bool(crowd and crowd.final_category and crowd.final_category == auto.category)
-        row = ComparisonRow(auto.unit, crowd, auto, label_match, category_match)
-        result.rows.append(row)
-        if row.crowd_detector and auto.detector:
-            result.both += 1
-            result.label_agree += agree(crowd, auto)
-            result.category_agree += category_match
-        elif row.crowd_detector:
-            result.crowd_only += 1
-        elif auto.detector:
-            result.auto_only += 1
-        else:
-            result.neither += 1
-    return result
-
-
-AUTO_SOURCES = {"iou": "Network Dissection (computed here)", "netdissect": "Network Dissection (imported tally)"}
-
-
-def auto_label_sources(layer: Layer) -> list[str]:
-    """The automatic labels a layer has, computed here first."""
-    found = set(AutoLabel.objects.filter(unit__layer=layer).values_list("source", flat=True).distinct())
-    return sorted(found, key=lambda s: (list(AUTO_SOURCES).index(s) if s in AUTO_SOURCES else len(AUTO_SOURCES), s))
-
-
-def layers_with_auto_labels(network_id: int) -> set[int]:
-    return set(
-        AutoLabel.objects.filter(unit__layer__network_id=network_id).values_list("unit__layer_id", flat=True).distinct()
-    )

@@ -40,6 +40,7 @@ class LayerTally:
     thresholds: np.ndarray
     counts: tally.Tally
     results: list[tally.UnitLabel]
+    examples: tally.Examples | None = None
 
 
 MapSource = Callable[[], Iterator[dict[str, torch.Tensor]]]  # batches of maps (B x U x h x w) per layer
@@ -53,8 +54,9 @@ def tally_layers(
     given: dict[str, np.ndarray] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[LayerTally]:
-    """Both passes over `batches()` (called once per pass; maps in index.csv's order): thresholds
-    (unless `given`), then the counts. `total`: values a unit of each layer has over the probe set."""
+    """The passes over `batches()` (called once per pass; maps in index.csv's order): thresholds
+    (unless `given`), the counts, then each labelled unit's example images. `total`: values a unit of
+    each layer has over the probe set."""
     if given is None:
         sketches = {name: tally.ThresholdSketch(units[name], total[name]) for name in units}
         for batch in batches():
@@ -74,7 +76,18 @@ def tally_layers(
         seen += size
         if progress:
             progress(size)
-    return [LayerTally(name, given[name], counts[name], tally.labels(counts[name], probe)) for name in units]
+    out = [LayerTally(name, given[name], counts[name], tally.labels(counts[name], probe)) for name in units]
+    examples = {result.layer: tally.Examples(result.results, probe) for result in out}
+    seen = 0
+    for batch in batches():  # a last pass over the same maps: each unit's best pictures of its label
+        size = len(next(iter(batch.values())))
+        for name, found in examples.items():
+            for j in range(size):
+                found.add(probe, seen + j, batch[name][j], levels[name])
+        seen += size
+    for result in out:
+        result.examples = examples[result.layer]
+    return out
 
 
 def _thresholds(path: Path, units: int) -> np.ndarray:
@@ -172,6 +185,8 @@ def labels_store(layer: Layer, probe: broden.BrodenSet, result: LayerTally) -> N
         },
     )
     artifacts.write_bytes(tally_csv_path(layer), tally.tally_csv(counts, probe, result.results).encode())
+    if result.examples is not None:
+        examples_store(layer, probe, result.examples)
 
 
 def tally_path(layer: Layer) -> str:
@@ -190,6 +205,11 @@ def tally_csv_of(layer: Layer) -> bytes:
             f"`label_automatic {layer.network.name} --probe DIR` (or `dissect --features ... --probe broden DIR`)."
         )
     return artifacts.read_bytes(tally_csv_path(layer))
+
+
+def probe_read(probe_dir: Path) -> broden.BrodenSet:
+    """The Broden-format probe set at `probe_dir`; AutomaticLabelError names what is wrong."""
+    return _probe(probe_dir)
 
 
 def _probe(probe_dir: Path) -> broden.BrodenSet:
@@ -267,3 +287,27 @@ def network_label_automatic(
         for result in results:
             labels_store(by_name[result.layer], probe, result)
     return results
+
+
+def examples_store(layer: Layer, probe: broden.BrodenSet, examples: tally.Examples) -> None:
+    """Each labelled unit's example pictures: the probe image (where it can be read; grey where not)
+    at its segmentation size, lit where the unit's mask is, dimmed elsewhere."""
+    from PIL import Image as PILImage
+
+    from pipeline import segmentation
+
+    base = tally_path(layer).replace("tally.npz", "examples")
+    rows = {a.unit.index: a for a in AutoLabel.objects.filter(unit__layer=layer, source=SOURCE).select_related("unit")}
+    for unit, kept in examples.best.items():
+        paths = []
+        for rank, (_, index, mask) in enumerate(kept):
+            image = probe.images[index]
+            try:
+                with PILImage.open(probe.root / "images" / image.image) as source:
+                    picture = np.asarray(source.convert("RGB").resize((image.width, image.height)))
+            except (OSError, ValueError):
+                picture = np.full((image.height, image.width, 3), 128, np.uint8)
+            shown = segmentation.render(picture, mask, dim=0.25)
+            paths.append(artifacts.write_picture(f"{base}/{unit:04d}_{rank}.jpg", shown, quality=90))
+        if unit in rows:
+            AutoLabel.objects.filter(pk=rows[unit].pk).update(examples=paths)

@@ -106,9 +106,9 @@ def campaign_create(
 def units_worth_asking(layers: list[Layer], spec: tuple[str, ...]) -> set[int] | None:
     """The units a campaign asks about by its automatic labels (`--units`): None for all of them;
     `iou-below X` those whose automatic IoU is below X (not automatic detectors); `disagree` those whose
-    crowd and automatic labels do not agree (`selectors.dashboard.agree`)."""
+    crowd and automatic labels do not agree (`selectors.automatic.agree`)."""
     from annotator.models import AutoLabel, UnitLabel
-    from annotator.selectors.dashboard import agree, first_auto_labels
+    from annotator.selectors.automatic import agree, first_auto_labels
 
     kind = spec[0] if spec else "all"
     if kind == "all" and len(spec) <= 1:

@@ -53,6 +53,7 @@ class DissectionSettings:
     batch_size: int = 64
     device: str = "cpu"
     chunk_size: int = 500
+    image_list: list[str] | None = None  # only these images of the folder (a probe set's index.csv); None: all
     speed_only: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
 
     def result_defining(self) -> dict:
@@ -129,6 +130,12 @@ def dissection_start(settings: DissectionSettings, name: str | None = None, queu
         raise DissectionError(str(exc)) from exc
     geometries = {layer: by_module[module] for layer, module in modules.items()}
     paths = images.find_images(root)
+    if settings.image_list is not None:
+        present = set(paths)
+        missing = [p for p in settings.image_list if p not in present]
+        if missing:
+            raise DissectionError(f"{len(missing)} listed image(s) are not under {root}, the first {missing[0]!r}.")
+        paths = sorted(set(settings.image_list))
     if not paths:
         raise DissectionError(f"No files under {root}.")
 

@@ -26,6 +26,7 @@ CSV_FIELDS = [
     "category",
     "precision",
     "status",
+    "answers_counted",
     "rho",  # the newest presence campaign's evaluation beyond the top images
     "rho_low",
     "rho_high",
@@ -63,7 +64,20 @@ def _row(fields: dict) -> dict:
     return {name: cell_safe(value) for name, value in fields.items()}
 
 
-def unit_records(network: str | None = None, layer: str | None = None) -> list[dict]:
+def _answer(answer) -> dict:
+    """An answer as exported: the task's fields, and whether it counts (its platform confirmed it, the
+    HIT wanted it, no reviewer rejected it) and, where not, why."""
+    return {
+        **task_for_answer(answer).export_answer(answer),
+        "counts": answer.counts,
+        "confirmation": answer.confirmation,
+        "not_counted_because": answer.excluded_because,
+    }
+
+
+def unit_records(network: str | None = None, layer: str | None = None, all_answers: bool = False) -> list[dict]:
+    """The units' records; their answers are those that count, unless `all_answers` (then every stored
+    answer, each marked)."""
     records = []
     for unit in units_for_export(network, layer):
         try:
@@ -88,7 +102,8 @@ def unit_records(network: str | None = None, layer: str | None = None) -> list[d
                 "status": label.final_status if label else "pending",
                 "label_agreement": label.label_agreement if label else None,
                 "category_agreement": label.category_agreement if label else None,
-                "answers": [task_for_answer(a).export_answer(a) for a in unit.answers.all()],
+                "answers": [_answer(a) for a in unit.answers.all() if all_answers or a.counts],
+                "answers_counted": sum(a.counts for a in unit.answers.all()),
                 "beyond_top": [_evaluation(e) for e in unit.evaluations.all()],
                 "automatic": [
                     {
@@ -155,7 +170,7 @@ def _tally(records: list[dict]) -> str:
                     "score": r["precision"],
                     "layer": r["layer"],
                     "status": r["status"],
-                    "answers": len(r["answers"]),
+                    "answers": r["answers_counted"],
                     "category_agreement": r["category_agreement"],
                 }
             )

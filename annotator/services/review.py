@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotator.crowds import CrowdError, crowd_for, crowd_for_answer
 from annotator.errors import ActionRefused
 from annotator.forms import description_clean
-from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel
+from annotator.models import Answer, Assignment, Category, Hit, ReviewAction, UnitLabel, unit_name
 from annotator.services.aggregation import units_aggregate
 from annotator.services.answers import answer_units, answers_settle, hit_answers_settle
 
@@ -56,7 +56,7 @@ def unit_accept(*, unit_id: int, reviewer: Reviewer) -> UnitLabel:
         label = _label(unit_id)
         if label.status == UnitLabel.Status.PENDING:
             raise ReviewError(
-                f"Unit {unit_id} still waits for answers ({label.answers} of {label.answers_needed}); "
+                f"{unit_name(unit_id)} still waits for answers ({label.answers} of {label.answers_needed}); "
                 "accept it once they are in."
             )
         label.review_label, label.review_category = label.label, label.category
@@ -109,37 +109,48 @@ def unit_override(*, unit_id: int, reviewer: Reviewer, label: str = "", category
     return row
 
 
-def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1) -> Hit:
-    """Ask for `more` answers: the unit's HIT takes that many more workers (asked of its platform first,
-    where it has one), the unit turns pending until they answer, and earlier review decisions are cleared."""
+def unit_send_back(*, unit_id: int, reviewer: Reviewer, more: int = 1, campaign: str = "") -> Hit:
+    """Ask for `more` answers in one campaign (the reviewer names it where the unit is in several): the
+    unit's HIT there takes that many more workers (asked of its platform first, where it has one), and
+    the unit turns pending until they answer. A reviewer's override of the label and category is a
+    decision, and stays; only the reviewed status goes, as the answers will decide it again."""
     if not 1 <= more <= 20:
         raise ReviewError("Ask for between 1 and 20 more answers.")
-    hit = (
+    hits = list(
         Hit.objects.select_related("campaign")
         .filter(unit_id=unit_id)
         .exclude(campaign__status="draft")
         .order_by("-campaign__published_at", "-id")
-        .first()
     )
-    if hit is None:
+    if not hits:
         raise ReviewError(
-            f"Unit {unit_id} is in no published campaign (its answers were imported?): create and "
+            f"{unit_name(unit_id)} is in no published campaign (its answers were imported?): create and "
             "publish a campaign with its layer to collect more answers."
         )
+    if campaign:
+        hits = [hit for hit in hits if hit.campaign.name == campaign]
+        if not hits:
+            raise ReviewError(f"{unit_name(unit_id)} has no HIT in a published campaign named {campaign!r}.")
+    elif len({hit.campaign_id for hit in hits}) > 1:
+        names = ", ".join(dict.fromkeys(hit.campaign.name for hit in hits))
+        raise ReviewError(f"{unit_name(unit_id)} is in several campaigns ({names}): choose the one to send it back to.")
+    hit = hits[0]
     if hit.campaign.status == hit.campaign.Status.FINISHED:
         raise ReviewError(f"Campaign {hit.campaign.name} is finished; its HITs take no more answers.")
     with _platform_first():
         crowd_for(hit.campaign).more_answers(hit, more)
     with transaction.atomic():
         Hit.objects.filter(pk=hit.pk).update(extra_answers=hit.extra_answers + more)
+        label = UnitLabel.objects.filter(unit_id=unit_id).first()
+        kept = {"label": label.review_label, "category": label.review_category} if label else {}
         UnitLabel.objects.filter(unit_id=unit_id).update(
-            review_label="", review_category="", review_status="", reviewed_by=reviewer.name, reviewed_at=timezone.now()
+            review_status="", reviewed_by=reviewer.name, reviewed_at=timezone.now()
         )
         ReviewAction.objects.create(
             actor=reviewer.name,
             action=ReviewAction.Action.SEND_BACK,
             unit_id=unit_id,
-            details={"more": more, "campaign": hit.campaign.name},
+            details={"more": more, "campaign": hit.campaign.name, "override kept": kept if any(kept.values()) else ""},
         )
         hit_answers_settle(hit.pk)  # an answer kept beyond the old count may be wanted now
     units_aggregate(unit_ids=[unit_id])

@@ -17,8 +17,8 @@ from annotator import selectors
 from annotator.crowds import Crowd, crowd_for, crowd_for_answer
 from annotator.models import Answer, Campaign, Category, Layer, Network, UnitLabel
 from annotator.permissions import VIEW, dashboard_permission
+from annotator.selectors import automatic, evaluations
 from annotator.selectors import dashboard as reads
-from annotator.selectors import evaluations
 from annotator.services import artifacts, figures
 from annotator.task_kinds import default_task, task_for
 
@@ -45,7 +45,7 @@ def index(request: HttpRequest) -> HttpResponse:
     summaries = {(s.network, s.layer): s for s in selectors.layer_summaries()}
     networks = []
     for network in Network.objects.prefetch_related("layers").order_by("name"):
-        auto = reads.layers_with_auto_labels(network.pk)
+        auto = automatic.layers_with_auto_labels(network.pk)
         layers = [
             {"layer": layer, "summary": summaries.get((network.name, layer.name)), "auto": layer.pk in auto}
             for layer in network.layers.all()
@@ -82,7 +82,8 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
             "sorts": reads.SORTS,
             "statuses": UnitLabel.Status.choices,
             "categories": Category.choices,
-            "has_auto": layer.pk in reads.layers_with_auto_labels(layer.network_id),
+            "has_auto": layer.pk in automatic.layers_with_auto_labels(layer.network_id),
+            "automatic": automatic.auto_summary(layer),
         },
     )
 
@@ -181,6 +182,9 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
             "auto_labels": list(unit.auto_labels.all()),
             "actions": list(unit.review_actions.all()),
             "evaluations": evaluations.unit_evaluations(unit),
+            "send_back_campaigns": list(
+                dict.fromkeys(hit.campaign.name for hit in hits if hit.campaign.status == Campaign.Status.PUBLISHED)
+            ),
         },
     )
 
@@ -228,6 +232,9 @@ def figure_page(request: HttpRequest, network_id: int) -> HttpResponse:
             "summaries": selectors.layer_summaries(network.name),
             "histogram": selectors.object_detector_histogram(network.name),
             "beyond_top": evaluations.network_points(network.pk),
+            "automatic": [
+                (layer, found) for layer in network.layers.order_by("order") if (found := automatic.auto_summary(layer))
+            ],
         },
     )
 
@@ -251,7 +258,7 @@ def figure_file(request: HttpRequest, network_id: int, kind: str, fmt: str) -> H
 @dashboard_permission(VIEW)
 def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
-    sources = reads.auto_label_sources(layer)
+    sources = automatic.auto_label_sources(layer)
     source = request.GET.get("source", "")
     if source not in sources:
         source = sources[0] if sources else "netdissect"
@@ -260,10 +267,10 @@ def netdissect(request: HttpRequest, layer_id: int) -> HttpResponse:
         "dashboard/netdissect.html",
         {
             "layer": layer,
-            "comparison": reads.netdissect_comparison(layer, source=source),
+            "comparison": automatic.netdissect_comparison(layer, source=source),
             "source": source,
-            "source_name": reads.AUTO_SOURCES.get(source, source),
-            "others": [(s, reads.AUTO_SOURCES.get(s, s)) for s in sources if s != source],
+            "source_name": automatic.AUTO_SOURCES.get(source, source),
+            "others": [(s, automatic.AUTO_SOURCES.get(s, s)) for s in sources if s != source],
         },
     )
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from annotator.crowds import crowd_for, crowd_for_answer
 from annotator.errors import ActionRefused
 from annotator.forms import ExtendForm, RuleReviewForm, SendBackForm, numbers_clean
-from annotator.models import Answer, Campaign, Worker
+from annotator.models import Answer, Campaign, Worker, unit_name
 from annotator.permissions import MANAGE_HITS, MODERATE, PAY, REVIEW, dashboard_permission
 from annotator.services import review
 from annotator.services.campaigns import CampaignError
@@ -49,7 +49,7 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
     try:
         if action == "accept":
             review.unit_accept(unit_id=unit_id, reviewer=reviewer)
-            messages.success(request, f"Unit {unit_id}: the crowd's label is accepted.")
+            messages.success(request, f"{unit_name(unit_id)}: the crowd's label is accepted.")
         elif action == "override":
             review.unit_override(
                 unit_id=unit_id,
@@ -57,23 +57,41 @@ def unit_review(request: HttpRequest, unit_id: int) -> HttpResponse:
                 label=request.POST.get("label", ""),
                 category=request.POST.get("category", ""),
             )
-            messages.success(request, "Your label and category are kept beside the crowd's.")
+            messages.success(request, f"{unit_name(unit_id)}: your label and category are kept beside the crowd's.")
         elif action == "send_back":
             try:
                 more = numbers_clean(SendBackForm, more=request.POST.get("more", "1"))["more"]
             except ValueError as error:
                 raise review.ReviewError(str(error)) from None
-            hit = review.unit_send_back(unit_id=unit_id, reviewer=reviewer, more=more)
+            hit = review.unit_send_back(
+                unit_id=unit_id, reviewer=reviewer, more=more, campaign=request.POST.get("campaign", "")
+            )
             messages.success(
                 request,
-                f"Sent back to {hit.campaign.name}: the unit now wants {hit.answers_wanted} "
-                "answers and is pending until they arrive.",
+                f"{unit_name(unit_id)}: sent back to campaign {hit.campaign.name}, whose HIT now wants "
+                f"{hit.answers_wanted} answers; the unit is pending until they arrive, and your override, if "
+                "any, stays.",
             )
         else:
             raise review.ReviewError(f"Unknown review action {action!r}.")
     except ActionRefused as error:
         messages.error(request, str(error))
-    return redirect("dashboard-unit", unit_id=unit_id)
+    return redirect(unit_url(request, unit_id))
+
+
+def unit_url(request: HttpRequest, unit_id: int | None, anchor: str = "") -> str:
+    """Back to the unit page with the grid's filter and order the reviewer came with (the forms carry
+    it as `grid`; only the grid's own keys are kept), so previous / next still walk that filter."""
+    from django.http import QueryDict
+    from django.utils.http import urlencode
+
+    from annotator.views.dashboard import GRID_FILTER
+
+    if unit_id is None:  # a presence answer: its images are several units'
+        return reverse("dashboard")
+    sent = QueryDict(request.POST.get("grid", ""))
+    query = urlencode({key: sent[key] for key in GRID_FILTER if sent.get(key)})
+    return f"{reverse('dashboard-unit', args=[unit_id])}{'?' + query if query else ''}{anchor}"
 
 
 def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str]) -> HttpResponse:
@@ -85,7 +103,7 @@ def _on_answer(request: HttpRequest, answer_id: int, act: Callable[[Answer], str
         messages.success(request, act(answer), extra_tags=here)
     except ActionRefused as error:
         messages.error(request, str(error), extra_tags=here)
-    return redirect(f"{reverse('dashboard-unit', args=[answer.unit_id])}#answer-{answer_id}")
+    return redirect(unit_url(request, answer.unit_id, f"#answer-{answer_id}"))
 
 
 @require_POST

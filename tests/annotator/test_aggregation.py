@@ -119,7 +119,16 @@ def test_exports_carry_labels_answers_and_a_tally(tmp_path) -> None:
     label = UnitLabel.objects.get(unit__layer__name="pool5", unit__index=0)
     assert (unit["label"], unit["category"], unit["status"]) == (label.label, label.category, label.status)
     assert unit["category"] in {"scene", "object", "region", "part", "texture", "color"}
-    assert len(unit["answers"]) == 3 and set(unit["answers"][0]) == {"worker", "description", "category", "precision"}
+    assert len(unit["answers"]) == 3 and set(unit["answers"][0]) == {
+        "worker",
+        "description",
+        "category",
+        "precision",
+        "counts",
+        "confirmation",
+        "not_counted_because",
+    }
+    assert all(a["counts"] for a in unit["answers"]), "imported answers count"
     tally = tmp_path / "tally.csv"
     call_command("export", "--format", "tally", "--network", "p", "--layer", "pool5", "--output", str(tally))
     rows = list(csv.DictReader(io.StringIO(tally.read_text())))

@@ -4,6 +4,7 @@ concurrent submits. MTurk's side is botocore's Stubber, checked against MTurk's 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,7 @@ def test_the_dashboard_shows_uncounted_answers_apart_with_why(mturk_hit, client,
     submit(client, hit, open_page(client, hit, "FORGED1", "NOBODY1"), description="forged")
     page = admin_client.get(f"/dashboard/unit/{hit.unit_id}/").content.decode()
     kept = page[page.index('id="kept-answers"') :]
-    assert "forged" in kept and "sync has not seen it on mturk or prolific yet" in kept
+    assert "forged" in kept and "unconfirmed (sync has not seen it on Mechanical Turk yet)" in kept, "its own platform"
     assert "forged" not in page[page.index('id="answers"') : page.index('id="kept-answers"')]
     campaign = admin_client.get(f"/dashboard/campaign/{hit.campaign_id}/").content.decode()
     assert "1 unconfirmed" in campaign
@@ -277,3 +278,29 @@ def test_concurrent_submits_of_one_answer_store_it_once_and_hand_out_one_next_hi
     assert statuses == [302] * 15
     assert Answer.objects.count() == 1
     assert Assignment.objects.filter(worker__external_id="clicker", status="open").count() == 1
+
+
+@pytest.mark.django_db
+def test_exports_list_the_answers_that_count_and_mark_the_rest(mturk_hit, client, tmp_path) -> None:
+    hit = mturk_hit
+    for n in range(3):  # made-up assignment ids: stored, never counted
+        submit(client, hit, open_page(client, hit, f"FORGED{n}", f"NOBODY{n}"), description="forged")
+    real = answer_hit(hit, "W-real", "car", "object")
+    Answer.objects.filter(pk=real.pk).update(confirmation="confirmed")
+    from annotator.services.answers import answers_settle
+
+    answers_settle([real.pk])
+    call_command("aggregate")
+    out = tmp_path / "units.json"
+    call_command("export", "--network", "world", "--output", str(out))
+    unit = next(r for r in json.loads(out.read_text()) if r["unit"] == hit.unit.index)
+    assert [a["description"] for a in unit["answers"]] == ["car"] and unit["answers"][0]["counts"] is True
+    assert unit["answers_counted"] == 1
+    call_command("export", "--network", "world", "--all-answers", "--output", str(out))
+    unit = next(r for r in json.loads(out.read_text()) if r["unit"] == hit.unit.index)
+    forged = [a for a in unit["answers"] if a["description"] == "forged"]
+    assert len(forged) == 3 and all(not a["counts"] and a["confirmation"] == "unconfirmed" for a in forged)
+    assert all(a["not_counted_because"] == "unconfirmed (sync has not seen it on Mechanical Turk yet)" for a in forged)
+    tally = tmp_path / "tally.csv"
+    call_command("export", "--network", "world", "--format", "tally", "--output", str(tally))
+    assert any(line.split(",")[6] == "1" for line in tally.read_text().splitlines()[1:]), "the tally counts 1"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotator.models import AutoLabel, Campaign, Network
+from annotator.models import AutoLabel, Campaign, Image, Network
 from pipeline import broden, tally
 from tests.pipeline.broden_set import make
 from tests.pipeline.test_tally import run
@@ -89,18 +89,21 @@ def test_a_dissected_network_is_labelled_on_the_demo_world_as_a_broden_probe_set
     import shutil
 
     from annotator.models import Layer
-    from annotator.selectors.dashboard import netdissect_comparison
+    from annotator.selectors.automatic import netdissect_comparison
     from pipeline import crowd, demo_broden, demo_world
     from tests.annotator.helpers import dissect_args
 
     world = tmp_path / "world"
     shutil.copytree(demo_dir, world)
     call_command("demo_world", "--out", str(world), "--broden")
-    call_command(*dissect_args(world / "images", layers="conv3"))
-    capsys.readouterr()
-    call_command("label_automatic", "demo", "--probe", str(world), "--quiet")
+    shutil.copy(world / "labels" / "000000_object.png", world / "images" / "a_label_png.png")  # as in Broden
+    args = dissect_args(world / "images", layers="conv3")
+    call_command(*args[:5], "--probe", "broden", str(world), *args[7:])  # dissect the probe set, then label it
     out = capsys.readouterr().out
-    assert "demo / conv3:" in out and "units are detectors by IoU >= 0.04" in out
+    assert "demo: 48 images read" in out and "demo / conv3:" in out and "units are detectors by IoU >= 0.04" in out
+    assert not Image.objects.filter(path="a_label_png.png").exists(), "only the images index.csv lists"
+    call_command("label_automatic", "demo", "--probe", str(world), "--quiet")  # again, by itself: the same
+    assert "demo / conv3:" in capsys.readouterr().out
     conv3 = Layer.objects.get(name="conv3")
     labels = AutoLabel.objects.filter(unit__layer=conv3, source="iou")
     assert labels.count() == 64 and all(a.threshold is not None for a in labels)
@@ -125,6 +128,17 @@ def test_a_dissected_network_is_labelled_on_the_demo_world_as_a_broden_probe_set
         .count('class="auto-label"')
         == 0
     )
+    with_label = [a for a in labels if a.label]
+    assert with_label and all(1 <= len(a.examples) <= 3 for a in with_label), "pictures of each label's unit"
+    unit_page = admin_client.get(f"/dashboard/unit/{with_label[0].unit_id}/").content.decode()
+    assert unit_page.count('alt="unit ') == len(with_label[0].examples)
+    assert admin_client.get("/dashboard/media/" + with_label[0].examples[0]).status_code == 200
+    detectors = labels.filter(detector=True)
+    summary = f"<strong>{detectors.count()}</strong> of 64 units are detectors, covering"
+    assert summary in admin_client.get(f"/dashboard/layer/{conv3.pk}/").content.decode()
+    figures = admin_client.get(f"/dashboard/network/{conv3.network_id}/figures/").content.decode()
+    bars = [int(n) for n in re.findall(r'data-units="(\d+)"', figures.split('id="figure-automatic"')[1])]
+    assert sum(bars) == detectors.count(), "the bar graph of IoU detector labels counts every detector once"
     page = admin_client.get(f"/dashboard/layer/{conv3.pk}/netdissect/").content.decode()
     assert "Network Dissection (computed here)" in page
     # Spend the crowd where it matters: only the units the automatic labels do not settle.

@@ -313,3 +313,39 @@ def test_cards_count_answers_per_campaign(world, staff) -> None:
     assert "c 3/3 answers" in car and "second 1/2 answers" in car and "4/3" not in car
     boat = grid[grid.index('data-unit="3"') :]
     assert "c 1/3 answers" in boat and "second 0/2 answers" in boat
+
+
+def test_messages_name_the_units_own_number_and_layer_and_counts_read_as_words(world, staff) -> None:
+    car, boat, house = world["car"], world["boat"], world["house"]
+    page = staff.get(reverse("dashboard-unit", args=[car.unit_id])).content.decode()
+    assert '<td id="answer-count">3 answers (3 needed)</td>' in page
+    accepted = staff.post(reverse("dashboard-unit-review", args=[car.unit_id]), {"action": "accept"}, follow=True)
+    text = accepted.content.decode()
+    assert "conv3 unit 0: the crowd&#x27;s label is accepted." in text and f"Unit {car.unit_id}:" not in text
+    waiting = staff.post(reverse("dashboard-unit-review", args=[boat.unit_id]), {"action": "accept"}, follow=True)
+    assert "conv3 unit 3 still waits for answers" in waiting.content.decode()
+    # "to review" on the start page opens those units.
+    index = staff.get(reverse("dashboard")).content.decode()
+    link = re.search(r'<a class="to-review" href="([^"]+)">(\d+)</a>', index)
+    assert link is not None and link.group(1).endswith("?status=needs_review")
+    grid = staff.get(link.group(1).replace("&amp;", "&")).content.decode()
+    shown = re.findall(r'data-unit="(\d+)" data-precision', grid)
+    assert len(shown) == int(link.group(2)) and str(house.unit.index) in shown
+
+
+def test_every_review_action_keeps_the_grids_filter_and_order(world, staff) -> None:
+    house, car = world["house"], world["car"]
+    grid = "sort=precision&order=desc&status=detector&nonsense=1"
+    response = staff.post(
+        reverse("dashboard-unit-review", args=[house.unit_id]),
+        {"action": "override", "label": "house", "category": "object", "grid": grid},
+    )
+    assert (
+        response["Location"]
+        == reverse("dashboard-unit", args=[house.unit_id]) + "?sort=precision&order=desc&status=detector"
+    )
+    page = staff.get(response["Location"]).content.decode()
+    assert 'name="grid" value="sort=precision&amp;order=desc&amp;status=detector"' in page, "the next form carries it"
+    answer = Answer.objects.filter(unit_id=car.unit_id).first()
+    rejected = staff.post(reverse("dashboard-answer-reject", args=[answer.pk]), {"feedback": "no", "grid": grid})
+    assert rejected["Location"].endswith(f"?sort=precision&order=desc&status=detector#answer-{answer.pk}")

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from annotator.labels import netdissect_label
 from annotator.models import AutoLabel, Layer, UnitLabel
-from annotator.selectors.dashboard import netdissect_comparison
+from annotator.selectors.automatic import netdissect_comparison
 from annotator.services import review
 
 pytestmark = pytest.mark.django_db

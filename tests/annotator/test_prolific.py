@@ -5,6 +5,7 @@ Prolific's rejection rules, bulk bonuses paid once, and blocking through a parti
 
 from __future__ import annotations
 
+import io
 import secrets
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -267,9 +268,14 @@ def test_blocking_uses_a_participant_group(campaign, prolific_service, settings)
 def test_the_campaign_page_decides_one_participant(campaign, prolific_service, admin_client) -> None:
     participant = secrets.token_hex(12)
     finish(Client(), prolific_service, campaign, participant, careful=True)
-    call_command("sync", "p")
+    said = io.StringIO()
+    call_command("sync", "p", stdout=said)
+    assert "the study is active (taking participants):" in said.getvalue() and "study ACTIVE" not in said.getvalue()
     page = admin_client.get(f"/dashboard/campaign/{campaign.pk}/").content.decode()
     assert participant in page and "awaiting review" in page and "Sync with Prolific" in page
+    # Prolific's reasons in words, none chosen in advance.
+    assert '<option value="" selected disabled>Choose Prolific\'s reason</option>' in page
+    assert '<option value="LOW_EFFORT">Low effort</option>' in page and ">too_quickly<" not in page
     action = f"/dashboard/campaign/{campaign.pk}/action/"
     response = admin_client.post(
         action,

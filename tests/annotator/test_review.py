@@ -167,3 +167,29 @@ def test_sending_back_an_mturk_unit_adds_assignments_there(hits, stubbed_mturk) 
     )
     review.unit_send_back(unit_id=hit.unit_id, reviewer=ALICE, more=2)
     assert Hit.objects.get(pk=hit.pk).extra_answers == 2
+
+
+def test_send_back_keeps_the_override_and_asks_which_campaign(hits, client) -> None:
+    from django.contrib.auth import get_user_model
+
+    tree = hits["tree"]
+    for worker in ("w1", "w2", "w3"):
+        answer_hit(tree, worker, "tree", "object")
+    review.unit_override(unit_id=tree.unit_id, reviewer=ALICE, label="cottage", category="object")
+    call_command("create_campaign", "again", "--network", "world", "--layers", "conv3", "--images-per-hit", "20")
+    call_command("publish", "again", "--backend", "local")
+    with pytest.raises(review.ReviewError, match=r"is in several campaigns \(again, c\): choose"):
+        review.unit_send_back(unit_id=tree.unit_id, reviewer=ALICE, more=2)
+    hit = review.unit_send_back(unit_id=tree.unit_id, reviewer=ALICE, more=2, campaign="c")
+    assert hit.pk == tree.pk and hit.extra_answers == 2, "the campaign asked for, not the newest"
+    label = label_of(tree)
+    assert (label.review_label, label.review_category, label.final_label) == ("cottage", "object", "cottage")
+    assert label.status == "pending"
+    action = ReviewAction.objects.filter(action="send_back").get()
+    assert action.details["override kept"] == {"label": "cottage", "category": "object"}
+    # The page offers the choice and says what will happen before it happens.
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(staff)
+    page = client.get(f"/dashboard/unit/{tree.unit_id}/").content.decode()
+    assert '<select name="campaign" id="send-back-campaign" required>' in page
+    assert "your override (cottage, Object) stays" in page

@@ -198,3 +198,18 @@ def test_bad_probe_sets_name_the_file_and_row(tmp_path, break_it, message) -> No
         probe = broden.read(root)
         for image in probe.images:
             probe.pixel_layers(image)
+
+
+def test_each_units_examples_are_where_its_mask_meets_its_label(probe_set) -> None:
+    probe, features = probe_set
+    thresholds, _, results = run(probe, features)
+    examples = tally.Examples(results, probe)
+    for i in range(len(features)):
+        examples.add(probe, i, torch.from_numpy(features[i]), torch.from_numpy(thresholds))
+    car = examples.best[0]
+    assert results[0].label == "car" and 1 <= len(car) <= 3
+    for hits, index, mask in car:
+        layers = probe.pixel_layers(probe.images[index])
+        assert hits == float((mask & (layers == 2).any(axis=0)).sum()) > 0, "counted on the car's own pixels"
+    assert [h for h, _, _ in car] == sorted((h for h, _, _ in car), reverse=True)
+    assert 2 not in examples.best, "a dead unit has no label and no examples"

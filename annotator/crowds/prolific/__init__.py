@@ -29,7 +29,7 @@ from annotator.crowds.prolific.study import campaign_publish_prolific, campaign_
 from annotator.models import Bonus, Campaign, ProlificSession, Worker
 from annotator.services.review import Reviewer
 from annotator.services.review_rules import RuleOutcome, RuleReview
-from prolific.client import REJECTION_CATEGORIES
+from prolific.client import REJECTION_CATEGORIES, REJECTION_WORDS
 
 
 class ProlificCrowd(Crowd):
@@ -171,7 +171,11 @@ class ProlificCrowd(Crowd):
             .annotate(answers=Count("worker__answers", filter=Q(worker__answers__hit__campaign=campaign)))
             .order_by("started_at")
         )
-        return {"state": ProlificState.of(campaign), "sessions": sessions, "rejection_categories": REJECTION_CATEGORIES}
+        return {
+            "state": ProlificState.of(campaign),
+            "sessions": sessions,
+            "rejection_categories": [(code, REJECTION_WORDS.get(code, code)) for code in REJECTION_CATEGORIES],
+        }
 
     def urls(self) -> list[URLPattern]:
         return [

@@ -229,6 +229,16 @@ def _code_of(study: dict) -> str:
 # Sync -------------------------------------------------------------------------------------------------
 
 
+STUDY_WORDS = {  # Prolific's study statuses as a reviewer reads them
+    "UNPUBLISHED": "a draft, not published",
+    "SCHEDULED": "scheduled",
+    "ACTIVE": "active (taking participants)",
+    "PAUSED": "paused",
+    "AWAITING REVIEW": "awaiting review (no more places)",
+    "COMPLETED": "completed",
+}
+
+
 @dataclass
 class StudySyncReport:
     """What a Prolific sync found: the study's state and what its submissions changed here."""
@@ -242,7 +252,8 @@ class StudySyncReport:
 
     def lines(self) -> list[str]:
         return [
-            f"study {self.study_status or '?'}: {self.submissions} submissions listed, {self.confirmed} answers "
+            f"the study is {STUDY_WORDS.get(self.study_status, self.study_status.lower() or 'not found')}: "
+            f"{self.submissions} submissions listed, {self.confirmed} answers "
             f"confirmed, {self.returned} participants returned or timed out (their HITs freed, their answers "
             f"kept but not counted), {self.decided} decisions mirrored, {self.unlisted} participants Prolific "
             "does not list (their answers wait)"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import selectors
@@ -74,6 +76,7 @@ class Command(BaseCommand):
             return self.show_status(opts["name"] or opts["network"])
         if opts["features"]:
             return self.features(opts)
+        probe_dir = self.probe_images(opts) if opts["probe"] else None
         for required in ("network", "layers", "images"):
             if not opts[required]:
                 raise CommandError(f"--{required} is required")
@@ -102,6 +105,7 @@ class Command(BaseCommand):
             batch_size=opts["batch_size"],
             device=opts["device"],
             chunk_size=opts["chunk_size"],
+            image_list=self.listed if probe_dir else None,
         )
         try:
             dissection = service.dissection_start(settings, opts["name"], queued=opts["queue"])
@@ -119,7 +123,10 @@ class Command(BaseCommand):
             return
         if dissection.stage == dissection.Stage.DONE:
             self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
-            return self.report(dissection)
+            self.report(dissection)
+            if probe_dir is not None:
+                self.automatic(name, probe_dir, opts["quiet"])
+            return None
         if dissection.stage in (dissection.Stage.ACTIVATIONS, dissection.Stage.MERGING, dissection.Stage.SWEEPS):
             reason = full_pass_reason(dissection)
             if reason:
@@ -139,6 +146,8 @@ class Command(BaseCommand):
         finally:
             signal.signal(signal.SIGTERM, previous)
         self.report(dissection)
+        if probe_dir is not None:  # and the automatic labels on the probe set it read
+            self.automatic(name, probe_dir, opts["quiet"])
 
     def report(self, dissection: service.Dissection) -> None:
         bad = list(selectors.unreadable_images(dissection).values_list("path", "error"))
@@ -153,10 +162,32 @@ class Command(BaseCommand):
             )
         self.stdout.write("Export with: python manage.py export --format json --network " + dissection.network.name)
 
+    def automatic(self, name: str, probe_dir: Path, quiet: bool) -> None:
+        call_command(
+            "label_automatic", name, "--probe", str(probe_dir), *(["--quiet"] if quiet else []), stdout=self.stdout
+        )
+
+    def probe_images(self, opts: dict[str, Any]) -> Path:
+        """`--probe broden DIR` with a network: the images are the probe set's (DIR/images, only those
+        index.csv lists), and the automatic labels follow the dissection."""
+        from annotator.services.automatic_labels import AutomaticLabelError, probe_read
+
+        kind, folder = opts["probe"]
+        if kind != "broden":
+            raise CommandError(f"--probe {kind!r}: the probe set layout read is broden.")
+        probe_dir = Path(folder)
+        try:
+            self.listed = sorted({image.image for image in probe_read(probe_dir).images})
+        except AutomaticLabelError as error:
+            raise CommandError(str(error)) from error
+        images = str((probe_dir / "images").resolve())
+        if opts["images"] and str(Path(opts["images"]).resolve()) != images:
+            raise CommandError(f"--images {opts['images']} is not the probe set's {images}: give one or the other.")
+        opts["images"] = images
+        return probe_dir
+
     def features(self, opts: dict[str, Any]) -> None:
         """`dissect --features FILE.npy --probe broden DIR --name NAME [--layers L] [--thresholds FILE.npy]`."""
-        from pathlib import Path
-
         from tqdm import tqdm
 
         from annotator.services.automatic_labels import AutomaticLabelError, features_dissect

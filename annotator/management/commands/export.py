@@ -19,11 +19,16 @@ class Command(BaseCommand):
         parser.add_argument("--network")
         parser.add_argument("--layer")
         parser.add_argument("--output", help="File to write (default: standard output)")
+        parser.add_argument(
+            "--all-answers",
+            action="store_true",
+            help="List every stored answer, each marked with whether it counts and why not (default: counted only)",
+        )
 
     def handle(self, *args: object, **opts: Any) -> None:
         if opts["format"] == "netdissect":
             return self.netdissect(opts)
-        records = export.unit_records(opts["network"], opts["layer"])
+        records = export.unit_records(opts["network"], opts["layer"], all_answers=opts["all_answers"])
         if not records and (opts["network"] or opts["layer"]):
             raise CommandError(f"No units match network={opts['network']!r} layer={opts['layer']!r}")
         text = export.render(records, opts["format"])

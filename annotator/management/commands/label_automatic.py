@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from annotator.models import Layer
-from annotator.selectors.dashboard import netdissect_comparison
+from annotator.selectors.automatic import netdissect_comparison
 from annotator.services.automatic_labels import SOURCE, AutomaticLabelError, network_label_automatic
 
 
