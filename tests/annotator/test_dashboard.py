@@ -319,6 +319,8 @@ def test_messages_name_the_units_own_number_and_layer_and_counts_read_as_words(w
     car, boat, house = world["car"], world["boat"], world["house"]
     page = staff.get(reverse("dashboard-unit", args=[car.unit_id])).content.decode()
     assert '<td id="answer-count">3 answers (3 needed)</td>' in page
+    assert page.index('id="answers"') < page.index('id="top-images"'), "the answers first, the evidence decided on"
+    assert '<details class="card" id="top-images">' in page, "the top images folded"
     accepted = staff.post(reverse("dashboard-unit-review", args=[car.unit_id]), {"action": "accept"}, follow=True)
     text = accepted.content.decode()
     assert "conv3 unit 0: the crowd&#x27;s label is accepted." in text and f"Unit {car.unit_id}:" not in text

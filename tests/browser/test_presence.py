@@ -96,6 +96,8 @@ def test_the_unit_page_shows_the_label_beyond_the_top_images(page, live_server, 
     page.goto(f"{live_server.url}/dashboard/unit/{unit.pk}/")
     assert page.locator("#rho").is_visible() and page.locator("#rho-interval").is_visible()
     assert accessibility_problems(page, axe_source) == []
+    assert page.locator("#answers").bounding_box()["y"] < page.locator("#top-images").bounding_box()["y"]
+    screenshot(page, "dashboard-unit.png", tmp_path, full_page=True)  # the evidence first, top images folded
     page.locator("details.draws summary").click()
     assert page.locator("#draws-table tbody tr").count() == 30
     page.wait_for_function(
