@@ -46,10 +46,10 @@ def unit_evaluations(unit: Unit) -> list[Evaluation]:
 
     out = []
     for row in UnitEvaluation.objects.filter(unit=unit).select_related("campaign").order_by("-campaign__created_at"):
-        tallies, flip, _ = campaign_tallies(row.campaign_id)
         draws = list(
             PresenceDraw.objects.filter(campaign=row.campaign, unit=unit).select_related("image").order_by("order")
         )
+        tallies, flip, _ = campaign_tallies(row.campaign_id, {d.image_id for d in draws})  # this unit's HITs only
         pictures = dict(
             HitImage.objects.filter(hit__campaign=row.campaign, image__in=[d.image_id for d in draws]).values_list(
                 "image_id", "picture"
@@ -59,7 +59,11 @@ def unit_evaluations(unit: Unit) -> list[Evaluation]:
         rated = []
         for draw in draws:
             yes, no = tallies.get((key, draw.image_id), [0, 0])
-            c = float(presence.posterior(np.array([yes]), np.array([no]), row.flip or flip, draw.prior)[0])
+            c = float(
+                presence.posterior(np.array([yes]), np.array([no]), flip if row.flip is None else row.flip, draw.prior)[
+                    0
+                ]
+            )
             rated.append(
                 RatedDraw(
                     draw.order,

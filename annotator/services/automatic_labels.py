@@ -147,9 +147,8 @@ def features_dissect(
         row, _ = Layer.objects.get_or_create(
             network=network, name=layer, defaults={"order": network.layers.count(), "num_units": units}
         )
-        Unit.objects.bulk_create(
-            [Unit(layer=row, index=i) for i in range(units) if not row.units.filter(index=i).exists()]
-        )
+        have = set(row.units.values_list("index", flat=True))
+        Unit.objects.bulk_create([Unit(layer=row, index=i) for i in range(units) if i not in have])
         labels_store(row, probe, result)
     return result
 

@@ -72,7 +72,7 @@ class PresenceTask(Task):
             source=options["source"],
             images=options.get("images") or 180,
             with_top=bool(options.get("with_top")),
-            units=(options.get("units") or ["detectors"])[0] if len(options.get("units") or []) <= 1 else "",
+            units=" ".join(options.get("units") or ["detectors"]),  # one word; check() refuses the rest
             proxy=Path(options["proxy"]) if options.get("proxy") else None,
             gold=Path(options["gold"]) if options.get("gold") else None,
             score=options.get("score") or "max",

@@ -28,20 +28,25 @@ def holds_only_at_top(is_detector: bool, rho_high: float | None, threshold: floa
     return is_detector and rho_high is not None and rho_high < limit
 
 
-def campaign_tallies(campaign_id: int) -> tuple[dict[tuple[str, int], list[int]], float, int]:
+def campaign_tallies(
+    campaign_id: int, images: set[int] | None = None
+) -> tuple[dict[tuple[str, int], list[int]], float, int]:
     """(normalised label, image id) -> [yes, no] of the counted answers' non-gold ratings; the flip rate
-    from their gold answers; how many ratings there are."""
+    from their gold answers; how many ratings there are. With `images`, only the HITs showing them are
+    read (one unit's page; the flip rate is then that of those HITs' gold only)."""
+    where = HitImage.objects.filter(hit__campaign_id=campaign_id)
+    if images is not None:
+        where = HitImage.objects.filter(hit__in=where.filter(image_id__in=images).values("hit_id"))
     slots = {
         (hit_id, position): (normalise(label), image_id, gold, truth)
-        for hit_id, position, label, image_id, gold, truth in HitImage.objects.filter(
-            hit__campaign_id=campaign_id
-        ).values_list("hit_id", "position", "hit__label", "image_id", "gold", "truth")
+        for hit_id, position, label, image_id, gold, truth in where.values_list(
+            "hit_id", "position", "hit__label", "image_id", "gold", "truth"
+        )
     }
     tallies: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     right = wrong = ratings = 0
-    for hit_id, answer in Answer.objects.filter(hit__campaign_id=campaign_id, counts=True).values_list(
-        "hit_id", "ratings"
-    ):
+    hits = {hit_id for hit_id, _ in slots}
+    for hit_id, answer in Answer.objects.filter(hit_id__in=hits, counts=True).values_list("hit_id", "ratings"):
         for position, says in (answer or {}).items():
             slot = slots.get((hit_id, int(position)))
             if slot is None:

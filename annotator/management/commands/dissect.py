@@ -76,7 +76,7 @@ class Command(BaseCommand):
             return self.show_status(opts["name"] or opts["network"])
         if opts["features"]:
             return self.features(opts)
-        probe_dir = self.probe_images(opts) if opts["probe"] else None
+        probe_dir, listed = self.probe_images(opts) if opts["probe"] else (None, None)
         for required in ("network", "layers", "images"):
             if not opts[required]:
                 raise CommandError(f"--{required} is required")
@@ -105,7 +105,7 @@ class Command(BaseCommand):
             batch_size=opts["batch_size"],
             device=opts["device"],
             chunk_size=opts["chunk_size"],
-            image_list=self.listed if probe_dir else None,
+            image_list=listed,
         )
         try:
             dissection = service.dissection_start(settings, opts["name"], queued=opts["queue"])
@@ -167,7 +167,7 @@ class Command(BaseCommand):
             "label_automatic", name, "--probe", str(probe_dir), *(["--quiet"] if quiet else []), stdout=self.stdout
         )
 
-    def probe_images(self, opts: dict[str, Any]) -> Path:
+    def probe_images(self, opts: dict[str, Any]) -> tuple[Path, list[str]]:
         """`--probe broden DIR` with a network: the images are the probe set's (DIR/images, only those
         index.csv lists), and the automatic labels follow the dissection."""
         from annotator.services.automatic_labels import AutomaticLabelError, probe_read
@@ -177,14 +177,14 @@ class Command(BaseCommand):
             raise CommandError(f"--probe {kind!r}: the probe set layout read is broden.")
         probe_dir = Path(folder)
         try:
-            self.listed = sorted({image.image for image in probe_read(probe_dir).images})
+            listed = sorted({image.image for image in probe_read(probe_dir).images})
         except AutomaticLabelError as error:
             raise CommandError(str(error)) from error
         images = str((probe_dir / "images").resolve())
         if opts["images"] and str(Path(opts["images"]).resolve()) != images:
             raise CommandError(f"--images {opts['images']} is not the probe set's {images}: give one or the other.")
         opts["images"] = images
-        return probe_dir
+        return probe_dir, listed
 
     def features(self, opts: dict[str, Any]) -> None:
         """`dissect --features FILE.npy --probe broden DIR --name NAME [--layers L] [--thresholds FILE.npy]`."""
