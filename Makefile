@@ -29,11 +29,12 @@ migrate: install
 # The whole job on the embedded default: SQLite, in-process Celery, the bundled demo network.
 demo: migrate
 	@test -f $(DEMO)/truth.npz || $(PY) manage.py demo_world --out $(DEMO) --count 600
-	$(PY) manage.py dissect --network demo --layers conv3 --images $(DEMO)/images --name demo --rf-images 20
+	@test -f $(DEMO)/index.csv || $(PY) manage.py demo_world --out $(DEMO) --broden
+	$(PY) manage.py dissect --network demo --layers conv3 --probe broden $(DEMO) --name demo --rf-images 20
 	$(PY) manage.py create_campaign demo --network demo --layers conv3 --exist-ok
 	$(PY) manage.py publish demo --backend local
 	$(PY) manage.py simulate_crowd demo --workers 10 --spammers 0.2 --noise 0.1
-	$(PY) manage.py dissect --network demo-resnet --layers layer3 --images $(DEMO)/images --name demo-resnet --rf-images 20
+	$(PY) manage.py dissect --network demo-resnet --layers layer3 --probe broden $(DEMO) --name demo-resnet --rf-images 20
 	$(PY) manage.py create_campaign demo-resnet --network demo-resnet --layers layer3 --exist-ok
 	$(PY) manage.py publish demo-resnet --backend local
 	$(PY) manage.py simulate_crowd demo-resnet --workers 10 --spammers 0.2 --noise 0.1
@@ -45,7 +46,6 @@ demo: migrate
 	$(PY) manage.py publish demo-presence --backend local
 	$(PY) manage.py simulate_crowd demo-presence --task presence --workers 6 --spammers 0 --flip 0.23
 	@echo "Network Dissection's automatic labels (IoU on the demo world's per-pixel truth) beside the crowd's:"
-	@test -f $(DEMO)/index.csv || $(PY) manage.py demo_world --out $(DEMO) --broden
 	$(PY) manage.py label_automatic demo --probe $(DEMO) --quiet
 	$(PY) manage.py label_automatic demo-resnet --probe $(DEMO) --quiet
 	$(PY) manage.py export --format table --network demo

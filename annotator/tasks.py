@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 QUEUES = {
     "activation_chunk": "activations",
     "top_images_merge": "activations",
+    "probe_maps": "activations",
+    "thresholds": "activations",
+    "tally": "activations",
+    "auto_labels": "activations",
     "image_sweep": "sweeps",
     "unit_segment": "segmentation",
 }

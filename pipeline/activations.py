@@ -140,23 +140,35 @@ def top_k_pass(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     k: int,
     probe: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] | None = None,
+    maps: dict[str, list[torch.Tensor]] | None = None,
 ) -> dict[str, TopK]:
     """Stream (image_ids, inputs) batches through the model and keep each unit's top `k` images; with
-    `probe`, also every image's maximum and mean per unit (for `ProbeScores.gather`)."""
+    `probe`, also every image's maximum and mean per unit (for `ProbeScores.gather`); with `maps`
+    (module name -> list), also the full maps of the modules it names, float32 on the CPU (for
+    Network Dissection's tally, in the same pass)."""
     tops: dict[str, TopK] = {}
     device = model_device(model)
-    with recording(model, module_names, max_and_argmax) as records, torch.inference_mode():
+    kept = set(maps or ())
+
+    def transform(name: str, out: torch.Tensor) -> tuple:
+        full = out.detach().to("cpu", torch.float32, copy=True) if name in kept else None
+        return max_and_argmax(name, out), full
+
+    with recording(model, module_names, transform) as records, torch.inference_mode():
         for image_ids, x in batches:
             if len(image_ids) == 0:
                 continue
             run(model, x.to(device), records)
             for name in module_names:
-                values, positions, means = (t.cpu() for t in records[name])
+                reduced, full = records[name]
+                values, positions, means = (t.cpu() for t in reduced)
                 if name not in tops:
                     tops[name] = TopK.empty(values.shape[1], k)
                 tops[name].update(values, positions, image_ids)
                 if probe is not None:
                     probe.setdefault(name, []).append((image_ids.clone(), values, means))
+                if maps is not None and full is not None:
+                    maps[name].append(full)
     return tops
 
 

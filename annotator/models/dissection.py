@@ -99,6 +99,10 @@ class Dissection(models.Model):
     class Stage(models.TextChoices):
         ACTIVATIONS = "activations"
         MERGING = "merging"
+        PROBE_MAPS = "probe_maps"  # the four stages of the automatic labels (a no-op without a probe set)
+        THRESHOLDS = "thresholds"
+        TALLY = "tally"
+        AUTO_LABELS = "auto_labels"
         SWEEPS = "sweeps"
         SEGMENTATION = "segmentation"
         DONE = "done"

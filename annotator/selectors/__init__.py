@@ -53,9 +53,17 @@ def dissection_progress(dissection: Dissection) -> list[StageProgress]:
     units = units_with_top_images(dissection).aggregate(
         total=Count("id"), done=Count("id", filter=Q(receptive_field__isnull=False))
     )
-    return [
+    stages = [
         StageProgress("images through the network", sum(images_done), dissection.image_count),
         StageProgress("activation chunks", chunks["done"], chunks["total"]),
+    ]
+    from annotator.services.tally_stages import tally_progress
+
+    tallied = tally_progress(dissection)
+    if tallied is not None:
+        stages.append(StageProgress("IoU tally chunks", *tallied))
+    return [
+        *stages,
         StageProgress("occlusion sweeps", sweeps["done"], sweeps["total"]),
         StageProgress("units segmented", units["done"], units["total"]),
     ]

@@ -102,3 +102,22 @@ def write_picture(relative: str, pixels: np.ndarray, **options: object) -> str:
     fmt = "JPEG" if relative.endswith(".jpg") else "PNG"
     PILImage.fromarray(pixels).save(buffer, format=fmt, **options)
     return write_bytes(relative, buffer.getvalue())
+
+
+def remove_tree(relative: str) -> None:
+    """Delete a folder of the store and everything in it (a cache that is no longer needed)."""
+    if _local():
+        import shutil
+
+        shutil.rmtree(media_path(relative), ignore_errors=True)
+        return
+    folders, files = default_storage.listdir(relative)
+    for name in files:
+        default_storage.delete(f"{relative}/{name}")
+    for name in folders:
+        remove_tree(f"{relative}/{name}")
+
+
+def remove(relative: str) -> None:
+    if exists(relative):
+        default_storage.delete(relative)

@@ -1,16 +1,15 @@
 """Network Dissection's automatic labels computed here (`pipeline.tally`), kept as AutoLabel rows of
 source "iou" beside the crowd's and beside imported tallies: for activations that came from anywhere
-(`dissect --features FILE.npy --probe broden DIR`), or for a dissected network run over a Broden probe
-set (`label_automatic NETWORK --probe DIR`).
+(`dissect --features FILE.npy --probe broden DIR`); a dissected network's are computed by the steps of
+its dissection (`tally_stages`) and stored here.
 
-Two streaming passes (the thresholds, then the counts), in batches of images, so no N x U x h x w
-array is held; everything is computed before anything is written, and the rows and the tally files are
-written together. The tally (counts and thresholds) is kept as an artifact so that
+Two streaming passes over the features (the thresholds, then the counts), in batches of images, so no
+N x U x h x w array is held; everything is computed before anything is written, and the rows and the
+tally files are written together. The tally (counts and thresholds) is kept as an artifact so that
 `export --format netdissect` writes NetDissect-Lite's tally.csv."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,76 +215,6 @@ def _probe(probe_dir: Path) -> broden.BrodenSet:
         return broden.read(probe_dir)
     except broden.BrodenError as error:
         raise AutomaticLabelError(str(error)) from error
-
-
-def network_label_automatic(
-    *, network: str, probe_dir: Path, layers: list[str] | None = None, progress: Callable[[int], None] | None = None
-) -> list[LayerTally]:
-    """Label a dissected network's layers on a Broden probe set whose images are the dissection's own
-    (index.csv's image names, relative to DIR/images, are the dissection's image paths): the network
-    runs over the probe set once, in index.csv's order, recording each layer's maps; the second pass
-    (the counts, once the thresholds are known) reads them back from a temporary folder (N x U x h x w
-    float32 on disk, one batch in memory)."""
-    from annotator.models import Dissection, Image
-    from annotator.services.dissection_setup import layers_of, network_for, settings_of
-    from pipeline import activations, images
-
-    dissection = Dissection.objects.select_related("network", "image_set").filter(network__name=network).first()
-    if dissection is None:
-        raise AutomaticLabelError(f"No dissection of a network named {network!r}: run `dissect` first.")
-    probe = _probe(probe_dir)
-    chosen = [layer for layer in layers_of(dissection) if not layers or layer.name in layers]
-    if layers and len(chosen) != len(layers):
-        known = ", ".join(layer.name for layer in layers_of(dissection))
-        raise AutomaticLabelError(f"{network} has no layer {', '.join(layers)} dissected (it has {known}).")
-    if Path(dissection.image_set.root).resolve() != (Path(probe_dir) / "images").resolve():
-        raise AutomaticLabelError(
-            f"The dissection of {network} read {dissection.image_set.root}, not the probe set's "
-            f"{Path(probe_dir) / 'images'}: dissect the probe set's images first."
-        )
-    readable = set(dissection.image_set.images.filter(status=Image.Status.OK).values_list("path", flat=True))
-    missing = [image for image in probe.images if image.image not in readable]
-    if missing:
-        raise AutomaticLabelError(
-            f"{len(missing)} image(s) of {Path(probe_dir) / 'index.csv'} are not readable images of the dissection, "
-            f"the first at row {missing[0].row} ({missing[0].image})."
-        )
-    loaded = network_for(settings_of(dissection))
-    modules = {layer.module_name: layer.name for layer in chosen}
-    units = {layer.name: layer.num_units for layer in chosen}
-    total = {layer.name: len(probe.images) * (layer.map_height or 0) * (layer.map_width or 0) for layer in chosen}
-    if not all(total.values()):
-        raise AutomaticLabelError(f"The dissection of {network} does not record its layers' map sizes.")
-    with tempfile.TemporaryDirectory(prefix="tally-") as cache:
-        written: list[Path] = []
-
-        def batches() -> Iterator[dict[str, torch.Tensor]]:
-            """The network runs once: its maps are kept on disk, a batch a file, for the second pass."""
-            if written:
-                for path in written:
-                    with np.load(path) as stored:
-                        yield {name: torch.from_numpy(stored[name]) for name in stored.files}
-                return
-            with activations.recording(loaded.model, list(modules)) as records, torch.inference_mode():
-                for start in range(0, len(probe.images), BATCH):
-                    part = [image.image for image in probe.images[start : start + BATCH]]
-                    batch = images.load_batch(dissection.image_set.root, part, loaded.preprocessing)
-                    activations.run(loaded.model, batch.tensor.to(activations.model_device(loaded.model)), records)
-                    maps = {modules[name]: records[name].float().cpu() for name in modules}
-                    path = Path(cache) / f"{start:08d}.npz"
-                    np.savez(path, **{name: m.numpy() for name, m in maps.items()})
-                    written.append(path)
-                    yield maps
-
-        try:
-            results = tally_layers(probe, batches, units, total, None, progress)
-        except broden.BrodenError as error:
-            raise AutomaticLabelError(str(error)) from error
-    by_name = {layer.name: layer for layer in chosen}
-    with transaction.atomic():
-        for result in results:
-            labels_store(by_name[result.layer], probe, result)
-    return results
 
 
 def examples_store(layer: Layer, probe: broden.BrodenSet, examples: tally.Examples) -> None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from annotator.models import Dissection
 from annotator.selectors import units_with_top_images
+from annotator.services import tally_stages
 from annotator.services.dissection_setup import DissectionError, DissectionSettings, dissection_start
 from annotator.services.dissection_stages import activation_chunk_run, image_sweep_run, top_images_merge, unit_segment
 
@@ -34,6 +35,8 @@ def pending_steps(dissection: Dissection) -> list[tuple[str, int]]:
         return [("activation_chunk", i) for i in dissection.chunks.filter(done=False).values_list("index", flat=True)]
     if dissection.stage == Stage.MERGING:
         return [] if dissection.sweeps.exists() else [("top_images_merge", dissection.pk)]
+    if dissection.stage in tally_stages.STAGES:
+        return tally_stages.pending(dissection, dissection.stage)
     if dissection.stage == Stage.SWEEPS:
         return [("image_sweep", i) for i in dissection.sweeps.filter(done=False).values_list("image_id", flat=True)]
     if dissection.stage == Stage.SEGMENTATION:
@@ -57,7 +60,11 @@ def dissection_advance(dissection_id: int) -> bool:
         return False
     following = {
         Stage.ACTIVATIONS: Stage.MERGING,
-        Stage.MERGING: Stage.SWEEPS,
+        Stage.MERGING: Stage.PROBE_MAPS,
+        Stage.PROBE_MAPS: Stage.THRESHOLDS,
+        Stage.THRESHOLDS: Stage.TALLY,
+        Stage.TALLY: Stage.AUTO_LABELS,
+        Stage.AUTO_LABELS: Stage.SWEEPS,
         Stage.SWEEPS: Stage.SEGMENTATION,
         Stage.SEGMENTATION: Stage.DONE,
     }
@@ -70,6 +77,7 @@ def dissection_advance(dissection_id: int) -> bool:
 STEPS = {  # step name -> callable(dissection_id, ident)
     "activation_chunk": activation_chunk_run,
     "top_images_merge": lambda dissection_id, _ident: top_images_merge(dissection_id),
+    **tally_stages.STEPS,
     "image_sweep": image_sweep_run,
     "unit_segment": unit_segment,
 }
@@ -82,6 +90,10 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
     labels = {
         Stage.ACTIVATIONS: "activations",
         Stage.MERGING: "top images",
+        Stage.PROBE_MAPS: "probe set's maps",
+        Stage.THRESHOLDS: "IoU thresholds",
+        Stage.TALLY: "IoU tally",
+        Stage.AUTO_LABELS: "automatic labels",
         Stage.SWEEPS: "occlusion sweeps",
         Stage.SEGMENTATION: "segmentation",
     }
@@ -90,10 +102,12 @@ def dissection_run(dissection_id: int, progress: bool = True) -> Dissection:
         if dissection.stage == Stage.DONE:
             return dissection
         steps = pending_steps(dissection)
+        if not steps:  # a stage with nothing to do here (the automatic labels' without a probe set)
+            dissection_advance(dissection_id)
+            continue
         # Activation chunks count in images, so the bar moves as images go through the network.
-        sizes = (
-            dict(dissection.chunks.values_list("index", "image_count")) if dissection.stage == Stage.ACTIVATIONS else {}
-        )
+        by_chunk = dissection.stage in (Stage.ACTIVATIONS, Stage.PROBE_MAPS, Stage.TALLY)
+        sizes = dict(dissection.chunks.values_list("index", "image_count")) if by_chunk else {}
         total = sum(sizes.values()) if sizes else _stage_total(dissection)
         left = sum(sizes[i] for _, i in steps) if sizes else len(steps)
         with tqdm(

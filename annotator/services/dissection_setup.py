@@ -98,6 +98,8 @@ def dissection_start(settings: DissectionSettings, name: str | None = None, queu
     if not root.is_dir():
         raise DissectionError(f"Image folder not found: {settings.images}")
     settings.images = str(root)
+    if settings.image_list is not None and set(settings.image_list) == set(images.find_images(root)):
+        settings.image_list = None  # the whole folder: the same dissection as without a list
     if not queued:
         device_of(settings)  # refused here, before any record, when this machine cannot run it
     name = name or settings.network

@@ -23,7 +23,7 @@ from annotator.models import (
     TopImage,
     Unit,
 )
-from annotator.services import artifacts
+from annotator.services import artifacts, tally_stages
 from annotator.services.dissection_setup import (
     DissectionError,
     artifact_root,
@@ -34,6 +34,7 @@ from annotator.services.dissection_setup import (
     settings_of,
 )
 from annotator.services.probe import probe_chunk_write
+from annotator.services.tally_stages import probe_of, tally_layers_of
 from pipeline import activations, images, receptive_field, segmentation
 
 logger = logging.getLogger(__name__)
@@ -65,10 +66,17 @@ def activation_chunk_run(dissection_id: int, index: int) -> None:
             yield torch.tensor([part[i][0] for i in batch.indices], dtype=torch.long), batch.tensor
 
     probe: dict[str, list[tuple]] = {}
+    # With a Broden probe set, the tallied layers' full maps too: the automatic labels need no second run.
+    maps: dict[str, list[torch.Tensor]] | None = (
+        {layer.module_name: [] for layer in tally_layers_of(dissection)} if probe_of(dissection) else None
+    )
     tops = activations.top_k_pass(
-        loaded.model, [layer.module_name for layer in layers], batches(), settings.top_k, probe=probe
+        loaded.model, [layer.module_name for layer in layers], batches(), settings.top_k, probe=probe, maps=maps
     )
     probe_chunk_write(dissection, index, layers, probe)  # every image's scores, for checks beyond the top
+    if maps is not None and not tally_stages.labelled(dissection):
+        first = probe.get(layers[0].module_name, [])
+        tally_stages.maps_write(dissection, index, [part[0] for part in first], maps)
     arrays = {}
     for layer in layers:
         top = tops.get(layer.module_name) or activations.TopK.empty(layer.num_units, settings.top_k)

@@ -112,6 +112,14 @@ class Command(BaseCommand):
         except service.DissectionError as exc:
             raise CommandError(str(exc)) from exc
         name = dissection.network.name
+        if probe_dir is not None:  # before the activation pass, so that it keeps the maps the tally reads
+            from annotator.services.automatic_labels import AutomaticLabelError
+            from annotator.services.tally_stages import probe_attach
+
+            try:
+                probe_attach(dissection, probe_dir)
+            except AutomaticLabelError as exc:
+                raise CommandError(str(exc)) from exc
         if opts["queue"]:
             from annotator.tasks import enqueue_pending
 
@@ -127,7 +135,7 @@ class Command(BaseCommand):
             if probe_dir is not None:
                 self.automatic(name, probe_dir, opts["quiet"])
             return None
-        if dissection.stage in (dissection.Stage.ACTIVATIONS, dissection.Stage.MERGING, dissection.Stage.SWEEPS):
+        if dissection.stage not in (dissection.Stage.SEGMENTATION, dissection.Stage.DONE):
             reason = full_pass_reason(dissection)
             if reason:
                 self.stdout.write(

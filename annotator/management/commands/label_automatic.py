@@ -1,18 +1,26 @@
 """`python manage.py label_automatic NETWORK --probe DIR [--layers L1,L2]`: Network Dissection's IoU
-labels of a dissected network's layers on a Broden-format probe set whose images it dissected."""
+labels of a dissected network's layers on a Broden-format probe set whose images it dissected. A
+dissection made with `--probe broden DIR` has them already (its activation pass kept the maps); for
+another, the network runs once more over the probe set, chunk by chunk, and an interrupted run resumes."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from annotator.models import Layer
-from annotator.selectors.automatic import netdissect_comparison
-from annotator.services.automatic_labels import SOURCE, AutomaticLabelError, network_label_automatic
+from annotator.selectors.automatic import auto_summary, netdissect_comparison
+from annotator.services.automatic_labels import SOURCE, AutomaticLabelError
+from annotator.services.tally_stages import dissection_label_automatic, probe_set, skipped_rows, tally_layers_of
+
+STAGE_NAMES = {
+    "probe_maps": "probe set's maps (the network)",
+    "thresholds": "IoU thresholds",
+    "tally": "IoU tally",
+    "auto_labels": "automatic labels",
+}
 
 
 class Command(BaseCommand):
@@ -29,25 +37,46 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **opts: Any) -> None:
         layers = [part.strip() for part in (opts["layers"] or "").split(",") if part.strip()] or None
+        bars: list[tqdm] = []
+
+        def progress(stage: str, total: int, done: int):
+            if bars:
+                bars.pop().close()
+            unit = "chunk" if stage in ("probe_maps", "tally") else "step"
+            bar = tqdm(total=total, initial=done, desc=STAGE_NAMES[stage], unit=unit, disable=opts["quiet"])
+            bars.append(bar)
+            return bar.update
+
         try:
-            with tqdm(
-                desc="automatic labels (2 passes, the network in the first)", unit="image", disable=opts["quiet"]
-            ) as bar:
-                results = network_label_automatic(
-                    network=opts["network"], probe_dir=Path(opts["probe"]), layers=layers, progress=bar.update
-                )
+            dissection = dissection_label_automatic(
+                network=opts["network"], probe_dir=Path(opts["probe"]), layers=layers, progress=progress
+            )
         except AutomaticLabelError as error:
             raise CommandError(str(error)) from error
-        for result in results:
-            layer = Layer.objects.select_related("network").get(network__name=opts["network"], name=result.layer)
-            detectors = [r for r in result.results if r.detector]
+        except KeyboardInterrupt:
+            self.stderr.write("\nInterrupted. Finished steps are kept: run the same command again to go on.")
+            raise SystemExit(130) from None
+        finally:
+            for bar in bars:
+                bar.close()
+        for layer in tally_layers_of(dissection):
+            summary = auto_summary(layer, SOURCE)
+            if summary is None:
+                continue
             comparison = netdissect_comparison(layer, source=SOURCE)
             both, same = comparison.both, comparison.label_agree
             agreeing = f"{same} of {both} ({same / both:.0%})" if both else "none yet"
-            per_category = Counter(r.category for r in detectors)
-            kinds = ", ".join(f"{n} {c}" for c, n in per_category.most_common()) or "none"
+            kinds = ", ".join(f"{n} {c}" for c, n in summary.per_category) or "none"
             self.stdout.write(
-                f"{opts['network']} / {result.layer}: {len(detectors)} of {len(result.results)} units are detectors "
-                f"by IoU >= 0.04 ({kinds}), covering {len({r.label for r in detectors})} concepts; units that are "
+                f"{opts['network']} / {layer.name}: {summary.detectors} of {summary.units} units are detectors "
+                f"by IoU >= 0.04 ({kinds}), covering {summary.concepts} concepts; units that are "
                 f"detectors for both the crowd and IoU with the same label: {agreeing}."
+            )
+        skipped = skipped_rows(dissection)
+        if skipped:
+            probe, _ = probe_set(dissection)
+            first = probe.images[skipped[0]]
+            self.stdout.write(
+                f"{len(skipped)} image(s) of {probe.root / 'index.csv'} could not be read and are left out of the "
+                f"tally, the first at row {first.row} ({first.image}); see `dissect --status --name {opts['network']}`."
             )
