@@ -57,7 +57,12 @@ DECIDED = ("APPROVED", "REJECTED")
 
 
 class ProlificError(Exception):
-    """A call Prolific refused or that could not reach it; the message is meant for the researcher."""
+    """A call Prolific refused or that could not reach it; the message is meant for the researcher.
+    `status` is Prolific's HTTP status where it answered (404: no such object), None where it did not."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ProlificApi(Protocol):
@@ -70,6 +75,7 @@ class ProlificApi(Protocol):
     def set_places(self, study_id: str, places: int) -> dict: ...
     def cost(self, reward_cents: int, places: int) -> Decimal: ...
     def submissions(self, study_id: str) -> list[dict]: ...
+    def submission(self, submission_id: str) -> dict: ...
     def approve(self, submission_id: str) -> dict: ...
     def reject(self, submission_id: str, message: str, category: str) -> dict: ...
     def set_up_bonuses(self, study_id: str, amounts: dict[str, Decimal]) -> dict: ...
@@ -119,7 +125,8 @@ class ProlificClient:
                 return response.json() if response.content else {}
             retry = response is None or response.status_code == 429 or response.status_code >= 500
             if not retry or attempt == self.tries:
-                raise ProlificError(f"Prolific refused {name}: {_message(response)}")
+                status = response.status_code if response is not None else None
+                raise ProlificError(f"Prolific refused {name}: {_message(response)}", status=status)
             wait = _retry_after(response) if response is not None else None
             self.sleep(wait if wait is not None else delay)
             delay = min(delay * 2, 60.0)
@@ -165,6 +172,10 @@ class ProlificClient:
 
     def submissions(self, study_id: str) -> list[dict]:
         return list(self.pages("list submissions", f"api/v1/studies/{study_id}/submissions/"))
+
+    def submission(self, submission_id: str) -> dict:
+        """One submission by its id (the SESSION_ID on the study link): its study, participant, status."""
+        return self.request("retrieve a submission", "GET", f"api/v1/submissions/{submission_id}/")
 
     def approve(self, submission_id: str) -> dict:
         return self.request(

@@ -260,6 +260,14 @@ class LocalProlific:
             if parts[2:] == ["submissions"] and method == "GET":
                 rows = [s for s in self.submissions.values() if s["study_id"] == study["id"]]
                 return 200, self._page(rows, f"/api/v1/studies/{study['id']}/submissions/", query)
+        if len(parts) == 2 and parts[0] == "submissions" and method == "GET":
+            found = self.submissions.get(parts[1])
+            if found is None:
+                return 404, {"error": {"detail": "Not found."}}
+            return 200, {
+                **{k: v for k, v in found.items() if k != "participant_id"},
+                "participant": found["participant_id"],
+            }
         if len(parts) == 3 and parts[0] == "submissions" and parts[2] == "transition" and method == "POST":
             return 200, self._decide(parts[1], body)
         if parts == ["submissions", "bonus-payments"] and method == "POST":

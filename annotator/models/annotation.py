@@ -204,6 +204,7 @@ class Answer(models.Model):
         CONFIRMED = "confirmed"
         UNCONFIRMED = "unconfirmed", "Unconfirmed (sync has not seen it on MTurk or Prolific yet)"
         UNKNOWN = "unknown", "Unknown to MTurk (its assignment's deadline passed and MTurk does not list it)"
+        MISMATCH = "mismatch", "Another worker's (the platform lists its assignment under another worker id)"
 
     class Held(models.TextChoices):
         """Why an answer that arrived is kept but was never wanted."""

@@ -59,9 +59,7 @@ def dissection_progress(dissection: Dissection) -> list[StageProgress]:
     ]
     from annotator.services.tally_stages import tally_progress
 
-    tallied = tally_progress(dissection)
-    if tallied is not None:
-        stages.append(StageProgress("IoU tally chunks", *tallied))
+    stages.append(StageProgress("IoU tally chunks", *(tally_progress(dissection) or (0, 0))))  # 0 / 0: no probe set
     return [
         *stages,
         StageProgress("occlusion sweeps", sweeps["done"], sweeps["total"]),

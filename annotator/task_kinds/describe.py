@@ -136,7 +136,7 @@ class DescribeTask(Task):
     def gold_warning(self, hit: Hit, form: HitAnswerForm) -> str:  # type: ignore[override]  # its own form
         shown = len(form.positions())
         marked = len(form.cleaned_data.get("mismatch", [])) if hasattr(form, "cleaned_data") else 0
-        return f"{GOLD_WARNING} You have marked {marked} of the {shown} images; {shown - marked} look unmarked."
+        return f"{GOLD_WARNING} You have marked {marked} of the {shown} images."
 
     def answer_values(self, hit: Hit, cleaned: Mapping[str, Any]) -> dict[str, Any]:
         return self._values(hit, cleaned["description"], cleaned["category"], set(cleaned["mismatch"]))

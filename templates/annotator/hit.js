@@ -6,6 +6,14 @@
   var boxes = Array.prototype.slice.call(form.querySelectorAll('input[name="mismatch"]'));
   var radios = Array.prototype.slice.call(form.querySelectorAll('input[name="category"]'));
   function count() { counter.textContent = boxes.filter(function (b) { return b.checked; }).length; }
+  // A touch screen (no hover): no keyboard hints, no focus put in the text box (its keyboard would
+  // cover half the images before the worker has seen them).
+  var touch = window.matchMedia && window.matchMedia("(hover: none)").matches;
+  // The page scrolls a focused element clear of the sticky bar: the scroll padding is the bar's height.
+  var bar = document.getElementById("submit-bar");
+  function padForBar() { document.documentElement.style.setProperty("--bar-height", (bar.offsetHeight + 8) + "px"); }
+  padForBar();
+  window.addEventListener("resize", padForBar);
 
   // The image grid is one tab stop: the arrow keys move in all four directions (up and down by a
   // row of the grid as laid out now), Space or Enter marks.
@@ -14,7 +22,8 @@
     boxes[current].tabIndex = -1;
     current = i;
     boxes[i].tabIndex = 0;
-    boxes[i].focus();
+    boxes[i].focus({preventScroll: true});
+    boxes[i].parentNode.scrollIntoView({block: "nearest"});  // the whole tile, clear of the bar
   }
   function rowLength() {
     var top = boxes[0].parentNode.offsetTop, n = 0;
@@ -94,6 +103,10 @@
   if (store && instructions && !form.dataset.bound && store.getItem("hit-instructions-read")) {
     instructions.open = false;
   }
+  // On a phone they start folded too (their summary says the gist), so the first screen shows images.
+  if (instructions && !form.dataset.bound && window.matchMedia && window.matchMedia("(max-width: 600px)").matches) {
+    instructions.open = false;
+  }
 
   // One image large: Z on the focused image, resting the mouse on one, or pressing and holding it.
   var zoom = document.getElementById("zoom");
@@ -121,7 +134,7 @@
   function showChoice() {
     var radio = radios.filter(function (r) { return r.checked; })[0];
     chosen.textContent = radio ? "Category: " + radio.parentNode.querySelector("strong").textContent
-                               : "Category: press 1 to 6, or choose below";
+                               : (touch ? "Category: choose below" : "Category: press 1 to 6, or choose below");
   }
   radios.forEach(function (r) { r.addEventListener("change", showChoice); });
   showChoice();
@@ -139,7 +152,17 @@
     Array.prototype.forEach.call(document.querySelectorAll('img[loading="lazy"]'), function (img) { img.loading = "eager"; });
   });
   count();
-  if (!description.disabled && !document.getElementById("error-summary") && !document.getElementById("gold-warning")) {
+  // After a gold warning the focus is on the warning (it links to the images); after an error on
+  // the summary; else in the text box, but not on a touch screen.
+  var warning = document.getElementById("gold-warning");
+  if (warning) {
+    warning.focus();
+    document.getElementById("gold-warning-images").addEventListener("click", function (event) {
+      event.preventDefault();
+      document.getElementById("step-mismatch").scrollIntoView();
+      if (boxes.length) { rove(current); }
+    });
+  } else if (!description.disabled && !document.getElementById("error-summary") && !touch) {
     description.focus();
   }
 })();

@@ -63,9 +63,10 @@ def submit(client: Client, hit: Hit, page, description: str = "car"):
     )
 
 
-def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
+def listed(stubber, hit: Hit, answers: list[Answer], workers: dict[int, str] | None = None) -> None:
     """MTurk's answers to one sync of the campaign: it lists these assignments of `hit` as submitted,
-    with the copies the HIT's page handed it, and none of the campaign's other HITs."""
+    with the copies the HIT's page handed it, and none of the campaign's other HITs; `workers` names
+    the worker MTurk lists for an answer (by its pk) where it is not the one stored."""
     for each in hit.campaign.hits.order_by("id"):
         stubber.add_response(
             "get_hit",
@@ -81,7 +82,7 @@ def listed(stubber, hit: Hit, answers: list[Answer]) -> None:
         items = [
             {
                 "AssignmentId": a.assignment.external_id,
-                "WorkerId": a.worker.external_id,
+                "WorkerId": (workers or {}).get(a.pk, a.worker.external_id),
                 "HITId": each.remote_id,
                 "AssignmentStatus": "Submitted",
                 "AcceptTime": a.opened_at,

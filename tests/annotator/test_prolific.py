@@ -73,8 +73,11 @@ def answer(client: Client, url: str, *, mark_gold: bool = True, description: str
         for _ in range(2):
             response = client.post(url, {"assignment": token, "description": description, "category": "object"})
     assert response.status_code == 302, response.content[:500]
-    following = client.get(response["Location"])  # the next HIT, or back to Prolific with the code
-    return following["Location"] if following.status_code == 302 else response["Location"]
+    following = client.get(response["Location"])  # the next HIT, or the last page with the code
+    if "back" in (following.context or {}):  # the last page: its way back to Prolific
+        assert following.context["code"] in following.content.decode()
+        return following.context["back"]
+    return response["Location"]
 
 
 def test_publish_shows_the_cost_first_and_is_idempotent(world_dir, prolific_service, capsys, settings) -> None:
@@ -141,8 +144,11 @@ def test_a_participant_answers_their_share_and_goes_back_with_the_code(campaign,
     assert len(answers) == 2 and len({a.unit_id for a in answers}) == 2, "two HITs, two different units"
     assert all(a.source == "prolific" and a.confirmation == "unconfirmed" and not a.counts for a in answers)
     assert not Assignment.objects.filter(status="open").exists()
-    # Opening the link again after finishing sends them back to Prolific, not to another HIT.
-    assert client.get(url)["Location"] == done
+    # The last page shows the code and goes back to Prolific by itself; opening the link again after
+    # finishing shows it again, not another HIT.
+    again = client.get(url).content.decode()
+    assert f'id="completion-code">{code}<' in again and f'href="{done}"' in again
+    assert f'http-equiv="refresh" content="4;url={done}"' in again
 
 
 @pytest.mark.parametrize(
@@ -171,17 +177,16 @@ def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, pro
     quitting = Client()
     assert quitting.get(answer(quitting, take(quitting, prolific_service, campaign, quitter))).status_code == 200
     assert Assignment.objects.filter(worker__external_id=quitter, status="open").exists()  # a second HIT open
-    # A made-up participant: our page opens, but Prolific never lists a submission.
-    forger = Client()
-    forged_url = forger.get(
-        f"/prolific/{campaign.pk}/",
-        {
-            "PROLIFIC_PID": secrets.token_hex(12),
-            "STUDY_ID": campaign.crowd_state["study_id"],
-            "SESSION_ID": secrets.token_hex(12),
-        },
-    )["Location"]
-    answer(forger, forged_url)
+    # A made-up participant, and a real one's id beside a made-up session: Prolific does not list them,
+    # so our page opens nothing for them and they hold no HIT.
+    workers = Worker.objects.count()
+    for pid in (secrets.token_hex(12), real):
+        study = campaign.crowd_state["study_id"]
+        refused = Client().get(
+            f"/prolific/{campaign.pk}/", {"PROLIFIC_PID": pid, "STUDY_ID": study, "SESSION_ID": secrets.token_hex(12)}
+        )
+        assert refused.status_code == 400 and "Prolific does not know this session" in refused.content.decode()
+    assert Worker.objects.count() == workers and ProlificSession.objects.count() == 2
     prolific_service.set_status(quitter, "RETURNED")
     call_command("sync", "p")
     mine = Answer.objects.get(worker__external_id=real)
@@ -189,8 +194,7 @@ def test_sync_confirms_listed_participants_and_frees_returned_ones(campaign, pro
     theirs = Answer.objects.get(worker__external_id=quitter)
     assert theirs.held == "returned" and not theirs.counts and "returned" in theirs.excluded_because
     assert not Assignment.objects.filter(worker__external_id=quitter, status="open").exists(), "their HIT is free"
-    forged = Answer.objects.exclude(worker__external_id__in=[real, quitter]).get()
-    assert forged.confirmation == "unconfirmed" and not forged.counts
+    assert not Assignment.objects.filter(worker__external_id=quitter).exclude(slot=None).exists(), "answered too"
     before = list(Answer.objects.order_by("id").values_list("confirmation", "held", "counts", "review"))
     call_command("sync", "p")
     assert list(Answer.objects.order_by("id").values_list("confirmation", "held", "counts", "review")) == before
@@ -324,3 +328,55 @@ def test_without_a_token_the_crowd_names_the_missing_setting(world_dir, settings
     with pytest.raises(CommandError, match="PROLIFIC_TOKEN is not set"):
         call_command("publish", "p", "--backend", "prolific", "--external-url", "https://localhost", "--dry-run")
     assert Campaign.objects.get(name="p").platform == ""
+
+
+def test_a_session_prolific_does_not_list_as_this_participants_and_active_opens_nothing(
+    campaign, prolific_service, settings
+) -> None:
+    study = campaign.crowd_state["study_id"]
+    owner = secrets.token_hex(12)
+    prolific_service._start(study, owner)
+    session_id = next(iter(prolific_service.submissions))
+    other = Client().get(
+        f"/prolific/{campaign.pk}/",
+        {"PROLIFIC_PID": secrets.token_hex(12), "STUDY_ID": study, "SESSION_ID": session_id},
+    )
+    assert other.status_code == 400 and "belongs to another participant" in other.content.decode()
+    prolific_service.set_status(owner, "RETURNED")
+    back = Client().get(
+        f"/prolific/{campaign.pk}/", {"PROLIFIC_PID": owner, "STUDY_ID": study, "SESSION_ID": session_id}
+    )
+    assert back.status_code == 400 and "lists this session as returned" in back.content.decode()
+    settings.PROLIFIC_API_URL = "http://127.0.0.1:9/"  # Prolific cannot be reached: nobody is let in
+    down = Client().get(
+        f"/prolific/{campaign.pk}/", {"PROLIFIC_PID": owner, "STUDY_ID": study, "SESSION_ID": session_id}
+    )
+    assert down.status_code == 503 and "try again in a minute" in down.content.decode()
+    assert not ProlificSession.objects.exists() and not Worker.objects.filter(kind="prolific").exists()
+
+
+def test_no_work_no_code_and_a_submission_without_answers_is_never_approved(campaign, prolific_service, capsys) -> None:
+    import uuid
+
+    from django.utils import timezone
+
+    for hit in campaign.hits.all():  # other participants hold every place of every HIT
+        for slot in range(hit.answers_wanted):
+            holder = Worker.objects.create(kind="prolific", external_id=secrets.token_hex(12))
+            Assignment.objects.create(
+                hit=hit, worker=holder, slot=slot, external_id=uuid.uuid4().hex, opened_at=timezone.now()
+            )
+    client = Client()
+    page = client.get(take(client, prolific_service, campaign, (newcomer := secrets.token_hex(12))))
+    body = page.content.decode()
+    code = campaign.crowd_state["completion_code"]
+    assert page.status_code == 200 and "No HIT is left for you" in body and code not in body
+    assert ProlificSession.objects.get(worker__external_id=newcomer).finished_at is None
+    prolific_service._complete(newcomer, code)  # the code found elsewhere: Prolific takes it
+    call_command("sync", "p")
+    call_command("review", "p", "--approve-passing")
+    captured = capsys.readouterr()
+    assert "no confirmed answer here, so never approved" in captured.err and "0 approved, 1 refused" in captured.out
+    assert {s["status"] for s in prolific_service.submissions.values()} == {"AWAITING REVIEW"}
+    with pytest.raises(CommandError, match="never approved"):
+        call_command("review", "p", "--approve", newcomer)

@@ -59,13 +59,14 @@ def axe_source() -> str:
 
 
 def accessibility_problems(page, axe_source: str) -> list[str]:
-    """axe-core's serious and critical violations on the page as it stands, one line each (rule, the
-    elements, what to fix); injected through the debugging protocol, so the page's own CSP allows it."""
+    """axe-core's violations above minor (moderate, serious, critical) on the page as it stands, one
+    line each (rule, the elements, what to fix); injected through the debugging protocol, so the
+    page's own CSP allows it."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(axe_source)
     return page.evaluate("""async () => {
         const result = await axe.run(document, {resultTypes: ['violations']});
-        return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+        return result.violations.filter(v => v.impact !== 'minor')
             .map(v => `${v.impact} ${v.id}: ${v.help} at `
                       + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
     }""")

@@ -1,6 +1,7 @@
-"""axe-core (the npm package, injected into real Chromium) finds no serious or critical accessibility
-violation on the pages annotators and reviewers use: the HIT page in each of its states, the start
-page, and every dashboard page. The controls' names and the marked state reach assistive technology."""
+"""axe-core (the npm package, injected into real Chromium) finds no accessibility violation above minor
+on the pages annotators and reviewers use, at a desktop's size (1366 x 768) and a phone's (390 x 844):
+the HIT page in each of its states, the start page, the Prolific pages, and every dashboard page.
+The controls' names and the marked state reach assistive technology."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.browser.test_hit_form import _without_browser_checks, hit_url, positi
 from tests.factories import answer_hit, concept_network, put_on_mturk
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
+SIZES = pytest.mark.parametrize("size", [(1366, 768), (390, 844)], ids=["desktop", "phone"])
 
 
 @pytest.fixture
@@ -38,7 +40,9 @@ def assert_accessible(page, axe_source: str, what: str) -> None:
     assert not problems, f"{what}:\n" + "\n".join(problems)
 
 
-def test_the_hit_page_in_every_state(page, live_server, world, axe_source, fake_turk) -> None:
+@SIZES
+def test_the_hit_page_in_every_state(page, live_server, world, axe_source, fake_turk, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     hit = world
     page.goto(hit_url(live_server, hit, assignment="ASSIGNMENT_ID_NOT_AVAILABLE"))
     assert_accessible(page, axe_source, "HIT preview")
@@ -66,7 +70,9 @@ def test_the_hit_page_in_every_state(page, live_server, world, axe_source, fake_
     assert_accessible(page, axe_source, "HIT, an error")
 
 
-def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source) -> None:
+@SIZES
+def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     _, path = lab_link_create(label="seat-01")
     page.goto(f"{live_server.url}{path}")
     assert_accessible(page, axe_source, "lab link page")
@@ -77,7 +83,9 @@ def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source) 
     assert_accessible(page, axe_source, "local HIT page")
 
 
-def test_the_dashboard(page, live_server, world, axe_source) -> None:
+@SIZES
+def test_the_dashboard(page, live_server, world, axe_source, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     sign_in_as_reviewer(page, live_server)
     layer = Layer.objects.get(network__name="world")
     unit = Hit.objects.get(campaign__name="local", unit__index=0).unit
@@ -95,7 +103,9 @@ def test_the_dashboard(page, live_server, world, axe_source) -> None:
         assert_accessible(page, axe_source, what)
 
 
-def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
+@SIZES
+def test_the_crowd_beside_netdissect(page, live_server, axe_source, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     fixtures = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zhou2015"
     call_command(
         "import_annotations", str(fixtures / "places205-alexnet_annotations.csv"), "--network", "places205-alexnet"
@@ -115,9 +125,11 @@ def test_the_crowd_beside_netdissect(page, live_server, axe_source) -> None:
     assert_accessible(page, axe_source, "crowd vs NetDissect")
 
 
+@SIZES
 def test_the_prolific_participants_page_and_campaign_page(
-    page, live_server, world_dir, axe_source, prolific_service
+    page, live_server, world_dir, axe_source, prolific_service, size
 ) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     concept_network(world_dir, concepts=("car", "house", "tree"))
     call_command("create_campaign", "p", "--network", "world", "--layers", "conv3", "--images-per-hit", "12")
     call_command("publish", "p", "--backend", "prolific", "--external-url", live_server.url, "--yes")

@@ -63,13 +63,18 @@ def test_a_participant_from_prolific_then_review_and_pay(
     participant = secrets.token_hex(12)
 
     page.goto(prolific_service.study_link(campaign.crowd_state["study_id"], participant))
-    assert "/prolific/" in page.url and "Set 1 of at most 2" in page.locator("#progress").inner_text()
+    first = page.locator("#progress").inner_text()
+    assert "/prolific/" in page.url and "Set 1 of at most 2" in first and "about 4 minutes in all" in first
     for number in (1, 2):
+        if number == 2:
+            assert "Saved: set 1 of 2." in page.locator("#progress").inner_text()
         key = page.evaluate("document.querySelector('label.tile img').src.split('/hit/')[1].split('/')[0]")
         gold = list(Hit.objects.get(key=key).slots.filter(gold=True).values_list("position", flat=True))
         page.evaluate(f"window.__gold = {gold}")
         answer_in_browser(page)
         assert Answer.objects.filter(worker__external_id=participant).count() == number
+    page.wait_for_selector("#completion-code")  # the code on our last page, then back to Prolific by itself
+    assert page.locator("#completion-code").inner_text() == campaign.crowd_state["completion_code"]
     page.wait_for_selector("#prolific-complete")
     assert "awaits review" in page.content()
     assert {s["participant_id"]: s["status"] for s in prolific_service.submissions.values()} == {

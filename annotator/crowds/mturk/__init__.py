@@ -33,6 +33,8 @@ def _require_confirmed(answer: Answer, verb: str) -> None:
     never costs money."""
     if answer.confirmation == Answer.Confirmation.UNKNOWN:
         raise CrowdError(f"MTurk does not know this assignment: it cannot be {verb}, and is never paid.")
+    if answer.confirmation == Answer.Confirmation.MISMATCH:
+        raise CrowdError(f"MTurk lists this assignment under another worker: it cannot be {verb} from here.")
     if answer.confirmation != Answer.Confirmation.CONFIRMED:
         raise CrowdError(f"MTurk has not listed this assignment yet: sync the campaign before it can be {verb}.")
 

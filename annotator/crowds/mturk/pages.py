@@ -56,6 +56,12 @@ def assignment_open(
         Assignment.objects.filter(hit=hit, worker=worker, status=Assignment.Status.OPEN).exclude(
             external_id=assignment_id
         ).update(status=Assignment.Status.ABANDONED)
+        # An answered assignment of this worker and HIT that MTurk has not vouched for may be one made
+        # up in their name: it steps aside (kept, its answer never counted unless MTurk lists it), so
+        # the assignment MTurk issued them takes their answer. One MTurk has confirmed stays theirs.
+        Assignment.objects.filter(hit=hit, worker=worker).exclude(status=Assignment.Status.ABANDONED).exclude(
+            external_id=assignment_id
+        ).exclude(answer__confirmation=Answer.Confirmation.CONFIRMED).update(status=Assignment.Status.ABANDONED)
         try:
             with transaction.atomic():
                 return Assignment.objects.create(

@@ -39,6 +39,7 @@ class HitSyncReport:
     only_on_mturk: list[str] = field(default_factory=list)
     only_here: list[str] = field(default_factory=list)
     differing: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.hit_states.items())) or "none"
@@ -50,6 +51,7 @@ class HitSyncReport:
         out += [f"only on MTurk: {line}" for line in self.only_on_mturk]
         out += [f"only here: {line}" for line in self.only_here]
         out += [f"differs: {line}" for line in self.differing]
+        out += [f"worker mismatch: {line}" for line in self.mismatched]
         return out
 
 
@@ -77,9 +79,10 @@ def _when(value: object) -> datetime | None:
 def campaign_sync(
     *, campaign: Campaign, client: MTurkClient, adopt: bool = False, now: datetime | None = None
 ) -> HitSyncReport:
-    """Mirror MTurk's view of every HIT of the campaign. An answer of ours that MTurk lists is confirmed
-    (and counts from then on); one it still does not list after its assignment's deadline is marked
-    unknown to MTurk: kept, shown, never counted or paid."""
+    """Mirror MTurk's view of every HIT of the campaign. An answer of ours that MTurk lists under the
+    same worker is confirmed (and counts from then on); one MTurk lists under another worker is a
+    mismatch, and one it still does not list after its assignment's deadline is unknown to MTurk:
+    both kept, shown and reported, never counted or paid."""
     now = now or timezone.now()
     report = HitSyncReport()
     settle: set[int] = set()
@@ -99,7 +102,7 @@ def campaign_sync(
         items = mturk.list_assignments(client, hit.remote_id) if info else []
         ours = {
             a.assignment.external_id: a
-            for a in Answer.objects.filter(hit=hit).exclude(assignment=None).select_related("assignment")
+            for a in Answer.objects.filter(hit=hit).exclude(assignment=None).select_related("assignment", "worker")
             if a.assignment is not None
         }
         positions = list(HitImage.objects.filter(hit=hit).values_list("position", flat=True)) if items else []
@@ -128,6 +131,16 @@ def campaign_sync(
                 report.only_on_mturk.append(
                     f"{item['AssignmentId']} (worker {item['WorkerId']}, "
                     f"HIT {hit.remote_id}, {item['AssignmentStatus'].lower()}): {why}"
+                )
+                continue
+            stored = answer.worker.external_id if answer.worker else ""
+            if stored != item["WorkerId"]:  # one person, one vote: the assignment is MTurk's worker's
+                if answer.confirmation != Answer.Confirmation.MISMATCH:
+                    Answer.objects.filter(pk=answer.pk).update(confirmation=Answer.Confirmation.MISMATCH)
+                    settle.add(answer.pk)
+                report.mismatched.append(
+                    f"{item['AssignmentId']} (HIT {hit.remote_id}): MTurk lists worker {item['WorkerId']}, "
+                    f"the answer here names {stored or 'no worker'}: kept, never counted"
                 )
                 continue
             report.matched += 1

@@ -12,19 +12,20 @@ from django.conf import settings
 
 from annotator.crowds.base import CrowdConfigError, CrowdError
 from annotator.models import Campaign
-from prolific.client import API_URL, ProlificApi, ProlificClient, ProlificError
+from prolific.client import API_URL, TRIES, ProlificApi, ProlificClient, ProlificError
 from prolific.fees import with_fee
 
 NAME = "prolific"
 DEFAULT_SHARE = 10  # HITs a participant answers, unless the campaign's study says otherwise
 
 
-def prolific_client() -> ProlificApi:
-    """The client settings describe: PROLIFIC_TOKEN, and PROLIFIC_API_URL (Prolific's own by default)."""
+def prolific_client(tries: int | None = None) -> ProlificApi:
+    """The client settings describe: PROLIFIC_TOKEN, and PROLIFIC_API_URL (Prolific's own by default);
+    `tries` fewer than the default where a participant's page waits on the answer."""
     if not settings.PROLIFIC_TOKEN:
         raise CrowdConfigError("PROLIFIC_TOKEN is not set: create an API token in Prolific's settings.")
     with prolific_errors():
-        return ProlificClient(settings.PROLIFIC_TOKEN, settings.PROLIFIC_API_URL or API_URL)
+        return ProlificClient(settings.PROLIFIC_TOKEN, settings.PROLIFIC_API_URL or API_URL, tries=tries or TRIES)
 
 
 @contextmanager
@@ -61,6 +62,7 @@ class ProlificState:
     places: int = 0
     reward: Decimal = Decimal(0)
     hits_per_participant: int = DEFAULT_SHARE
+    minutes_per_hit: int = 2  # the publish setting (`--minutes-per-hit`), for the participant's time estimate
 
     @classmethod
     def of(cls, campaign: Campaign) -> ProlificState:
@@ -72,4 +74,5 @@ class ProlificState:
             places=int(state.get("places") or 0),
             reward=Decimal(str(state.get("reward") or "0")),
             hits_per_participant=int(state.get("hits_per_participant") or DEFAULT_SHARE),
+            minutes_per_hit=int(state.get("minutes_per_hit") or 2),
         )

@@ -14,7 +14,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotator.crowds.prolific.common import NAME, ProlificState
-from annotator.crowds.prolific.sessions import session_answered, session_finish, session_next, session_start
+from annotator.crowds.prolific.sessions import (
+    ProlificUnavailable,
+    session_answered,
+    session_finish,
+    session_next,
+    session_start,
+)
 from annotator.models import Assignment, Campaign, ProlificSession
 from annotator.services.answers import AssignmentError
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
@@ -49,6 +55,8 @@ def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
             study_id=params.get("STUDY_ID", ""),
             session_id=params.get("SESSION_ID", ""),
         )
+    except ProlificUnavailable as error:
+        return message(request, "This study cannot be opened right now", str(error), status=503)
     except AssignmentError as error:
         return message(request, "This study cannot be opened", str(error), status=400)
     return redirect(_hit_url(session))
@@ -84,8 +92,29 @@ def hit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         )
     assignment = session_next(session)
     if assignment is None:
-        return redirect(completion_url(session_finish(session), settings.PROLIFIC_COMPLETION_URL))
+        if not session_answered(session):  # no work, no code: nothing was answered
+            return message(
+                request,
+                "No HIT is left for you",
+                "Every HIT of this study has all the answers it needs, or you have answered each of its units "
+                "elsewhere. Please return the study on Prolific; there is no completion code without an answer.",
+            )
+        return _done(request, session_finish(session))
     return _form(request, session, assignment)
+
+
+def _done(request: HttpRequest, code: str) -> HttpResponse:
+    """The last page: the completion code shown (to copy, should the way back fail) and the way back
+    to Prolific, which the page also takes by itself after a few seconds."""
+    return message(
+        request,
+        "Thank you: you are done",
+        "Your answers are saved. Your completion code is below; this page takes you back to Prolific in a "
+        "few seconds, or go now.",
+        template="crowds/prolific/done.html",
+        code=code,
+        back=completion_url(code, settings.PROLIFIC_COMPLETION_URL),
+    )
 
 
 def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment) -> HttpResponse:
@@ -93,15 +122,22 @@ def _form(request: HttpRequest, session: ProlificSession, assignment: Assignment
 
 
 def _page(session: ProlificSession, assignment: Assignment, form: forms.Form) -> FormPage:
-    share = ProlificState.of(session.campaign).hits_per_participant
-    done = session_answered(session)
+    state = ProlificState.of(session.campaign)
+    share, done = state.hits_per_participant, session_answered(session)
+    if done:
+        progress = f"Saved: set {done} of {share}. Set {done + 1} of at most {share}."
+    else:
+        progress = (
+            f"Set 1 of at most {share}, about {state.minutes_per_hit} minutes each (about "
+            f"{share * state.minutes_per_hit} minutes in all). Each set is saved when you send it; after the "
+            "last, this page gives your completion code and takes you back to Prolific."
+        )
     return FormPage(
         assignment.hit,
         form,
         f"{reverse('prolific-hit', args=[session.campaign_id])}?t={_session_token(session)}",
         hidden={"assignment": signing.dumps(assignment.pk, salt=f"{SALT}:{session.pk}")},
-        progress=f"Set {done + 1} of at most {share}. When you are done, this page takes you back to "
-        "Prolific with your completion code.",
+        progress=progress,
         draft_key=assignment.external_id,
     )
 

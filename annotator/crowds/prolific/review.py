@@ -66,6 +66,12 @@ def prolific_review_by_rule(
                 worker=session.worker, hit__campaign=campaign, confirmation=Answer.Confirmation.CONFIRMED
             ).order_by("id")
         )
+        if not answers:  # a code reached without work (or only answers Prolific does not vouch for)
+            outcome.refused.append(
+                f"participant {session.worker.external_id}: no confirmed answer here, so never approved "
+                "(reject it by hand with Prolific's reason 'No data' if it should be)"
+            )
+            continue
         failing = {a.pk: [r for r in task.failed_rules(a, request.min_seconds) if r in reject_rules] for a in answers}
         failing = {pk: rules for pk, rules in failing.items() if rules}
         reject_all = bool(answers) and 2 * len(failing) >= len(answers)
@@ -143,6 +149,8 @@ def _decide(
             f"The submission is {session.status or 'not listed yet'} on Prolific (sync first): "
             "only one awaiting review can be decided."
         )
+    if approve and not Answer.objects.filter(worker=session.worker, hit__campaign=session.campaign).exists():
+        raise CrowdError("The submission has no answers here: a submission without answers is never approved.")
     with prolific_errors():
         if approve:
             client.approve(session.session_id)

@@ -11,10 +11,12 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotator.crowds.prolific.common import NAME, ProlificState
+from annotator.crowds.base import CrowdError
+from annotator.crowds.prolific.common import NAME, ProlificState, prolific_client
 from annotator.models import Answer, Assignment, Campaign, ProlificSession, Worker
 from annotator.services.answers import AssignmentError
 from annotator.services.assignments import assignment_claim
+from prolific.client import ProlificError
 
 PROLIFIC_ID = re.compile(r"[0-9a-fA-F]{24}")  # Prolific's participant, study and session ids
 
@@ -31,6 +33,7 @@ def session_start(
             raise AssignmentError(f"This link lacks a valid {name}; open the study from Prolific.")
     if campaign.platform != NAME or study_id != ProlificState.of(campaign).study_id:
         raise AssignmentError("This link belongs to another study; open the study from Prolific.")
+    _listed_active(participant_id, study_id, session_id)
     worker, _ = Worker.objects.get_or_create(kind=NAME, environment="", external_id=participant_id)
     try:
         with transaction.atomic():
@@ -45,6 +48,35 @@ def session_start(
         ProlificSession.objects.filter(pk=session.pk).update(session_id=session_id, status="", finished_at=None)
         session.refresh_from_db()
     return session
+
+
+class ProlificUnavailable(AssignmentError):
+    """Prolific could not be asked whether a link is real; the participant may try again shortly."""
+
+
+def _listed_active(participant_id: str, study_id: str, session_id: str) -> None:
+    """Prolific's word that SESSION_ID is a submission of this participant in this study, in progress:
+    made-up ids (or a real participant's id beside a made-up session) open nothing and hold no HIT."""
+    try:
+        submission = prolific_client(tries=2).submission(session_id)
+    except ProlificError as error:
+        if error.status == 404:
+            raise AssignmentError("Prolific does not know this session; open the study from Prolific.") from error
+        raise ProlificUnavailable(
+            "Prolific cannot be reached to check this link right now; please try again in a minute."
+        ) from error
+    except CrowdError as error:  # PROLIFIC_TOKEN not set: the site cannot check, so it lets nobody in
+        raise ProlificUnavailable("This study cannot check its links right now; please try again later.") from error
+    participant = submission.get("participant") or submission.get("participant_id")
+    if participant != participant_id or submission.get("study_id") != study_id:
+        raise AssignmentError("This session belongs to another participant or study; open the study from Prolific.")
+    status = str(submission.get("status") or "")
+    if status != "ACTIVE":
+        words = {"AWAITING REVIEW": "submitted", "RETURNED": "returned", "TIMED-OUT": "timed out"}
+        raise AssignmentError(
+            f"Prolific lists this session as {words.get(status, status.lower() or 'not started')}: it takes no "
+            "more answers. Take the study again from Prolific to answer more."
+        )
 
 
 def session_answered(session: ProlificSession) -> int:

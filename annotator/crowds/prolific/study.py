@@ -249,6 +249,7 @@ class StudySyncReport:
     returned: int = 0
     decided: int = 0
     unlisted: int = 0
+    freed: int = 0
 
     def lines(self) -> list[str]:
         return [
@@ -256,7 +257,7 @@ class StudySyncReport:
             f"{self.submissions} submissions listed, {self.confirmed} answers "
             f"confirmed, {self.returned} participants returned or timed out (their HITs freed, their answers "
             f"kept but not counted), {self.decided} decisions mirrored, {self.unlisted} participants Prolific "
-            "does not list (their answers wait)"
+            f"does not list (their answers wait), {self.freed} HIT places freed"
         ]
 
 
@@ -273,16 +274,21 @@ def campaign_sync_prolific(*, campaign: Campaign, client: ProlificApi) -> StudyS
     changed: set[int] = set()
     for session in ProlificSession.objects.filter(campaign=campaign).select_related("worker"):
         submission = listed.get(session.worker.external_id)
-        if submission is None:
+        mine = Assignment.objects.filter(worker=session.worker, hit__campaign=campaign)
+        if submission is None:  # not a participant of the study: their HITs go back to the pool
             report.unlisted += 1
+            report.freed += mine.filter(status=Assignment.Status.OPEN).update(
+                status=Assignment.Status.ABANDONED, slot=None
+            )
             continue
         status = submission.get("status", "")
         answers = Answer.objects.filter(worker=session.worker, hit__campaign=campaign)
         with transaction.atomic():
-            if status in RETURNED:
-                Assignment.objects.filter(
-                    worker=session.worker, hit__campaign=campaign, status=Assignment.Status.OPEN
-                ).update(status=Assignment.Status.ABANDONED, slot=None)
+            if status in RETURNED:  # their HITs, answered or not, go back to the pool
+                report.freed += mine.filter(status=Assignment.Status.OPEN).update(
+                    status=Assignment.Status.ABANDONED, slot=None
+                )
+                report.freed += mine.exclude(slot=None).update(slot=None)
                 held = answers.filter(held=Answer.Held.NONE)
                 report.returned += session.status not in RETURNED
                 ids = list(held.values_list("pk", flat=True))

@@ -233,4 +233,5 @@ class Command(BaseCommand):
             raise CommandError(f"No dissection named {name!r}")
         self.stdout.write(f"{name}: stage {dissection.stage}")
         for stage in selectors.dissection_progress(dissection):
-            self.stdout.write(f"  {stage.name}: {stage.done}/{stage.total} ({stage.percent:.0f}%)")
+            if stage.total:  # a stage with nothing to count (yet, or no probe set) is left out
+                self.stdout.write(f"  {stage.name}: {stage.done}/{stage.total} ({stage.percent:.0f}%)")

@@ -42,6 +42,8 @@ class Command(BaseCommand):
         def progress(stage: str, total: int, done: int):
             if bars:
                 bars.pop().close()
+            if done >= total:  # a stage already done shows no bar
+                return lambda _n: None
             unit = "chunk" if stage in ("probe_maps", "tally") else "step"
             bar = tqdm(total=total, initial=done, desc=STAGE_NAMES[stage], unit=unit, disable=opts["quiet"])
             bars.append(bar)
