@@ -16,6 +16,22 @@ DESCRIPTION_MAX = 64
 _FORBIDDEN = re.compile(r"[<>{}\\`\x00-\x1f\x7f]")  # markup, template and control characters
 # Characters nobody sees: controls, formatting (zero-width, bidi controls, tags), private use, unassigned.
 _INVISIBLE = {"Cc", "Cf", "Co", "Cn", "Cs"}
+# Letters that render as nothing (Hangul fillers, the braille blank), and the mark of undecodable bytes.
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\ufffd"}
+_MARKS = {"Mn", "Me"}  # combining marks: allowed on a letter, at most two each (no stacked "zalgo")
+
+
+def _stacked_marks(text: str) -> bool:
+    """A combining mark with no letter under it, or more than two on one letter."""
+    run, base = 0, False
+    for c in text:
+        if unicodedata.category(c) in _MARKS:
+            run += 1
+            if not base or run > 2:
+                return True
+        else:
+            run, base = 0, unicodedata.category(c)[0] in "LN"
+    return False
 
 
 def description_clean(text: str, max_length: int = DESCRIPTION_MAX) -> str:
@@ -27,10 +43,13 @@ def description_clean(text: str, max_length: int = DESCRIPTION_MAX) -> str:
         raise forms.ValidationError("Write one or two words for what the highlighted regions share.")
     if _FORBIDDEN.search(text):
         raise forms.ValidationError("Use words only: no < > { } \\ ` or control characters.")
-    if any(unicodedata.category(c) in _INVISIBLE for c in text):
+    if any(unicodedata.category(c) in _INVISIBLE or c in _BLANK_LETTERS for c in text):
         raise forms.ValidationError(
-            "Use visible words only: invisible, zero-width or text-direction characters are not allowed."
+            "Use visible words only: invisible, blank, zero-width or text-direction characters (or bytes that "
+            "are not text) are not allowed."
         )
+    if _stacked_marks(text):
+        raise forms.ValidationError("Use plain words: accents belong on a letter, at most two on each.")
     if len(text) > max_length:
         raise forms.ValidationError(
             f"Keep the description to {max_length} characters or fewer (one or two words are best)."

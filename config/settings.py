@@ -57,6 +57,27 @@ MIDDLEWARE = [
 # No page may be framed, except the HIT page by Mechanical Turk's worker sites (it sets its own policy).
 X_FRAME_OPTIONS = "DENY"
 
+
+def _static_headers(headers: dict, _path: str, _url: str) -> None:
+    """Static files (whitenoise answers them before the middleware above) may not be framed either."""
+    headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_headers
+# DJANGO_PROXY_CLIENT_HEADER=1: the client's address is the last hop of X-Forwarded-For (set it only
+# behind a proxy that appends it, as deploy/serve-production's nginx does).
+PROXY_CLIENT_HEADER = env_bool("DJANGO_PROXY_CLIENT_HEADER", False)
+# Counters shared by every server process (rate limits): CACHE_URL=redis://host:6379/2; this process's
+# memory by default.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+        if os.environ.get("CACHE_URL", "").startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # HTTPS, for a site served behind a proxy that ends TLS (deploy/: nginx in front of gunicorn).
 # DJANGO_HTTPS=1: cookies only over HTTPS, plain HTTP redirected, HSTS for DJANGO_HSTS_SECONDS.
 # DJANGO_PROXY_SSL_HEADER=1: trust the proxy's X-Forwarded-Proto (only when a proxy sets it, always).

@@ -310,7 +310,7 @@ def build_network(
         factory = import_factory(name)
         try:
             model = factory()
-        except Exception as exc:  # a user's factory can fail in any way: say which and how
+        except (Exception, SystemExit) as exc:  # a user's factory can fail in any way (sys:exit too)
             raise NetworkError(f"Calling {name}() to build the network failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(model, nn.Module):
             raise NetworkError(f"{name} returned {type(model).__name__}, not a torch.nn.Module.")
@@ -332,7 +332,7 @@ def import_factory(path: str) -> Callable[[], nn.Module]:
         raise NetworkError(f"Network {path!r} is not an import path package.module:factory.")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, TypeError, ValueError) as exc:  # TypeError, ValueError: a relative or empty path
         raise NetworkError(f"Cannot import {module_name!r} for network {path!r}: {exc}") from exc
     factory = getattr(module, attr, None)
     if factory is None:

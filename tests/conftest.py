@@ -18,6 +18,15 @@ def media_root(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fresh_counters():
+    """Rate-limit counters (Django's cache) start empty in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def eager_celery():
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True

@@ -475,3 +475,145 @@ def test_the_answer_parser_names_every_failure(xml: str) -> None:
         assert str(error)
     else:
         assert isinstance(result, dict)
+
+
+# One person, one vote and commands that refuse bad arguments (issue 25) ----------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        ("big", ["--reward", "1e9"], "--reward must be between 0 and 100.00 US dollars"),
+        ("nan", ["--reward", "NaN"], "argument --reward: invalid money value"),
+        ("inf", ["--reward", "inf"], "argument --reward: invalid money value"),
+        ("", [], "Campaign name ''"),
+        ("  padded", [], "Campaign name '  padded'"),
+        ("bell\x07", [], "Campaign name 'bell\\x07'"),
+        ("x" * 101, [], "use 1 to 100 letters"),
+        ("many", ["--answers-per-unit", "5000"], "--answers-per-unit must be at most 100"),
+        ("long", ["--assignment-minutes", "99999999"], "--assignment-minutes must be between 1 and 10080"),
+    ],
+)
+def test_create_campaign_refuses_bad_names_and_numbers_and_creates_nothing(
+    world_dir, admin_client, name, extra, message
+) -> None:
+    concept_network(world_dir, concepts=("car", "house"))
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("create_campaign", name, "--network", "world", "--layers", "conv3", *extra)
+    assert not Campaign.objects.exists()
+    assert admin_client.get("/dashboard/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--std", "0,0,0"], "--std must be three positive numbers"),
+        (["--std=-1,1,1"], "--std must be three positive numbers"),
+        (["--input-size", "0"], "--input-size must be between 16 and 4,096, not 0"),
+        (["--rf-images", "0"], "--rf-images must be between 1 and --top-k (60), not 0"),
+        (["--rf-images", "-3"], "--rf-images must be between 1 and --top-k (60), not -3"),
+        (["--top-k", "99999999999"], "--top-k must be between 1 and 10,000"),
+        (["--seed", "-1"], "--seed must be between 0 and 4,294,967,295, not -1"),
+        (["--network", "sys:exit"], "Calling sys:exit() to build the network failed: SystemExit"),
+        (["--network", "..:x"], "Cannot import '..' for network '..:x'"),
+    ],
+)
+def test_dissect_refuses_numbers_it_cannot_run_with_and_writes_no_record(image_dir: Path, options, message) -> None:
+    from annotator.models import Dissection, Network
+
+    args = ["dissect", "--network", "demo", "--layers", "conv3", "--images", str(image_dir), "--quiet"]
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command(*args, *options)
+    assert not Dissection.objects.exists() and not Network.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--auto-approval-hours=-1"], "--auto-approval-hours must be between 0 and 720, not -1"),
+        (["--lifetime-hours", "0"], "--lifetime-hours must be between 1 and 8,760, not 0"),
+        (["--frame-height=-5"], "--frame-height must be between 0 and 10,000, not -5"),
+        (["--min-approval-rate", "150"], "--min-approval-rate must be between 0 and 100, not 150"),
+        (["--locale", "XX,,"], "--locale '', '': give countries as ISO codes"),
+        (["--locale", "us"], "--locale 'us'"),
+        (["--external-url", "https://example.org:99999"], "has a port out of range"),
+    ],
+)
+def test_publish_refuses_settings_mturk_would_refuse_before_any_call(hit: Hit, stubbed_mturk, options, message) -> None:
+    Campaign.objects.update(platform="", environment="", status="draft")
+    args = ["publish", "c", "--backend", "sandbox", "--external-url", "https://127.0.0.1", "--yes", *options]
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command(*args)
+    stubbed_mturk.assert_no_pending_responses()
+    assert not Hit.objects.exclude(remote_id="").filter(campaign__name="c", remote_id__startswith="3").exists()
+
+
+@pytest.mark.django_db
+def test_imports_count_one_answer_a_worker_and_unit_and_refuse_bad_names(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_text(
+        "network,layer,unit,worker,description,category,precision\n"
+        "n,conv3,0,w1,car,object,0.9\n"
+        "n,conv3,0,w1,truck,object,0.9\n"  # the same worker and unit again
+        "n,../etc,1,w1,car,object,0.9\n"
+        "n,con\x07v3,2,w1,car,object,0.9\n"
+        f"n,conv3,3,{'w' * 300},car,object,0.9\n"
+        "n,conv3,4,w2,sky,region,0.5\n"
+    )
+    call_command("import_annotations", str(path), "--network", "n")
+    err = capsys.readouterr().err
+    for row, reason in (
+        (3, "answered conv3 unit 0 already \\(row 2\\)"),
+        (4, "control characters or a path"),
+        (5, "control characters or a path"),
+        (6, "worker has 300 characters"),
+    ):
+        assert re.search(f"row {row}: .*{reason}", err), (row, err)
+    assert sorted(Answer.objects.values_list("unit__index", "description")) == [(0, "car"), (4, "sky")]
+    call_command("import_annotations", str(path), "--network", "n")  # again: nothing new, nothing doubled
+    assert Answer.objects.count() == 2
+    other = tmp_path / "more.csv"
+    other.write_text("network,layer,unit,worker,description,category,precision\nn,conv3,0,w1,bus,object,0.9\n")
+    call_command("import_annotations", str(other), "--network", "n")
+    assert "already (an earlier import)" in capsys.readouterr().err and Answer.objects.count() == 2
+    for network, message in (("", "empty network"), ("n" * 5000, "network has 5000 characters")):
+        with pytest.raises(CommandError, match=re.escape(message)):
+            call_command("import_annotations", str(path), "--network", network)
+
+
+WEIRD = {
+    "combining marks only": "\u0301\u0301\u0301",
+    "stacked marks": "c\u0301\u0302\u0303\u0304\u0305ar",
+    "Hangul fillers": "\u3164\u3164",
+    "a Hangul filler inside a word": "ca\u3164r",
+    "braille blank": "\u2800car",
+    "bytes that are not text": "car\ufffd",
+}
+
+
+@pytest.mark.parametrize("kind", WEIRD)
+def test_descriptions_of_marks_blanks_and_undecodable_bytes_are_refused(kind: str) -> None:
+    form = HitAnswerForm({"description": WEIRD[kind], "category": "object"}, positions=[0])
+    assert not form.is_valid(), kind
+    assert re.search("invisible|accents belong on a letter|words", form.errors["description"][0]), kind
+    assert HitAnswerForm({"description": "café", "category": "object"}, positions=[0]).is_valid()
+    assert HitAnswerForm({"description": "cafe\u0301", "category": "object"}, positions=[0]).is_valid()
+
+
+@pytest.mark.django_db
+def test_invalid_utf8_posted_to_the_hit_page_is_refused_and_stored_nowhere(hit: Hit) -> None:
+    client = Client()
+    page = client.get(f"/hit/{hit.key}/", {"assignmentId": "A1", "workerId": "W1", "hitId": hit.remote_id})
+    token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
+    body = b"token=" + token.encode() + b"&category=object&description=car%FF%FE"
+    response = client.post(f"/hit/{hit.key}/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and not Answer.objects.exists()
+
+
+def test_static_files_may_not_be_framed(client) -> None:
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in response["Content-Security-Policy"]

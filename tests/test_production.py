@@ -170,3 +170,44 @@ def test_a_password_reset_says_when_mail_cannot_be_sent(client, settings, django
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     sent = client.post("/accounts/password_reset/", {"email": "ann@example.org"})
     assert sent.status_code == 302 and len(mail.outbox) == 1
+
+
+@pytest.mark.slow
+def test_make_serves_development_server_is_not_stalled_by_six_slow_clients(tmp_path: Path) -> None:
+    """`make serve` (Django's threaded development server: a thread a connection) for trying things out
+    on one machine: six clients sending a byte a second delay no one."""
+    port = free_port()
+    env = {**machine_env(), "DJANGO_DEBUG": "1", "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env)
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    stop = threading.Event()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                get(f"http://127.0.0.1:{port}/accounts/login/", 30)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"make serve's server did not start: {log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        clients = [threading.Thread(target=trickle, args=(port, stop), daemon=True) for _ in range(6)]
+        for client in clients:
+            client.start()
+        time.sleep(2.5)
+        status, seconds = get(f"http://127.0.0.1:{port}/accounts/login/", 5)
+        print(f"make serve: a normal request with six slow clients took {seconds:.2f} s")
+        assert status == 200 and seconds < 1.0, f"the request took {seconds:.2f} s"
+    finally:
+        stop.set()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)

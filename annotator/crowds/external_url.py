@@ -28,7 +28,11 @@ def check_external_url(url: str, *, platform: str, local_service: str = "") -> s
     if parts.scheme != "https" and not (loopback and local_service):
         raise CrowdError(f"--external-url must use https (the platforms send workers to https pages only): {url!r}.")
     try:
-        socket.getaddrinfo(host, parts.port or 443)
+        port = parts.port
+    except ValueError:
+        raise CrowdError(f"--external-url {url!r} has a port out of range (1 to 65535).") from None
+    try:
+        socket.getaddrinfo(host, port or 443)
     except (OSError, UnicodeError) as error:
         raise CrowdError(
             f"--external-url: the host name {host!r} does not resolve ({error}); workers could not reach the HIT pages."

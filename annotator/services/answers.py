@@ -104,14 +104,30 @@ def _target(assignment_pk: int) -> Assignment:
     return assignment
 
 
+GOLD_WARNING_WINDOW = 24 * 3600  # seconds
+
+
+def gold_warning_allowed(hit: Hit, client: str) -> bool:
+    """A gold warning tells whether some gold image is left unmarked, so warnings asked for again and
+    again (under made-up assignments) would reveal the gold: one client address gets at most the
+    warnings the HIT's own workers could need (two each) a day; then a try is stored as it is."""
+    if not client:
+        return True
+    from annotator.services.throttle import spend
+
+    budget = (GOLD_TRIES - 1) * hit.answers_wanted
+    return spend(f"gold-warning:{hit.pk}:{client}", budget, GOLD_WARNING_WINDOW)
+
+
 def answer_submit(
-    *, assignment_pk: int, data: Mapping, user_agent: str = "", now: datetime | None = None
+    *, assignment_pk: int, data: Mapping, user_agent: str = "", client: str = "", now: datetime | None = None
 ) -> Submission:
     """Check a HIT form's answer by its task's rules, then store it on the assignment exactly once,
     scored against the HIT's gold images, and queue the unit's aggregation after commit.
 
     Gold images handled carelessly earn a warning and another try (the form keeps the answers) until
-    the last of GOLD_TRIES, which is stored whatever it says. A repeated submission returns the stored
+    the last of GOLD_TRIES, which is stored whatever it says, or until the client's warnings for the
+    HIT are spent (`gold_warning_allowed`). A repeated submission returns the stored
     answer. On a crowd that confirms answers it is stored unconfirmed; sync confirms it."""
     now = now or timezone.now()
     hit = Hit.objects.select_related("campaign").filter(assignments__pk=assignment_pk).first()
@@ -127,7 +143,11 @@ def answer_submit(
             return Submission(existing, form, created=False)
         if not valid:
             return Submission(None, form)
-        if not task.gold_ok(hit, form.cleaned_data) and assignment.gold_warnings < GOLD_TRIES - 1:
+        if (
+            not task.gold_ok(hit, form.cleaned_data)
+            and assignment.gold_warnings < GOLD_TRIES - 1
+            and gold_warning_allowed(hit, client)
+        ):
             assignment.gold_warnings += 1
             assignment.save(update_fields=["gold_warnings"])
             return Submission(None, form, gold_retry=True, tries_left=GOLD_TRIES - assignment.gold_warnings)

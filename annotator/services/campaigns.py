@@ -6,6 +6,7 @@ afterwards: its slots are what every worker of that HIT sees, so their answers s
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -46,10 +47,31 @@ class CampaignSettings:
                 f"--gold-per-hit must be between 0 and {self.images_per_hit - 1} "
                 f"(fewer than the {self.images_per_hit} image slots)."
             )
-        if self.reward < 0:
-            raise CampaignError("--reward cannot be negative.")
-        if self.assignment_minutes < 1:
-            raise CampaignError("The assignment time must be at least one minute.")
+        if not self.reward.is_finite() or not 0 <= self.reward <= MAX_REWARD:
+            raise CampaignError(
+                f"--reward must be between 0 and {MAX_REWARD} US dollars an assignment, not {self.reward}."
+            )
+        if self.answers_per_unit > MAX_ANSWERS:
+            raise CampaignError(f"--answers-per-unit must be at most {MAX_ANSWERS}.")
+        if not 1 <= self.assignment_minutes <= MAX_MINUTES:
+            raise CampaignError(f"--assignment-minutes must be between 1 and {MAX_MINUTES} (a week).")
+
+
+MAX_REWARD = Decimal("100.00")  # US dollars an assignment: far above any HIT's, far below the field's limit
+MAX_ANSWERS = 100
+MAX_MINUTES = 7 * 24 * 60
+NAME_MAX = 100
+_NAME = re.compile(r"[^\W_][\w .-]*")
+
+
+def campaign_name_check(name: str) -> None:
+    """A campaign's name is typed on command lines and shown everywhere: 1 to 100 letters, digits,
+    spaces, dots, dashes or underscores, starting with a letter or digit."""
+    if not name or len(name) > NAME_MAX or not _NAME.fullmatch(name) or name != name.strip():
+        raise CampaignError(
+            f"Campaign name {name!r}: use 1 to {NAME_MAX} letters, digits, spaces, '.', '-' or '_', "
+            "starting with a letter or digit."
+        )
 
 
 @dataclass
@@ -62,6 +84,7 @@ class CampaignPlan:
 def campaign_plan(*, name: str, network: str, layers: list[str], settings: CampaignSettings) -> CampaignPlan:
     """Check a campaign request without writing anything (the command and the dashboard form both ask)."""
     settings.check()
+    campaign_name_check(name)
     if Campaign.objects.filter(name=name).exists():
         raise CampaignError(f"A campaign named {name!r} exists already; choose another name.")
     net = Network.objects.filter(name=network).first()

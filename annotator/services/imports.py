@@ -47,11 +47,17 @@ def _unit(text: str) -> int:
 
 
 def _name(row: dict[str, str], column: str) -> str:
-    text = (row.get(column) or "").strip()
+    return name_check((row.get(column) or "").strip(), column)
+
+
+def name_check(text: str, what: str) -> str:
+    """A network's, layer's or worker's name as imported: 1 to NAME_MAX visible characters, no path."""
     if not text:
-        raise ValueError(f"empty {column}")
+        raise ValueError(f"empty {what}")
     if len(text) > NAME_MAX:
-        raise ValueError(f"{column} has {len(text)} characters (at most {NAME_MAX})")
+        raise ValueError(f"{what} has {len(text)} characters (at most {NAME_MAX})")
+    if any(not c.isprintable() for c in text) or "/" in text or "\\" in text or text in (".", ".."):
+        raise ValueError(f"{what} {text[:40]!r} holds control characters or a path; use a plain name")
     return text
 
 
@@ -101,7 +107,12 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
         raise AnnotationImportError(
             f"{path.name}: unknown columns {', '.join(header) or '(none)'}; expected {expected}."
         )
+    try:
+        network = name_check(network.strip(), "network")
+    except ValueError as error:
+        raise AnnotationImportError(f"--network: {error}.") from error
     report = ImportReport(rows=len(rows))
+    answered: dict[tuple[str, str, int], int] = {}  # (worker, layer, unit) -> its row: one answer a unit
     net, _ = Network.objects.get_or_create(name=network)
     layers = {layer.name: layer for layer in net.layers.all()}
     units: dict[tuple[str, int], Unit] = {}
@@ -115,7 +126,7 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
                 layer_name = _name(row, "layer")
                 index = _unit(row.get("unit") or "")
                 answers = chosen.answers(header, row)
-                name = (row.get("worker") or "").strip()[:NAME_MAX] if chosen.per_worker else ""
+                name = name_check(row["worker"].strip(), "worker") if chosen.per_worker and row.get("worker") else ""
             except ValueError as error:
                 report.errors.append(f"row {number}: {error}")
                 continue
@@ -126,6 +137,18 @@ def annotations_import(*, path: Path, network: str) -> ImportReport:
                 units[key], created = Unit.objects.get_or_create(layer=layers[layer_name], index=index)
                 report.units_created += created
             worker = None
+            if chosen.per_worker and name:
+                first = answered.setdefault((name, layer_name, index), number)
+                stored = Answer.objects.filter(
+                    worker__kind=Worker.Kind.IMPORTED, worker__external_id=name, unit=units[key]
+                ).exclude(import_key__startswith=f"{path.name}:")
+                if first != number or stored.exists():
+                    where = f"row {first}" if first != number else "an earlier import"
+                    report.errors.append(
+                        f"row {number}: worker {name[:40]!r} answered {layer_name} unit {index} already ({where}): "
+                        "one answer a worker and unit, so this row is not imported"
+                    )
+                    continue
             if chosen.per_worker:
                 name = name or f"{path.name}:{number}"
                 if name not in workers:

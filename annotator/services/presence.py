@@ -20,7 +20,13 @@ from django.utils.text import slugify
 from annotator.labels import normalise
 from annotator.models import Campaign, Hit, HitImage, Image, PresenceDraw, TopImage, UnitLabel
 from annotator.services import artifacts
-from annotator.services.campaigns import CampaignError, CampaignSettings, campaign_get, campaign_row
+from annotator.services.campaigns import (
+    CampaignError,
+    CampaignSettings,
+    campaign_get,
+    campaign_name_check,
+    campaign_row,
+)
 from annotator.services.dissection_setup import DissectionError
 from annotator.services.presence_files import gold_read, proxy_read
 from annotator.services.probe import probe_scores
@@ -62,6 +68,7 @@ class _Unit:
 
 def presence_campaign_create(*, name: str, settings: CampaignSettings, presence_settings: PresenceSettings) -> Campaign:
     settings.check()
+    campaign_name_check(name)
     options = presence_settings
     options.check()
     if Campaign.objects.filter(name=name).exists():

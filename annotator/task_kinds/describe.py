@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from annotator.services.aggregation import AggregationSettings
     from annotator.task_kinds.base import Simulation
 
-RULES = ("gold-failed", "empty", "nonsense", "too-fast")
+RULES = ("gold-failed", "empty", "nonsense", "too-fast", "marked-all")
+MARKED_ALL = 0.9  # an answer marking this share of a HIT's images or more marked "everything"
 NONSENSE = {
     "none",
     "nothing",
@@ -199,6 +200,9 @@ class DescribeTask(Task):
         spent = seconds_spent(answer)
         if spent is not None and spent < min_seconds:
             failed.append("too-fast")
+        shown = answer.hit.slots.count() if answer.hit is not None else 0
+        if shown and len(answer.marked or []) >= MARKED_ALL * shown:
+            failed.append("marked-all")  # every gold image passes, and nothing is said of the unit
         return failed
 
     def aggregate(self, unit_ids: list[int], settings: AggregationSettings) -> None:

@@ -16,6 +16,7 @@ from annotator import selectors
 from annotator.models import Assignment, Hit
 from annotator.services import artifacts
 from annotator.services.answers import GOLD_TRIES, AssignmentError, Submission, answer_submit
+from annotator.services.throttle import client_address
 from annotator.task_kinds import task_for
 
 
@@ -56,7 +57,10 @@ def submit(request: HttpRequest, assignment: Assignment, page: FormPage) -> Subm
     the response that shows the form again (with its errors, or with the gold warning)."""
     try:
         result = answer_submit(
-            assignment_pk=assignment.pk, data=request.POST, user_agent=request.headers.get("User-Agent", "")
+            assignment_pk=assignment.pk,
+            data=request.POST,
+            user_agent=request.headers.get("User-Agent", ""),
+            client=client_address(request.META),
         )
     except AssignmentError as error:
         return message(request, "This HIT cannot take answers", str(error), status=400)

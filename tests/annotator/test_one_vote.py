@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from annotator.crowds.mturk.sync import campaign_sync
 from annotator.models import Answer, Assignment, Hit, UnitLabel
@@ -70,3 +71,42 @@ def test_a_made_up_assignment_in_a_workers_name_steps_aside_for_the_one_mturk_is
     # Once MTurk has confirmed an answer, a second assignment id for the same worker and HIT is refused.
     again = open_page(client, hit, "SECOND", "VICTIM")
     assert "answered this unit already" in again.content.decode()
+
+
+def test_gold_warnings_cannot_be_asked_for_again_and_again_to_find_the_gold(mturk_hit, client) -> None:
+    """Made-up assignments, each asking for its two warnings: one client address gets the warnings the
+    HIT's own workers could need (2 workers x 2), then every try is stored as it is."""
+    import re
+
+    hit = mturk_hit
+    warned = 0
+    for n in range(6):
+        page = open_page(client, hit, f"PROBE{n}", f"PROBER{n}")
+        token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
+        for _ in range(2):  # mark nothing: a gold image is surely unmarked
+            response = client.post(f"/hit/{hit.key}/", {"token": token, "description": "car", "category": "object"})
+            if 'id="gold-warning"' not in response.content.decode():
+                break
+            warned += 1
+    assert warned == 4, "the HIT's workers' share of warnings, then none"
+    assert Answer.objects.filter(assignment__external_id__startswith="PROBE").count() >= 4
+    other = Client(REMOTE_ADDR="192.0.2.7")  # another client still gets its warnings
+    page = open_page(other, hit, "HONEST1", "HONEST")
+    token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
+    response = other.post(f"/hit/{hit.key}/", {"token": token, "description": "car", "category": "object"})
+    assert 'id="gold-warning"' in response.content.decode()
+
+
+def test_marking_every_image_fails_a_review_rule(mturk_hit, client) -> None:
+    from annotator.task_kinds import task_for
+
+    hit = mturk_hit
+    page = open_page(client, hit, "ALLMARKED", "LAZY")
+    every = [str(p) for p in hit.slots.values_list("position", flat=True)]
+    import re
+
+    token = re.search(r'name="token" value="([^"]+)"', page.content.decode()).group(1)
+    client.post(f"/hit/{hit.key}/", {"token": token, "description": "car", "category": "object", "mismatch": every})
+    answer = Answer.objects.get(assignment__external_id="ALLMARKED")
+    assert answer.gold_passed, "every gold image is marked, so the gold check alone passes it"
+    assert "marked-all" in task_for(hit.campaign).failed_rules(answer, 0)

@@ -5,6 +5,7 @@ before the URL, the cost and the balance are checked, and a re-run after a crash
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
@@ -24,6 +25,8 @@ from mturk import client as mturk
 from mturk.client import MTurkClient
 from mturk.fees import assignment_cost, commission_rate
 from mturk.question import external_question
+
+LOCALE = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")  # a country, or a country and its subdivision
 
 
 @dataclass
@@ -45,6 +48,25 @@ class MTurkSettings:
     locales: list[str] = field(default_factory=list)
     qualification_type: str = ""
     qualification_min: int = 1
+
+    def check(self) -> None:
+        """MTurk's own limits, refused here by option name before any call."""
+        ranges = {
+            "--auto-approval-hours": (self.auto_approval_hours, 0, 720),  # MTurk: at most 30 days
+            "--lifetime-hours": (self.lifetime_hours, 1, 8760),  # at most a year
+            "--frame-height": (self.frame_height, 0, 10_000),
+            "--min-approval-rate": (self.approval_rate, 0, 100),
+            "--min-approved-hits": (self.approved_hits, 0, 1_000_000),
+            "--qualification-min": (self.qualification_min, 0, 1_000_000),
+        }
+        for option, (value, low, high) in ranges.items():
+            if value is not None and not low <= value <= high:
+                raise CrowdError(f"{option} must be between {low} and {high:,}, not {value}.")
+        bad = [code for code in self.locales if not LOCALE.fullmatch(code)]
+        if bad:
+            raise CrowdError(
+                f"--locale {', '.join(map(repr, bad))}: give countries as ISO codes, comma-separated (US,GB or US-CA)."
+            )
 
     def qualifications(self) -> list[dict]:
         return mturk.qualification_requirements(
@@ -121,10 +143,11 @@ def settings_from(options: dict[str, Any], *, local_service: str) -> tuple[MTurk
         frame_height=pick("frame_height", defaults.frame_height),
         approval_rate=pick("min_approval_rate", defaults.approval_rate),
         approved_hits=pick("min_approved_hits", defaults.approved_hits),
-        locales=[c.strip() for c in pick("locale", "").split(",") if c.strip()],
+        locales=[c.strip() for c in pick("locale", "").split(",")] if pick("locale", "") else [],
         qualification_type=pick("qualification_type", ""),
         qualification_min=pick("qualification_min", defaults.qualification_min),
     )
+    chosen.check()
     test = None
     if options.get("qualification_test"):
         if not options.get("qualification_answers"):

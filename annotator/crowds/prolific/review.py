@@ -27,6 +27,8 @@ RULE_CATEGORY = {
     "empty": "LOW_EFFORT",
     "nonsense": "LOW_EFFORT",
     "too-fast": "TOO_QUICKLY",
+    "marked-all": "LOW_EFFORT",
+    "all-same": "LOW_EFFORT",
 }
 AWAITING = "AWAITING REVIEW"
 BLOCK_GROUP = "unit-annotator: blocked participants"

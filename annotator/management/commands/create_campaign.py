@@ -18,8 +18,12 @@ from annotator.task_kinds import default_task, task_named, tasks
 
 
 def money(text: str) -> Decimal:
+    """US dollars with cents: a finite number (NaN, infinity and 1e400 are refused by argparse)."""
     try:
-        return Decimal(text).quantize(Decimal("0.01"))
+        value = Decimal(text)
+        if not value.is_finite():
+            raise ValueError(text)
+        return value.quantize(Decimal("0.01"))
     except InvalidOperation as error:
         raise ValueError(text) from error
 

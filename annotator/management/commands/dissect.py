@@ -28,6 +28,31 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+LIMITS = {  # option: (least, most), checked before anything is created
+    "top_k": (1, 10_000),
+    "occluder_size": (1, 1_024),
+    "occluder_stride": (1, 1_024),
+    "batch_size": (1, 4_096),
+    "chunk_size": (1, 1_000_000),
+    "input_size": (16, 4_096),
+    "seed": (0, 2**32 - 1),
+}
+
+
+def check_numbers(opts: dict[str, Any]) -> None:
+    """Numbers a dissection cannot run with are refused by name, before any record is written."""
+    for name, (low, high) in LIMITS.items():
+        value = opts.get(name)
+        if value is not None and not low <= value <= high:
+            raise CommandError(f"--{name.replace('_', '-')} must be between {low} and {high:,}, not {value}.")
+    if opts.get("rf_images") is not None and not 1 <= opts["rf_images"] <= opts["top_k"]:
+        raise CommandError(f"--rf-images must be between 1 and --top-k ({opts['top_k']}), not {opts['rf_images']}.")
+    if opts.get("std") is not None and min(opts["std"]) <= 0:
+        raise CommandError(f"--std must be three positive numbers (each channel is divided by it), not {opts['std']}.")
+    if opts.get("mean") is not None and not all(-1 <= v <= 2 for v in opts["mean"]):
+        raise CommandError(f"--mean is in [0, 1] pixel units (R,G,B), not {opts['mean']}.")
+
+
 def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -83,6 +108,7 @@ class Command(BaseCommand):
         for positive in ("top_k", "occluder_size", "occluder_stride", "batch_size", "chunk_size"):
             if opts[positive] < 1:
                 raise CommandError(f"--{positive.replace('_', '-')} must be at least 1")
+        check_numbers(opts)
         if not [s for s in opts["layers"].split(",") if s.strip()]:
             raise CommandError(
                 f"--layers {opts['layers']!r} names no layer: give aliases or module names, "
