@@ -230,6 +230,7 @@ def main() -> None:
             "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "LOG_LEVEL": "ERROR",
+            "HIT_PAGE_OPENS_PER_MINUTE": "0",  # every simulated worker comes from this one address
         }
         server = serve(env, port, args.gunicorn_workers)
         host = f"http://127.0.0.1:{port}"

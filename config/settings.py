@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "annotator",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -53,7 +54,17 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotator.middleware.FrameAncestorsMiddleware",
     "annotator.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+# Failed sign-ins are throttled (django-axes): five wrong passwords for one account from one address
+# lock that pair for AXES_COOLOFF_MINUTES (15); `manage.py axes_reset` lifts every lock.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "annotator.services.throttle.request_client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 # No page may be framed, except the HIT page by Mechanical Turk's worker sites (it sets its own policy).
 X_FRAME_OPTIONS = "DENY"
 
@@ -68,6 +79,8 @@ WHITENOISE_ADD_HEADERS_FUNCTION = _static_headers
 # DJANGO_PROXY_CLIENT_HEADER=1: the client's address is the last hop of X-Forwarded-For (set it only
 # behind a proxy that appends it, as deploy/serve-production's nginx does).
 PROXY_CLIENT_HEADER = env_bool("DJANGO_PROXY_CLIENT_HEADER", False)
+# HIT pages with a platform's ids (MTurk) and study links (Prolific) one client address opens a minute.
+HIT_PAGE_OPENS_PER_MINUTE = int(os.environ.get("HIT_PAGE_OPENS_PER_MINUTE", "30"))
 # Counters shared by every server process (rate limits): CACHE_URL=redis://host:6379/2; this process's
 # memory by default.
 CACHES = {
@@ -117,12 +130,15 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+# SQLite's wait for a lock stays well below gunicorn's 30-second worker timeout, so a request under a
+# held lock ends in the clear 503 (DatabaseUnavailableMiddleware), never in a killed worker.
+SQLITE_TIMEOUT = float(os.environ.get("SQLITE_TIMEOUT", "10"))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes and threads (a worker, the server) share the file: wait for locks instead of
     # failing. IMMEDIATE takes the write lock when a transaction begins; a deferred transaction that
     # reads and then writes (storing an answer) would otherwise fail at once with "database is locked"
     # when another one writes meanwhile, since SQLite cannot wait there without risking a deadlock.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=SQLITE_TIMEOUT, transaction_mode="IMMEDIATE")
     # Tests that serve pages from a thread (the simulated crowd) need a test database every
     # connection sees: a file, not SQLite's per-connection memory.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}

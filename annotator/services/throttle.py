@@ -31,3 +31,26 @@ def spend(key: str, budget: int, seconds: int) -> bool:
         cache.add(key, 1, seconds)
         count = 1
     return count <= budget
+
+
+def request_client_address(request: Any) -> str:
+    """The same address for django-axes' sign-in throttle."""
+    return client_address(request.META)
+
+
+def page_opens_allowed(client: str) -> bool:
+    """A worker opens a HIT page every minute or two; a script making up a crowd's worker ids to fill
+    the tables (or to probe) opens hundreds. Past HIT_PAGE_OPENS_PER_MINUTE (30; 0: no limit, for a
+    load test from one address) a client waits a minute."""
+    budget = settings.HIT_PAGE_OPENS_PER_MINUTE
+    return not client or not budget or spend(f"page-opens:{client}", budget, 60)
+
+
+def too_many(request: Any) -> Any:
+    from annotator.views.hit_form import message
+
+    response = message(
+        request, "Please wait a minute", "This address has opened many HIT pages in the last minute.", status=429
+    )
+    response["Retry-After"] = "60"
+    return response

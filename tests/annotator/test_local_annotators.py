@@ -111,7 +111,8 @@ def test_invited_annotators_set_their_password(campaign, capsys) -> None:
         form_page.redirect_chain[-1][0], {"new_password1": "a-Long-pass-42", "new_password2": "a-Long-pass-42"}
     )
     assert done.status_code == 302
-    assert client.login(username="newbie", password="a-Long-pass-42")
+    signed_in = client.post("/accounts/login/", {"username": "newbie", "password": "a-Long-pass-42"})
+    assert signed_in.status_code == 302, "the new password signs in"
     assert "Hello, newbie" in client.get("/annotate/").content.decode()
 
 

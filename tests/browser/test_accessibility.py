@@ -81,6 +81,8 @@ def test_the_start_page_and_the_local_hit(page, live_server, world, axe_source, 
     page.click("text=Next HIT")
     page.wait_for_selector("#hit-form")
     assert_accessible(page, axe_source, "local HIT page")
+    page.goto(f"{live_server.url}/accounts/login/")
+    assert_accessible(page, axe_source, "sign-in page")
 
 
 @SIZES

@@ -178,8 +178,10 @@ class MTurkCrowd(Crowd):
 
     def money(self, campaign: Campaign) -> CampaignMoney:
         """Rewards with MTurk's commission: spent on approved assignments, owed on submitted ones (MTurk
-        approves those by itself after the auto-approval delay)."""
-        counts = Answer.objects.filter(hit__campaign=campaign).aggregate(
+        approves those by itself after the auto-approval delay), of the assignments MTurk has listed."""
+        # Only assignments MTurk has listed cost money: a made-up answer never adds to what is owed.
+        mine = Answer.objects.filter(hit__campaign=campaign, confirmation=Answer.Confirmation.CONFIRMED)
+        counts = mine.aggregate(
             approved=Count("id", filter=Q(review=Answer.Review.APPROVED)),
             submitted=Count("id", filter=Q(review=Answer.Review.SUBMITTED)),
         )

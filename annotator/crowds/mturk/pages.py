@@ -21,6 +21,7 @@ from annotator import selectors
 from annotator.crowds.mturk.common import NAME, mturk_worker
 from annotator.models import Answer, Assignment, Campaign, Hit
 from annotator.services.answers import AssignmentError
+from annotator.services.throttle import client_address, page_opens_allowed, too_many
 from annotator.task_kinds import task_for
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 
@@ -141,6 +142,8 @@ def _mturk_hit(request: HttpRequest, key: str) -> HttpResponse:
     form = bind_form(hit)
     if not assignment_id or assignment_id == PREVIEW_ID:
         return render_form(request, FormPage(hit, form, action="", preview=True))
+    if not page_opens_allowed(client_address(request.META)):
+        return too_many(request)
     if hit.campaign.status == Campaign.Status.FINISHED and not _within_deadline(hit, assignment_id):
         return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
     try:

@@ -23,6 +23,7 @@ from annotator.crowds.prolific.sessions import (
 )
 from annotator.models import Assignment, Campaign, ProlificSession
 from annotator.services.answers import AssignmentError
+from annotator.services.throttle import client_address, page_opens_allowed, too_many
 from annotator.views.hit_form import FormPage, bind_form, message, render_form, submit
 from prolific.client import completion_url
 
@@ -44,6 +45,8 @@ def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
     participant is named by the ids Prolific puts on the link, and every later page by a token signed
     with our secret key. Made-up ids open a session, but its answers count only once Prolific lists a
     submission by that participant in this study (sync)."""
+    if not page_opens_allowed(client_address(request.META)):
+        return too_many(request)
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None or campaign.platform != NAME:
         return message(request, "No such study", "This study does not exist here; open it from Prolific.", status=404)
