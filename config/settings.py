@@ -81,13 +81,18 @@ WHITENOISE_ADD_HEADERS_FUNCTION = _static_headers
 PROXY_CLIENT_HEADER = env_bool("DJANGO_PROXY_CLIENT_HEADER", False)
 # HIT pages with a platform's ids (MTurk) and study links (Prolific) one client address opens a minute.
 HIT_PAGE_OPENS_PER_MINUTE = int(os.environ.get("HIT_PAGE_OPENS_PER_MINUTE", "30"))
-# Counters shared by every server process (rate limits): CACHE_URL=redis://host:6379/2; this process's
-# memory by default.
+# What every server process must share (rate-limit counters, the HIT pages workers have opened): files
+# under var/cache by default, which gunicorn's workers on one machine all see; CACHE_URL=redis://host:6379/2
+# for several machines.
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
         if os.environ.get("CACHE_URL", "").startswith(("redis://", "rediss://"))
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(Path(os.environ.get("CACHE_DIR", BASE_DIR / "var" / "cache"))),
+            "OPTIONS": {"MAX_ENTRIES": 50_000},  # an hour of page opens at the rate limit, from many addresses
+        }
     )
 }
 

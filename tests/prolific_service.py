@@ -98,6 +98,7 @@ class LocalProlific:
         self.refusals: list[str] = []
         self.throttled = 0
         self.in_flight = 0
+        self.hold = 0.005  # seconds each request is held, long enough for an overlapping one to be caught
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
@@ -393,7 +394,7 @@ class LocalProlific:
                     if concurrent:
                         service.refusals.append("concurrent")
                         return self._send(429, {"error": {"detail": "Concurrent requests are not supported."}})
-                    time.sleep(0.005)  # long enough for an overlapping request to be caught
+                    time.sleep(service.hold)
                     if self.headers.get("Authorization") != f"Token {service.token}":
                         return self._send(401, {"error": {"detail": "Invalid token."}})
                     if throttled:

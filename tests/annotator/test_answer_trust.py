@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from botocore.stub import ANY
@@ -201,7 +202,13 @@ def test_an_old_tab_after_returning_and_accepting_again_stores_once(mturk_hit, c
     assert "We had this answer already" in again.content.decode()
     answer = Answer.objects.get()
     assert answer.assignment.external_id == "SECOND"
-    assert Assignment.objects.get(external_id="FIRST").status == "abandoned"
+    assert not Assignment.objects.filter(external_id="FIRST").exists(), "the returned one left no row"
+    # A later page open in the worker's name from another address is not their browser: the answer
+    # stays on the assignment its page named.
+    third = open_page(client, hit, "THIRD", "W2")
+    open_page(Client(REMOTE_ADDR="198.51.100.7"), hit, "MADEUP", "W2")
+    assert 'name="assignmentId" value="THIRD"' in submit(client, hit, third).content.decode()
+    assert not Assignment.objects.filter(external_id="MADEUP").exists()
 
 
 @pytest.mark.django_db
@@ -239,9 +246,13 @@ def test_a_blocked_worker_and_a_finished_campaign_are_stored_and_flagged(world_d
 @pytest.mark.django_db
 def test_mturk_answers_are_taken_until_the_assignments_own_deadline(mturk_hit, client) -> None:
     hit = mturk_hit
-    on_time, too_late = open_page(client, hit, "ONTIME", "W1"), open_page(client, hit, "LATE", "W2")
+    on_time = open_page(client, hit, "ONTIME", "W1")
+    accepted = timezone.now() - timedelta(minutes=hit.campaign.assignment_minutes + 1)
+    with mock.patch("django.utils.timezone.now", return_value=accepted):  # its deadline passed a minute ago
+        too_late = open_page(client, hit, "LATE", "W2")
     Campaign.objects.update(status="finished")
-    Assignment.objects.filter(external_id="LATE").update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert open_page(client, hit, "ONTIME", "W1").status_code == 200, "reopened before its deadline"
+    assert open_page(client, hit, "LATE", "W2").status_code == 410
     assert submit(client, hit, on_time).status_code == 200
     late = submit(client, hit, too_late).content.decode()
     assert "The campaign finished before your answer arrived" in late

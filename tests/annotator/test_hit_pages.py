@@ -71,10 +71,11 @@ def test_preview_shows_the_whole_task_locked(hit, client) -> None:
 def test_accept_answer_and_hand_over_to_mturk(hit, client) -> None:
     page = open_hit(client, hit)
     assert "Preview" not in page and "<fieldset >" in page
-    assignment = Assignment.objects.get(external_id="A1")
-    assert assignment.worker.external_id == "W1" and assignment.worker.kind == "mturk"
+    assert not Assignment.objects.exists(), "no row for MTurk's ids until an answer comes"
     marked = gold(hit) + own(hit)[:6]
     response = post(client, hit, page, mismatch=[str(p) for p in marked], description="  Car  ")
+    assignment = Assignment.objects.get(external_id="A1")
+    assert assignment.worker.external_id == "W1" and assignment.worker.kind == "mturk"
     body = response.content.decode()
     assert response.status_code == 200
     assert f'action="{SANDBOX_SUBMIT}"' in body

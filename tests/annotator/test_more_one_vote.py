@@ -1,5 +1,6 @@
-"""More of one person, one vote: money counts only what the platform will pay, failed sign-ins are
-throttled, and SQLite's lock wait stays below gunicorn's worker timeout."""
+"""More of one person, one vote: money counts only what the platform will pay, made-up ids cost no
+row until they answer and one address opens pages at a human pace, failed sign-ins are throttled,
+and SQLite's lock wait stays below gunicorn's worker timeout."""
 
 from __future__ import annotations
 
@@ -45,10 +46,14 @@ def test_one_address_opening_hit_pages_by_the_hundred_waits_a_minute(mturk_hit, 
     from annotator.models import Assignment, Worker
 
     hit, client = mturk_hit, Client()
-    statuses = [open_page(client, hit, f"MADEUP{n}", f"NOBODY{n}").status_code for n in range(40)]
-    assert statuses[:30] == [200] * 30 and set(statuses[30:]) == {429}
-    assert Assignment.objects.count() == 30 and Worker.objects.filter(kind="mturk").count() == 30
-    assert open_page(Client(REMOTE_ADDR="192.0.2.1"), hit, "HONEST", "HONEST").status_code == 200
+    pages = [open_page(client, hit, f"MADEUP{n}", f"NOBODY{n}") for n in range(40)]
+    assert [p.status_code for p in pages[:30]] == [200] * 30 and {p.status_code for p in pages[30:]} == {429}
+    assert not Assignment.objects.exists() and not Worker.objects.exists(), "opening a page writes no row"
+    honest = Client(REMOTE_ADDR="192.0.2.1")
+    assert submit(honest, hit, open_page(honest, hit, "HONEST", "HONEST")).status_code == 200
+    assert list(Assignment.objects.values_list("external_id", "worker__external_id")) == [("HONEST", "HONEST")]
+    assert submit(client, hit, pages[0]).status_code == 200, "an open page still takes its answer"
+    assert Answer.objects.filter(assignment__external_id="MADEUP0", worker__external_id="NOBODY0").exists()
     study = Client().get("/prolific/1/", {"PROLIFIC_PID": "a" * 24, "STUDY_ID": "b" * 24, "SESSION_ID": "c" * 24})
     assert study.status_code == 429 and study["Retry-After"] == "60", "the Prolific link shares the budget"
 

@@ -85,10 +85,13 @@ def test_one_request_at_a_time(prolific_service) -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and "concurrent" not in prolific_service.refusals
-    # Without the client's lock the service refuses overlapping requests, as Prolific does.
-    statuses = []
+    # Without the client's lock the service refuses overlapping requests, as Prolific does. Each is held
+    # a quarter second and all start together, so they overlap however loaded the machine is.
+    prolific_service.hold = 0.25
+    statuses, start = [], threading.Barrier(8)
 
     def raw() -> None:
+        start.wait()
         request = urllib.request.Request(
             f"{prolific_service.url}/api/v1/studies/", headers={"Authorization": f"Token {prolific_service.token}"}
         )

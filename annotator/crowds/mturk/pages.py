@@ -3,13 +3,10 @@ and the assignment behind it."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +15,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from annotator import selectors
-from annotator.crowds.mturk.common import NAME, mturk_worker
+from annotator.crowds.mturk.assignments import (
+    PageOpen,
+    assignment_open,
+    ids_check,
+    page_open,
+    page_opened,
+    stored_assignment,
+)
+from annotator.crowds.mturk.common import NAME
 from annotator.models import Answer, Assignment, Campaign, Hit
 from annotator.services.answers import AssignmentError
 from annotator.services.throttle import client_address, page_opens_allowed, too_many
@@ -27,57 +32,7 @@ from annotator.views.hit_form import FormPage, bind_form, message, render_form, 
 
 PREVIEW_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 TOKEN_SALT = "annotator.mturk-assignment"  # noqa: S105 - a signing salt, not a secret
-# Mechanical Turk's ids (AssignmentId, HITId, WorkerId): 1 to 64 upper-case letters and digits.
-MTURK_ID = re.compile(r"[A-Z0-9]{1,64}")
-
-
-def assignment_open(
-    *, hit: Hit, assignment_id: str, worker_id: str, hit_id: str, now: datetime | None = None
-) -> Assignment:
-    """The assignment behind an accepted MTurk HIT, created the first time its page opens, with MTurk's
-    deadline for it (accepted now, plus the campaign's assignment duration).
-
-    MTurk sends its three ids with the page; each must look like one of MTurk's, and the HIT id must be
-    this HIT's own, so a link to one HIT cannot open another. Whether the assignment is real only MTurk
-    knows: its answer counts once sync sees it there. A worker who returned the HIT and accepted it again
-    gets a new AssignmentId, and the returned one is marked abandoned."""
-    now = now or timezone.now()
-    for name, value in (("assignmentId", assignment_id), ("workerId", worker_id), ("hitId", hit_id)):
-        if not MTURK_ID.fullmatch(value or ""):
-            raise AssignmentError(f"This link lacks a valid {name}; open the HIT from Mechanical Turk.")
-    if hit_id != hit.remote_id:
-        raise AssignmentError("This page belongs to another HIT; open it again from Mechanical Turk.")
-    existing = Assignment.objects.filter(external_id=assignment_id).select_related("worker").first()
-    if existing is not None:
-        if existing.hit_id != hit.pk or existing.worker.external_id != worker_id:
-            raise AssignmentError("This assignment belongs to another HIT or worker.")
-        return existing
-    worker = mturk_worker(hit.campaign, worker_id)
-    with transaction.atomic():
-        Assignment.objects.filter(hit=hit, worker=worker, status=Assignment.Status.OPEN).exclude(
-            external_id=assignment_id
-        ).update(status=Assignment.Status.ABANDONED)
-        # An answered assignment of this worker and HIT that MTurk has not vouched for may be one made
-        # up in their name: it steps aside (kept, its answer never counted unless MTurk lists it), so
-        # the assignment MTurk issued them takes their answer. One MTurk has confirmed stays theirs.
-        Assignment.objects.filter(hit=hit, worker=worker).exclude(status=Assignment.Status.ABANDONED).exclude(
-            external_id=assignment_id
-        ).exclude(answer__confirmation=Answer.Confirmation.CONFIRMED).update(status=Assignment.Status.ABANDONED)
-        try:
-            with transaction.atomic():
-                return Assignment.objects.create(
-                    hit=hit,
-                    worker=worker,
-                    external_id=assignment_id,
-                    opened_at=now,
-                    expires_at=now + timedelta(minutes=hit.campaign.assignment_minutes),
-                )
-        except IntegrityError:  # the same page opened twice at once, or an answered HIT re-accepted
-            pass
-    existing = Assignment.objects.filter(external_id=assignment_id).first()
-    if existing is None:
-        raise AssignmentError("You have answered this unit already; return this HIT so another worker gets it.")
-    return existing
+OPEN_SALT = "annotator.mturk-page-open"  # noqa: S105 - a signing salt, not a secret
 
 
 def submit_url(turk_submit_to: str, environment: str) -> str:
@@ -146,39 +101,58 @@ def _mturk_hit(request: HttpRequest, key: str) -> HttpResponse:
         return too_many(request)
     if hit.campaign.status == Campaign.Status.FINISHED and not _within_deadline(hit, assignment_id):
         return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
+    worker_id, client = params.get("workerId", ""), client_address(request.META)
     try:
-        assignment = assignment_open(
-            hit=hit, assignment_id=assignment_id, worker_id=params.get("workerId", ""), hit_id=params.get("hitId", "")
-        )
+        ids_check(hit=hit, assignment_id=assignment_id, worker_id=worker_id, hit_id=params.get("hitId", ""))
+        assignment = stored_assignment(hit, assignment_id, worker_id)
+        if assignment is None:  # nothing is stored until an answer comes: the token carries the ids
+            opened = page_open(hit=hit, assignment_id=assignment_id, worker_id=worker_id, client=client)
+            token = signing.dumps([hit.pk, opened.assignment_id, opened.worker_id, opened.opened_at], salt=OPEN_SALT)
     except AssignmentError as error:
         return message(request, "This HIT cannot be opened", str(error), status=400)
     turk_submit_to = params.get("turkSubmitTo", "")
-    answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
-    if answered is not None:
-        return _finish(request, hit, answered, turk_submit_to, again=True)
-    hidden = {"token": signing.dumps(assignment.pk, salt=TOKEN_SALT), "turkSubmitTo": turk_submit_to}
+    if assignment is not None:
+        answered = Answer.objects.filter(assignment=assignment).select_related("assignment").first()
+        if answered is not None:
+            return _finish(request, hit, answered, turk_submit_to, again=True)
+        token = signing.dumps(assignment.pk, salt=TOKEN_SALT)
+    hidden = {"token": token, "turkSubmitTo": turk_submit_to}
     return render_form(request, FormPage(hit, form, reverse("mturk-hit", args=[hit.key]), hidden))
 
 
 def _within_deadline(hit: Hit, assignment_id: str) -> bool:
     """An assignment accepted before the campaign finished may still be answered until MTurk's deadline."""
-    deadline = (
-        Assignment.objects.filter(hit=hit, external_id=assignment_id[:64]).values_list("expires_at", flat=True).first()
-    )
+    stored = Assignment.objects.filter(hit=hit, external_id=assignment_id[:64]).values_list("expires_at", flat=True)
+    opened = page_opened(hit, assignment_id[:64])
+    deadline = stored.first() if stored.exists() else opened.expires(hit) if opened else None
     return deadline is not None and timezone.now() <= deadline
+
+
+def _assignment(request: HttpRequest, hit: Hit) -> Assignment | None:
+    """The assignment a posted form names: a stored one by its key, or one whose page opened without
+    a row (its MTurk ids, signed by our page), created now."""
+    token = request.POST.get("token", "")
+    try:
+        return Assignment.objects.filter(pk=signing.loads(token, salt=TOKEN_SALT), hit=hit).first()
+    except signing.BadSignature:
+        pass
+    try:
+        hit_pk, assignment_id, worker_id, opened_at = signing.loads(token, salt=OPEN_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
+        hit_pk = None
+    if hit_pk is None:
+        raise AssignmentError("Its assignment token is missing or not valid; open the HIT again from Mechanical Turk.")
+    if hit_pk != hit.pk:
+        raise AssignmentError("This assignment does not belong to this HIT; open it again from Mechanical Turk.")
+    opened = PageOpen(hit.pk, assignment_id, worker_id, float(opened_at))
+    return assignment_open(hit=hit, opened=opened, client=client_address(request.META))
 
 
 def _post(request: HttpRequest, hit: Hit) -> HttpResponse:
     try:
-        assignment_pk = signing.loads(request.POST.get("token", ""), salt=TOKEN_SALT)
-    except signing.BadSignature:
-        return message(
-            request,
-            "This form cannot be sent",
-            "Its assignment token is missing or not valid; open the HIT again from Mechanical Turk.",
-            status=400,
-        )
-    assignment = Assignment.objects.filter(pk=assignment_pk, hit=hit).first()
+        assignment = _assignment(request, hit)
+    except AssignmentError as error:
+        return message(request, "This form cannot be sent", str(error), status=400)
     if assignment is None:
         return message(request, "No such assignment", "This assignment does not belong to this HIT.", status=400)
     turk_submit_to = request.POST.get("turkSubmitTo", "")

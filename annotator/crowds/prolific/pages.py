@@ -43,8 +43,9 @@ def _hit_url(session: ProlificSession) -> str:
 def start(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Security behavior: no cookie (a participant's browser may refuse them for this site); the
     participant is named by the ids Prolific puts on the link, and every later page by a token signed
-    with our secret key. Made-up ids open a session, but its answers count only once Prolific lists a
-    submission by that participant in this study (sync)."""
+    with our secret key. A session opens only for a SESSION_ID that Prolific lists as this participant's
+    submission in this study, in progress: a participant's PROLIFIC_PID beside any other SESSION_ID
+    opens nothing, and answers still count only once sync sees the submission."""
     if not page_opens_allowed(client_address(request.META)):
         return too_many(request)
     campaign = Campaign.objects.filter(pk=campaign_id).first()
