@@ -43,7 +43,7 @@ def probe_set(root: Path, count: int, rng: np.random.Generator) -> None:
     kinds = {n: cats[n % 5] for n in range(1, LABELS + 1)}
     with (root / "label.csv").open("w", newline="") as f:
         csv.writer(f).writerows([["number", "name", "category", "frequency", "coverage", "syns"]] + [
-            [n, f"l{n}", kinds[n], 1, 0.1, ""] for n in range(1, LABELS + 1)
+            [n, f"l{n}", f"{kinds[n]}(1)", 1, 0.1, ""] for n in range(1, LABELS + 1)
         ])  # fmt: skip
     for c in cats:
         with (root / f"c_{c}.csv").open("w", newline="") as f:

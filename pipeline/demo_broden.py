@@ -69,7 +69,7 @@ def write_broden(world_dir: str | Path) -> Path:
     _write(
         root / "label.csv",
         ["number", "name", "category", "frequency", "coverage", "syns"],
-        [[n, name, category, 0, 1.0, ""] for name, (n, category) in numbers.items()],
+        [[n, name, f"{category}(0)", 0, 1.0, ""] for name, (n, category) in numbers.items()],  # Broden: cat(count)
     )
     _write(root / "category.csv", ["name", "first", "last", "count", "frequency"], [[c, 0, 0, 0, 0] for c in ORDER])
     for category in ORDER:

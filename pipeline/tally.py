@@ -98,41 +98,48 @@ class Tally:
         self.activation += other.activation
 
     def add(self, probe: BrodenSet, image: ProbeImage, maps: torch.Tensor, thresholds: torch.Tensor) -> None:
-        """One image's counts; maps U x h x w (the raw layer output), thresholds U. The labels an image
-        holds are few, so the intersections are one product: the units' masks (U' x pixels) by the
-        pixels' counts of each label present (pixels x D, summed over the layers); counts are whole
-        numbers below 2^24, exact in float32, and add up in float64."""
-        layers = torch.from_numpy(probe.pixel_layers(image))  # K x sh x sw
+        """One image's counts; maps U x h x w (the raw layer output), thresholds U. The work runs on the
+        maps' device (the network's: a GPU where the network ran on one), and only the small per-image
+        results come back to the counts, kept on the CPU. The labels an image holds are few, so the
+        intersections are one product: the units' masks (U' x pixels) by the pixels' counts of each
+        label present (pixels x D, summed over the layers); counts are whole numbers below 2^24, exact
+        in float32 on the CPU (float64 elsewhere, where a matrix product may round through TF32), and
+        add up in float64."""
+        device = maps.device
+        layers = torch.from_numpy(probe.pixel_layers(image)).to(device)  # K x sh x sw
         scalars = [s for values in image.scalars for s in values]
         pixels = image.height * image.width
         flat = layers.reshape(layers.shape[0], -1)
         present, counts = torch.unique(flat[flat != 0], return_counts=True)
-        self.truth.index_add_(0, present, counts.to(torch.float64))
+        labels_here = present.cpu()
+        self.truth.index_add_(0, labels_here, counts.cpu().to(torch.float64))
         for s in scalars:
             self.truth[s] += pixels
-        live = torch.nonzero(maps.flatten(1).amax(dim=1) > thresholds).flatten()
+        live = torch.nonzero(maps.flatten(1).amax(dim=1) > thresholds.to(device)).flatten()
         if not len(live):
             return
+        exact = torch.float32 if device.type == "cpu" else torch.float64
         up = upsample(maps[live].to(torch.float32), image.height, image.width)
-        mask = (up > thresholds[live, None, None].to(up.dtype)).reshape(len(live), -1).to(torch.float32)
-        area = mask.sum(dim=1).to(torch.float64)  # |A| per live unit
+        mask = (up > thresholds.to(device)[live, None, None].to(up.dtype)).reshape(len(live), -1).to(exact)
+        area = mask.sum(dim=1).to(torch.float64).cpu()  # |A| per live unit
+        units = live.cpu()
         if len(present):
             column = torch.searchsorted(present, flat)  # each (layer, pixel)'s label among those present
             column = torch.where(flat == 0, len(present), column)  # unlabelled: a column dropped below
-            per_pixel = torch.zeros(flat.shape[1], len(present) + 1, dtype=torch.float32)  # pixels x (D + 1)
-            rows = torch.arange(flat.shape[1]).expand_as(flat)
-            per_pixel.index_put_((rows.reshape(-1), column.reshape(-1)), torch.ones(flat.numel()), accumulate=True)
-            per_pixel = per_pixel[:, :-1]
-            hits = (mask @ per_pixel).to(torch.float64)  # U' x D
-            self.intersect[live[:, None], present[None, :]] += hits
+            per_pixel = torch.zeros(flat.shape[1], len(present) + 1, dtype=exact, device=device)  # pixels x (D+1)
+            rows = torch.arange(flat.shape[1], device=device).expand_as(flat)
+            ones = torch.ones(flat.numel(), dtype=exact, device=device)
+            per_pixel.index_put_((rows.reshape(-1), column.reshape(-1)), ones, accumulate=True)
+            hits = (mask @ per_pixel[:, :-1]).to(torch.float64).cpu()  # U' x D
+            self.intersect[units[:, None], labels_here[None, :]] += hits
         else:
             hits = torch.zeros(len(live), 0, dtype=torch.float64)
         gate = torch.zeros(len(live), self.activation.shape[1], dtype=torch.float64)
-        gate.index_add_(1, torch.from_numpy(probe.primary)[present], hits)
+        gate.index_add_(1, torch.from_numpy(probe.primary)[labels_here], hits)
         for s in scalars:
             gate[:, int(probe.primary[s])] += 1
-            self.intersect[live, s] += area
-        self.activation[live] += (gate > 0).to(torch.float64) * area[:, None]
+            self.intersect[units, s] += area
+        self.activation[units] += (gate > 0).to(torch.float64) * area[:, None]
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def tally_layers(
     return out
 
 
-def _thresholds(path: Path, units: int) -> np.ndarray:
+def given_thresholds(path: Path, units: int) -> np.ndarray:
+    """A thresholds file's U levels, refused (naming the file) unless it holds one finite number a unit."""
     try:
         values = np.asarray(np.load(path), dtype=np.float64)
     except (OSError, ValueError) as error:
@@ -135,7 +136,7 @@ def features_dissect(
         for start in range(0, maps.shape[0], BATCH):
             yield {layer: torch.from_numpy(np.array(maps[start : start + BATCH], dtype=np.float32))}
 
-    given = {layer: _thresholds(thresholds, units)} if thresholds else None
+    given = {layer: given_thresholds(thresholds, units)} if thresholds else None
     total = {layer: int(maps.shape[0] * maps.shape[2] * maps.shape[3])}
     try:
         (result,) = tally_layers(probe, batches, {layer: units}, total, given, progress)

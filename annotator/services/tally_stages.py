@@ -25,10 +25,17 @@ from django.db import transaction
 
 from annotator.models import Dissection, Image, Layer
 from annotator.services import artifacts
-from annotator.services.automatic_labels import AutomaticLabelError, LayerTally, labels_store, probe_read
+from annotator.services.automatic_labels import (
+    AutomaticLabelError,
+    LayerTally,
+    given_thresholds,
+    labels_store,
+    probe_read,
+)
 from annotator.services.dissection_setup import (
     DissectionError,
     artifact_root,
+    device_of,
     dissection_images,
     layers_of,
     network_for,
@@ -186,11 +193,12 @@ def thresholds_run(dissection_id: int, _ident: int = 0) -> None:
     for index in chunks:
         seen.update(row for listed in _chunk_rows(dissection, index, rows) for row in listed)
     layers = tally_layers_of(dissection)
+    given = dissection.settings.get("probe_thresholds")
     sketches = {
         layer.pk: tally.ThresholdSketch(layer.num_units, len(seen) * (layer.map_height or 0) * (layer.map_width or 0))
         for layer in layers
     }
-    for index in chunks:
+    for index in chunks if given is None else ():
         image_rows, maps = _chunk_maps(dissection, index, rows)
         repeat = [j for j, listed in enumerate(image_rows) for _ in listed]  # one map per probe row
         for pk, sketch in sketches.items():
@@ -199,7 +207,10 @@ def thresholds_run(dissection_id: int, _ident: int = 0) -> None:
     if not seen:
         raise DissectionError(f"No image of {probe.root / 'index.csv'} could be read by the dissection.")
     skipped = np.array([row for row in range(len(probe.images)) if row not in seen], dtype=np.int64)
-    arrays = {str(pk): sketch.thresholds() for pk, sketch in sketches.items()}
+    if given is None:
+        arrays = {str(pk): sketch.thresholds() for pk, sketch in sketches.items()}
+    else:  # the given ones (`probe_attach` checked them against the one layer labelled)
+        arrays = {str(layer.pk): np.asarray(given, dtype=np.float64) for layer in layers}
     artifacts.write_arrays(thresholds_path(dissection), {**arrays, "skipped": skipped})
 
 
@@ -220,16 +231,18 @@ def tally_chunk_run(dissection_id: int, index: int) -> None:
     dissection = Dissection.objects.select_related("network").get(pk=dissection_id)
     if artifacts.exists(counts_path(dissection, index)):
         return
+    device = device_of(settings_of(dissection))  # the network's device: the IoU work runs there
     probe, rows = probe_set(dissection)
-    levels = _levels(dissection)
+    levels = {pk: level.to(device) for pk, level in _levels(dissection).items()}
     layers = tally_layers_of(dissection)
     counts = {layer.pk: tally.Tally.empty(layer.num_units, probe.labels, len(probe.categories)) for layer in layers}
     image_rows, maps = _chunk_maps(dissection, index, rows)
     try:
         for j, listed in enumerate(image_rows):
-            for row in listed:
-                for pk, count in counts.items():
-                    count.add(probe, probe.images[row], torch.from_numpy(maps[pk][j]), levels[pk])
+            for pk, count in counts.items():
+                on_device = torch.from_numpy(maps[pk][j]).to(device)
+                for row in listed:
+                    count.add(probe, probe.images[row], on_device, levels[pk])
     except broden.BrodenError as error:
         raise DissectionError(str(error)) from error
     arrays = {}
@@ -290,17 +303,30 @@ STEPS: dict[str, Callable[[int, int], None]] = {
 # Asking for labels --------------------------------------------------------------------------------------
 
 
-def probe_attach(dissection: Dissection, probe_dir: Path, layers: list[str] | None = None) -> None:
-    """Name the probe set (and layers) the dissection's automatic labels are computed on. Another
-    probe set or other layers than before start the automatic labels afresh (the kept maps stay if
-    the layers are the same)."""
+def probe_attach(
+    dissection: Dissection, probe_dir: Path, layers: list[str] | None = None, thresholds: Path | None = None
+) -> None:
+    """Name the probe set (and layers, and given thresholds) the dissection's automatic labels are
+    computed on. Another probe set, other layers or other thresholds than before start the automatic
+    labels afresh (the kept maps stay if the layers are the same). Given thresholds (one layer's, to
+    reproduce a published dissection) replace the 0.995 quantiles."""
     probe = probe_read(probe_dir)
-    known = [layer.name for layer in layers_of(dissection)]
+    dissected = layers_of(dissection)
+    known = [layer.name for layer in dissected]
     unknown = [name for name in layers or [] if name not in known]
     if unknown:
         raise AutomaticLabelError(
             f"{dissection.network.name} has no layer {', '.join(unknown)} dissected (it has {', '.join(known)})."
         )
+    levels = None
+    if thresholds is not None:
+        tallied = [layer for layer in dissected if not layers or layer.name in layers]
+        if len(tallied) != 1:
+            raise AutomaticLabelError(
+                f"{thresholds} gives one layer's thresholds, and {len(tallied)} layers are labelled "
+                f"({', '.join(layer.name for layer in tallied)}): name one with --layers."
+            )
+        levels = given_thresholds(thresholds, tallied[0].num_units).tolist()
     if Path(dissection.image_set.root).resolve() != (probe.root / "images").resolve():
         raise AutomaticLabelError(
             f"The dissection of {dissection.network.name} read {dissection.image_set.root}, not the probe set's "
@@ -313,7 +339,11 @@ def probe_attach(dissection: Dissection, probe_dir: Path, layers: list[str] | No
             f"{len(missing)} image(s) of {probe.root / 'index.csv'} are not images of the dissection, "
             f"the first at row {missing[0].row} ({missing[0].image})."
         )
-    wanted = {"probe": str(probe.root.resolve()), "probe_layers": sorted(layers) if layers else None}
+    wanted = {
+        "probe": str(probe.root.resolve()),
+        "probe_layers": sorted(layers) if layers else None,
+        "probe_thresholds": levels,
+    }
     stored = {key: dissection.settings.get(key) for key in wanted}
     if stored == wanted:
         return
@@ -330,6 +360,7 @@ def dissection_label_automatic(
     network: str,
     probe_dir: Path,
     layers: list[str] | None = None,
+    thresholds: Path | None = None,
     progress: Callable[[str, int, int], Callable[[int], None]] | None = None,
 ) -> Dissection:
     """`label_automatic`: the four stages' steps run here, each stage's remaining steps in turn
@@ -342,7 +373,7 @@ def dissection_label_automatic(
             f"The dissection of {network} has not passed all its images through the network yet: finish `dissect` "
             f"first (with --probe broden DIR it labels them itself)."
         )
-    probe_attach(dissection, probe_dir, layers)
+    probe_attach(dissection, probe_dir, layers, thresholds)
     for stage in STAGES:
         steps = pending(dissection, stage)
         total = dissection.chunks.count() if stage in ("probe_maps", "tally") else 1

@@ -126,3 +126,41 @@ def test_queued_automatic_labels_equal_in_process(world, capsys) -> None:
     connections.close_all()
     assert tally_of("queued") == tally_of("here")
     assert labels_of("queued") == labels_of("here")
+
+
+def test_given_thresholds_label_the_network_path_as_they_label_the_features_path(world, tmp_path) -> None:
+    """`dissect --network ... --probe broden DIR --thresholds FILE.npy` (a published dissection's levels)
+    labels on exactly those levels: the tally equals `dissect --features` on the same maps with the same
+    file, byte for byte. A file that does not fit the layer is refused, naming it."""
+    import csv
+
+    import numpy as np
+    import torch
+    from django.core.management.base import CommandError
+
+    from pipeline import activations, images
+    from pipeline.networks import build_network
+
+    probe_dissect(world, "quantiles")
+    levels = np.array([t for *_, t, _ in labels_of("quantiles")]) * 0.8  # not the quantiles
+    given = tmp_path / "levels.npy"
+    np.save(given, levels)
+    probe_dissect(world, "given", "--thresholds", str(given))
+    assert [t for *_, t, _ in labels_of("given")] == levels.tolist()
+    net = build_network("demo")
+    paths = [row["image"] for row in csv.DictReader((world / "index.csv").open())]
+    with activations.recording(net.model, ["features.6"]) as records, torch.inference_mode():
+        batch = images.load_batch(world / "images", paths, net.preprocessing)
+        activations.run(net.model, batch.tensor, records)
+    np.save(tmp_path / "maps.npy", records["features.6"].float().numpy())
+    call_command(
+        "dissect", "--features", str(tmp_path / "maps.npy"), "--probe", "broden", str(world), "--name", "features",
+        "--layers", "conv3", "--thresholds", str(given),
+    )  # fmt: skip
+    assert tally_of("given") == tally_of("features") != tally_of("quantiles")
+    np.save(tmp_path / "short.npy", levels[:10])
+    with pytest.raises(CommandError, match=r"short\.npy holds \(10,\) values; the layer has 64 units"):
+        call_command("label_automatic", "given", "--probe", str(world), "--thresholds", str(tmp_path / "short.npy"))
+    with pytest.raises(CommandError, match="needs --probe broden DIR"):
+        call_command(*dissect_args(world / "images", name="x", layers="conv3"), "--thresholds", str(given))
+    assert [t for *_, t, _ in labels_of("given")] == levels.tolist(), "a refused file changes nothing"

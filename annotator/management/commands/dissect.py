@@ -102,6 +102,7 @@ class Command(BaseCommand):
         if opts["features"]:
             return self.features(opts)
         probe_dir, listed = self.probe_images(opts) if opts["probe"] else (None, None)
+        thresholds = self.thresholds_file(opts)
         for required in ("network", "layers", "images"):
             if not opts[required]:
                 raise CommandError(f"--{required} is required")
@@ -143,7 +144,7 @@ class Command(BaseCommand):
             from annotator.services.tally_stages import probe_attach
 
             try:
-                probe_attach(dissection, probe_dir)
+                probe_attach(dissection, probe_dir, thresholds=thresholds)
             except AutomaticLabelError as exc:
                 raise CommandError(str(exc)) from exc
         if opts["queue"]:
@@ -159,7 +160,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Dissection {name} is already complete; nothing to do.")
             self.report(dissection)
             if probe_dir is not None:
-                self.automatic(name, probe_dir, opts["quiet"])
+                self.automatic(name, probe_dir, thresholds, opts["quiet"])
             return None
         if dissection.stage not in (dissection.Stage.SEGMENTATION, dissection.Stage.DONE):
             reason = full_pass_reason(dissection)
@@ -181,7 +182,7 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, previous)
         self.report(dissection)
         if probe_dir is not None:  # and the automatic labels on the probe set it read
-            self.automatic(name, probe_dir, opts["quiet"])
+            self.automatic(name, probe_dir, thresholds, opts["quiet"])
 
     def report(self, dissection: service.Dissection) -> None:
         bad = list(selectors.unreadable_images(dissection).values_list("path", "error"))
@@ -196,10 +197,22 @@ class Command(BaseCommand):
             )
         self.stdout.write("Export with: python manage.py export --format json --network " + dissection.network.name)
 
-    def automatic(self, name: str, probe_dir: Path, quiet: bool) -> None:
-        call_command(
-            "label_automatic", name, "--probe", str(probe_dir), *(["--quiet"] if quiet else []), stdout=self.stdout
-        )
+    def automatic(self, name: str, probe_dir: Path, thresholds: Path | None, quiet: bool) -> None:
+        given = ["--thresholds", str(thresholds)] if thresholds else []
+        quieter = ["--quiet"] if quiet else []
+        call_command("label_automatic", name, "--probe", str(probe_dir), *given, *quieter, stdout=self.stdout)
+
+    def thresholds_file(self, opts: dict[str, Any]) -> Path | None:
+        """`--thresholds FILE.npy` beside a network: the probe set's labels take them instead of the
+        0.995 quantiles (their count is checked against the layer once the network is known)."""
+        if not opts["thresholds"]:
+            return None
+        if not opts["probe"]:
+            raise CommandError("--thresholds gives the IoU tally's levels: it needs --probe broden DIR.")
+        path = Path(opts["thresholds"])
+        if not path.is_file():
+            raise CommandError(f"--thresholds {path}: no such file.")
+        return path
 
     def probe_images(self, opts: dict[str, Any]) -> tuple[Path, list[str]]:
         """`--probe broden DIR` with a network: the images are the probe set's (DIR/images, only those

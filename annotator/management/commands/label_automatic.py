@@ -1,7 +1,8 @@
-"""`python manage.py label_automatic NETWORK --probe DIR [--layers L1,L2]`: Network Dissection's IoU
-labels of a dissected network's layers on a Broden-format probe set whose images it dissected. A
-dissection made with `--probe broden DIR` has them already (its activation pass kept the maps); for
-another, the network runs once more over the probe set, chunk by chunk, and an interrupted run resumes."""
+"""`python manage.py label_automatic NETWORK --probe DIR [--layers L1,L2] [--thresholds FILE.npy]`:
+Network Dissection's IoU labels of a dissected network's layers on a Broden-format probe set whose
+images it dissected. A dissection made with `--probe broden DIR` has them already (its activation
+pass kept the maps); for another, the network runs once more over the probe set, chunk by chunk, and
+an interrupted run resumes."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("network", help="The dissected network's name")
         parser.add_argument("--probe", required=True, help="The Broden-format probe set's folder")
         parser.add_argument("--layers", help="Comma-separated layers (default: every dissected layer)")
+        parser.add_argument(
+            "--thresholds", help="One layer's U activation levels (.npy) instead of the 0.995 quantiles"
+        )
         parser.add_argument("--quiet", action="store_true", help="No progress bar")
 
     def handle(self, *args: object, **opts: Any) -> None:
@@ -51,7 +55,11 @@ class Command(BaseCommand):
 
         try:
             dissection = dissection_label_automatic(
-                network=opts["network"], probe_dir=Path(opts["probe"]), layers=layers, progress=progress
+                network=opts["network"],
+                probe_dir=Path(opts["probe"]),
+                layers=layers,
+                thresholds=Path(opts["thresholds"]) if opts["thresholds"] else None,
+                progress=progress,
             )
         except AutomaticLabelError as error:
             raise CommandError(str(error)) from error
