@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from annotator.models import AutoLabel, Campaign, Image, Network
 from pipeline import broden, tally
@@ -147,6 +148,17 @@ def test_a_dissected_network_is_labelled_on_the_demo_world_as_a_broden_probe_set
     assert set(Campaign.objects.get(name="weak").hits.values_list("unit_id", flat=True)) == below
     call_command("create_campaign", "all", "--network", "demo", "--layers", "conv3", "--units", "disagree")
     assert Campaign.objects.get(name="all").hits.count() == 64, "no crowd label yet: none agrees"
+    # Reviewers see the automatic label (above); annotators never do: a HIT's page is the same byte for
+    # byte with the automatic labels and without them.
+    from tests.factories import put_on_mturk
+
+    hits = put_on_mturk("all")[:3]
+    pages = [Client().get(f"/hit/{hit.key}/").content for hit in hits]
+    assert all(b"IoU" not in page and b"Network Dissection" not in page for page in pages)
+    kept = list(AutoLabel.objects.filter(unit__layer=conv3).values())
+    AutoLabel.objects.filter(unit__layer=conv3).delete()
+    assert [Client().get(f"/hit/{hit.key}/").content for hit in hits] == pages
+    AutoLabel.objects.bulk_create(AutoLabel(**row) for row in kept)
     with pytest.raises(CommandError, match="iou-below takes an IoU between 0 and 1"):
         call_command("create_campaign", "x", "--network", "demo", "--layers", "conv3", "--units", "iou-below", "2")
     other, _ = make(tmp_path / "other")  # a probe set of other images
