@@ -75,6 +75,20 @@ def upsample(maps: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(maps[None], size=(height, width), mode="bilinear", align_corners=False, antialias=down)[0]
 
 
+def unit_masks(
+    maps: torch.Tensor, thresholds: torch.Tensor, height: int, width: int, among: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the live units, their masks at the segmentation size): a unit (of those `among` marks) is live
+    in an image where its maximum exceeds its threshold; its mask is where the upsampled map does,
+    compared in float32 as NetDissect-Lite's code compares them under the NumPy it was written for."""
+    above = maps.flatten(1).amax(dim=1) > thresholds
+    live = torch.nonzero(above if among is None else above & among).flatten()
+    if not len(live):  # interpolate takes no empty batch
+        return live, torch.zeros(0, height, width, dtype=torch.bool, device=maps.device)
+    up = upsample(maps[live].to(torch.float32), height, width)
+    return live, up > thresholds[live, None, None].to(up.dtype)
+
+
 @dataclass
 class Tally:
     """The counts (float64): T per label, I per unit and label, Act per unit and category."""
@@ -106,6 +120,7 @@ class Tally:
         in float32 on the CPU (float64 elsewhere, where a matrix product may round through TF32), and
         add up in float64."""
         device = maps.device
+        thresholds = thresholds.to(device)
         layers = torch.from_numpy(probe.pixel_layers(image)).to(device)  # K x sh x sw
         scalars = [s for values in image.scalars for s in values]
         pixels = image.height * image.width
@@ -115,12 +130,11 @@ class Tally:
         self.truth.index_add_(0, labels_here, counts.cpu().to(torch.float64))
         for s in scalars:
             self.truth[s] += pixels
-        live = torch.nonzero(maps.flatten(1).amax(dim=1) > thresholds.to(device)).flatten()
+        live, masks = unit_masks(maps, thresholds, image.height, image.width)
         if not len(live):
             return
         exact = torch.float32 if device.type == "cpu" else torch.float64
-        up = upsample(maps[live].to(torch.float32), image.height, image.width)
-        mask = (up > thresholds.to(device)[live, None, None].to(up.dtype)).reshape(len(live), -1).to(exact)
+        mask = masks.reshape(len(live), -1).to(exact)
         area = mask.sum(dim=1).to(torch.float64).cpu()  # |A| per live unit
         units = live.cpu()
         if len(present):
@@ -221,11 +235,9 @@ class Examples:
 
     def add(self, probe: BrodenSet, index: int, maps: torch.Tensor, thresholds: torch.Tensor) -> None:
         image = probe.images[index]
-        live = torch.nonzero((maps.flatten(1).amax(dim=1) > thresholds) & (self.label > 0)).flatten()
+        live, mask = unit_masks(maps, thresholds, image.height, image.width, among=self.label > 0)  # U' x sh x sw
         if not len(live):
             return
-        up = upsample(maps[live].to(torch.float32), image.height, image.width)
-        mask = up > thresholds[live, None, None].to(up.dtype)  # U' x sh x sw
         layers = torch.from_numpy(probe.pixel_layers(image))
         scalars = {s for values in image.scalars for s in values}
         labels = self.label[live]

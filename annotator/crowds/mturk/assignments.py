@@ -19,6 +19,7 @@ from annotator.services.answers import AssignmentError
 
 # Mechanical Turk's ids (AssignmentId, HITId, WorkerId): 1 to 64 upper-case letters and digits.
 MTURK_ID = re.compile(r"[A-Z0-9]{1,64}")
+ANSWERED = "You have answered this unit already; return this HIT so another worker gets it."
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def page_open(*, hit: Hit, assignment_id: str, worker_id: str, client: str, now:
     that it is their latest one for the HIT, for an answer sent later from an older tab."""
     now = now or timezone.now()
     if _answered_here(hit, worker_id):
-        raise AssignmentError("You have answered this unit already; return this HIT so another worker gets it.")
+        raise AssignmentError(ANSWERED)
     seconds = hit.campaign.assignment_minutes * 60
     cache.add(_open_key(assignment_id), PageOpen(hit.pk, assignment_id, worker_id, now.timestamp(), client), seconds)
     opened = cache.get(_open_key(assignment_id))
@@ -130,7 +131,7 @@ def assignment_open(*, hit: Hit, opened: PageOpen, client: str) -> Assignment:
             pass
     existing = Assignment.objects.filter(external_id=opened.assignment_id).first()
     if existing is None:
-        raise AssignmentError("You have answered this unit already; return this HIT so another worker gets it.")
+        raise AssignmentError(ANSWERED)
     return existing
 
 

@@ -97,11 +97,12 @@ def _mturk_hit(request: HttpRequest, key: str) -> HttpResponse:
     form = bind_form(hit)
     if not assignment_id or assignment_id == PREVIEW_ID:
         return render_form(request, FormPage(hit, form, action="", preview=True))
-    if not page_opens_allowed(client_address(request.META)):
+    client = client_address(request.META)
+    if not page_opens_allowed(client):
         return too_many(request)
     if hit.campaign.status == Campaign.Status.FINISHED and not _within_deadline(hit, assignment_id):
         return message(request, "This HIT has ended", "The campaign is finished; return the HIT, please.", status=410)
-    worker_id, client = params.get("workerId", ""), client_address(request.META)
+    worker_id = params.get("workerId", "")
     try:
         ids_check(hit=hit, assignment_id=assignment_id, worker_id=worker_id, hit_id=params.get("hitId", ""))
         assignment = stored_assignment(hit, assignment_id, worker_id)
@@ -123,8 +124,10 @@ def _mturk_hit(request: HttpRequest, key: str) -> HttpResponse:
 def _within_deadline(hit: Hit, assignment_id: str) -> bool:
     """An assignment accepted before the campaign finished may still be answered until MTurk's deadline."""
     stored = Assignment.objects.filter(hit=hit, external_id=assignment_id[:64]).values_list("expires_at", flat=True)
-    opened = page_opened(hit, assignment_id[:64])
-    deadline = stored.first() if stored.exists() else opened.expires(hit) if opened else None
+    deadline = stored.first()
+    if deadline is None:  # no answer posted yet: the page's first open fixed the deadline
+        opened = page_opened(hit, assignment_id[:64])
+        deadline = opened.expires(hit) if opened else None
     return deadline is not None and timezone.now() <= deadline
 
 
