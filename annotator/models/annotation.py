@@ -54,6 +54,11 @@ class Campaign(models.Model):
     task_settings = models.JSONField(
         default=dict, blank=True, help_text="The task's own record (a presence campaign: its source and draws)"
     )
+    reviewers_see_automatic = models.BooleanField(
+        default=True,
+        help_text="Until it finishes, the dashboard shows its units' automatic labels; off, a blind review "
+        "(annotators never see them)",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -316,6 +321,8 @@ class ReviewAction(models.Model):
         EXPIRE = "expire", "Expire HITs"
         EXTEND = "extend", "Extend HITs"
         DELETE = "delete", "Delete HITs"
+        SHOW_AUTOMATIC = "show_automatic", "Show reviewers the automatic labels"
+        HIDE_AUTOMATIC = "hide_automatic", "Withhold the automatic labels (blind review)"
 
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=16, choices=Action.choices)

@@ -1,14 +1,15 @@
 """What the dashboard reads of the automatic labels (Network Dissection's, computed here or imported):
 which label stands for a unit, whether it agrees with the crowd's (one rule, `agree`), the crowd and
-automatic labels side by side, and a layer's summary in the paper's terms."""
+automatic labels side by side, and a layer's summary in the paper's terms. The dashboard's reads leave out the
+units a blind review withholds (one rule, `withheld`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from annotator.labels import normalise
-from annotator.models import AutoLabel, Layer, Unit, UnitLabel
+from annotator.models import AutoLabel, Campaign, Hit, Layer, PresenceDraw, ReviewAction, Unit, UnitLabel
 
 
 def _related_label(unit: Unit) -> UnitLabel | None:
@@ -18,6 +19,64 @@ def _related_label(unit: Unit) -> UnitLabel | None:
 
 
 AUTO_SOURCES = {"iou": "Network Dissection (computed here)", "netdissect": "Network Dissection (imported tally)"}
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """The units whose automatic labels the dashboard withholds, each with the campaigns that ask it to."""
+
+    units: dict[int, tuple[str, ...]]
+    campaign_ids: dict[str, int] = field(default_factory=dict)
+
+    def __contains__(self, unit_id: object) -> bool:
+        return unit_id in self.units
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    @property
+    def campaigns(self) -> list[tuple[str, int]]:
+        """(name, id) of each campaign withholding them, by name."""
+        names = sorted({name for names in self.units.values() for name in names})
+        return [(name, self.campaign_ids[name]) for name in names]
+
+    def only(self, unit_ids: set[int]) -> Withheld:
+        return Withheld({u: names for u, names in self.units.items() if u in unit_ids}, self.campaign_ids)
+
+
+def withheld(*, layer: Layer | None = None, unit_id: int | None = None) -> Withheld:
+    """The one rule for "the dashboard withholds this unit's automatic label": a campaign that asks
+    about the unit (a HIT of it, or a presence draw of it) runs a blind review (`reviewers_see_automatic`
+    off) and has not finished. Reviewers who judge the crowd's labels without the automatic one keep
+    the later comparison of the two honest; a blind review ends when its campaign shows them or
+    finishes. Annotators never see automatic labels, whatever the campaign says."""
+    blind = Campaign.objects.filter(reviewers_see_automatic=False).exclude(status=Campaign.Status.FINISHED)
+    where: dict[str, object] = {"unit__auto_labels__isnull": False}  # a unit without one has nothing withheld
+    if layer is not None:
+        where["unit__layer"] = layer
+    if unit_id is not None:
+        where["unit_id"] = unit_id
+    fields = ("unit_id", "campaign__name", "campaign_id")
+    rows = set(Hit.objects.filter(campaign__in=blind, **where).order_by().values_list(*fields).distinct())
+    rows |= set(PresenceDraw.objects.filter(campaign__in=blind, **where).order_by().values_list(*fields).distinct())
+    units: dict[int, set[str]] = {}
+    for unit, name, _ in rows:
+        units.setdefault(unit, set()).add(name)
+    return Withheld({unit: tuple(sorted(names)) for unit, names in units.items()}, {n: pk for _, n, pk in rows})
+
+
+def visibility_changes(campaign: Campaign) -> list[ReviewAction]:
+    """Who showed or withheld the campaign's automatic labels, and when: newest first."""
+    kinds = (ReviewAction.Action.SHOW_AUTOMATIC, ReviewAction.Action.HIDE_AUTOMATIC)
+    return list(ReviewAction.objects.filter(action__in=kinds, details__campaign=campaign.name))
+
+
+def unit_auto_labels(unit: Unit) -> tuple[list[AutoLabel], Withheld]:
+    """A unit page's automatic labels (prefetched), none while a blind review withholds them, with
+    what withholds them (nothing when the unit has none to withhold)."""
+    labels = list(unit.auto_labels.all())
+    hidden = withheld(unit_id=unit.pk) if labels else Withheld({})
+    return ([] if unit.pk in hidden else labels), hidden
 
 
 def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
@@ -32,11 +91,17 @@ def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
     )
 
 
-def first_auto_labels(layer: Layer) -> dict[int, AutoLabel]:
-    """unit id -> its automatic label, the one computed here before an imported one."""
+def _hidden(layer: Layer, withhold: bool) -> Withheld:
+    return withheld(layer=layer) if withhold else Withheld({})
+
+
+def first_auto_labels(layer: Layer, *, withhold: bool = True) -> dict[int, AutoLabel]:
+    """unit id -> its automatic label, the one computed here before an imported one (the dashboard's
+    reads withhold a blind review's units; the command line and campaign building read them all)."""
     out: dict[int, AutoLabel] = {}
     rank = {source: i for i, source in enumerate(AUTO_SOURCES)}
-    for row in AutoLabel.objects.filter(unit__layer=layer):
+    hidden = _hidden(layer, withhold)
+    for row in AutoLabel.objects.filter(unit__layer=layer).exclude(unit_id__in=list(hidden.units)):
         held = out.get(row.unit_id)
         if held is None or rank.get(row.source, len(rank)) < rank.get(held.source, len(rank)):
             out[row.unit_id] = row
@@ -65,6 +130,7 @@ class Comparison:
     neither: int = 0
     label_agree: int = 0
     category_agree: int = 0
+    withheld: Withheld = field(default_factory=lambda: Withheld({}))  # units left out by a blind review
 
     @property
     def label_rate(self) -> float | None:
@@ -75,13 +141,17 @@ class Comparison:
         return self.category_agree / self.both if self.both else None
 
 
-def netdissect_comparison(layer: Layer, source: str = "netdissect") -> Comparison:
+def netdissect_comparison(layer: Layer, source: str = "netdissect", *, withhold: bool = True) -> Comparison:
     """Crowd and automatic labels of the same units. Agreement is counted over units that both call
     detectors: same label after normalising, same category (NetDissect's material counts as texture)."""
+    hidden = _hidden(layer, withhold)
     autos = (
-        AutoLabel.objects.filter(unit__layer=layer, source=source).select_related("unit__label").order_by("unit__index")
+        AutoLabel.objects.filter(unit__layer=layer, source=source)
+        .exclude(unit_id__in=list(hidden.units))
+        .select_related("unit__label")
+        .order_by("unit__index")
     )
-    result = Comparison(rows=[])
+    result = Comparison(rows=[], withheld=hidden)
     for auto in autos:
         crowd = _related_label(auto.unit)
         label_match = bool(crowd and crowd.final_label and normalise(crowd.final_label) == normalise(auto.label))
@@ -118,12 +188,18 @@ class AutoSummary:
     concepts: int
     per_category: list[tuple[str, int]]
     bars: list[tuple[str, int, float]]  # (label, units, share of the largest bar)
+    withheld: Withheld = field(default_factory=lambda: Withheld({}))  # units left out by a blind review
 
 
-def auto_summary(layer: Layer, source: str = "iou") -> AutoSummary | None:
-    rows = list(AutoLabel.objects.filter(unit__layer=layer, source=source))
-    if not rows:
+def auto_summary(layer: Layer, source: str = "iou", *, withhold: bool = True) -> AutoSummary | None:
+    """The summary of the units whose labels may be shown: a blind review's units are left out, so that
+    the bar graph cannot name what they detect."""
+    hidden = _hidden(layer, withhold)
+    every = list(AutoLabel.objects.filter(unit__layer=layer, source=source))
+    if not every:
         return None
+    rows = [row for row in every if row.unit_id not in hidden]
+    labelled = {row.unit_id for row in every}
     detectors = [row for row in rows if row.detector]
     per_category = Counter(row.source_category or row.category for row in detectors)
     labels = sorted(Counter(row.label for row in detectors).items(), key=lambda item: (-item[1], item[0]))
@@ -135,6 +211,7 @@ def auto_summary(layer: Layer, source: str = "iou") -> AutoSummary | None:
         len(labels),
         per_category.most_common(),
         [(label, n, n / most) for label, n in labels],
+        hidden.only(labelled),
     )
 
 

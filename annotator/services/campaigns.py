@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from annotator.crowds import Backend, backend_of
 from annotator.errors import ActionRefused
-from annotator.models import Campaign, Layer, Network, TopImage
+from annotator.models import Campaign, Layer, Network, ReviewAction, TopImage
 from annotator.task_kinds import default_task, task_named
 
 
@@ -36,6 +36,7 @@ class CampaignSettings:
     seed: int = 0
     task: str = ""  # a HIT task's name (settings.HIT_TASKS); empty: the first
     units: tuple[str, ...] = ("all",)  # which units: all, iou-below X, disagree (with the automatic labels)
+    reviewers_see_automatic: bool = True  # off: a blind review (the dashboard withholds the automatic labels)
 
     def check(self) -> None:
         if self.answers_per_unit < 1:
@@ -138,7 +139,7 @@ def units_worth_asking(layers: list[Layer], spec: tuple[str, ...]) -> set[int] |
         return None
     autos: dict[int, AutoLabel] = {}
     for layer in layers:
-        autos.update(first_auto_labels(layer))
+        autos.update(first_auto_labels(layer, withhold=False))
     if kind in ("iou-below", "disagree") and not autos:
         raise CampaignError(
             f"--units {' '.join(spec)} needs automatic labels: run `label_automatic NETWORK --probe DIR` (or import "
@@ -171,8 +172,28 @@ def campaign_row(*, name: str, task: str, network: Network, settings: CampaignSe
         reward=settings.reward,
         assignment_minutes=settings.assignment_minutes,
         instructions=settings.instructions,
+        reviewers_see_automatic=settings.reviewers_see_automatic,
         **extra,
     )
+
+
+def campaign_automatic_show(*, campaign: Campaign, show: bool, actor: str) -> bool:
+    """Show the campaign's reviewers its units' automatic labels, or withhold them (a blind review:
+    `annotator.selectors.automatic.withheld`); each change is kept in the review log with who made it,
+    so a reader of the results knows when reviewers could see them. Returns whether anything changed."""
+    changed = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .exclude(reviewers_see_automatic=show)
+        .update(reviewers_see_automatic=show)
+    )
+    if changed:
+        ReviewAction.objects.create(
+            actor=actor,
+            action=ReviewAction.Action.SHOW_AUTOMATIC if show else ReviewAction.Action.HIDE_AUTOMATIC,
+            details={"campaign": campaign.name},
+        )
+    campaign.refresh_from_db()
+    return bool(changed)
 
 
 def _segmented_top_images(layers: list[Layer]) -> dict[int, dict[int, list[tuple[int, int]]]]:

@@ -70,6 +70,7 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
     query, cards = _grid(request, layer)
     summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
+    has_auto = layer.pk in automatic.layers_with_auto_labels(layer.network_id)
     return render(
         request,
         "dashboard/layer.html",
@@ -82,8 +83,9 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
             "sorts": reads.SORTS,
             "statuses": UnitLabel.Status.choices,
             "categories": Category.choices,
-            "has_auto": layer.pk in automatic.layers_with_auto_labels(layer.network_id),
+            "has_auto": has_auto,
             "automatic": automatic.auto_summary(layer),
+            "withheld": automatic.withheld(layer=layer) if has_auto else None,
         },
     )
 
@@ -156,6 +158,7 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     seen = reads.answers_as_seen(answers)
     rows = [AnswerRow(a, reads.seconds_spent(a), str(a.pk), seen.get(a.pk, []), crowd_for_answer(a)) for a in answers]
     hits = list(unit.hits.all())
+    auto_labels, auto_withheld = automatic.unit_auto_labels(unit)
     # Previous and next unit through the grid's filter and order, for working through weak units.
     query, cards = _grid(request, unit.layer, pictures=False)
     order = [card.unit.pk for card in cards]
@@ -179,7 +182,8 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
             "kept": [row for row in rows if not row.answer.counts],
             "rows_template": default_task().answer_rows_template,  # the unit's labels are the default task's
             "categories": Category.choices,
-            "auto_labels": list(unit.auto_labels.all()),
+            "auto_labels": auto_labels,
+            "auto_withheld": auto_withheld,
             "actions": list(unit.review_actions.all()),
             "evaluations": evaluations.unit_evaluations(unit),
             "send_back_campaigns": list(
@@ -209,6 +213,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "workers": reads.worker_quality(campaign=campaign),
             "layers": list(campaign.layers.all()),
             "rules": task_for(campaign).rules,
+            "visibility_changes": automatic.visibility_changes(campaign),
             "rule_form": {
                 "rules": request.GET.getlist("rules"),
                 "feedback": request.GET.get("feedback", ""),

@@ -1,9 +1,9 @@
 """The dashboard's actions: every post a reviewer makes (review a unit, approve, reject or pay an
 answer, block a worker, sync or review a campaign by rule, decide a submission, pay bonuses in bulk,
-expire, extend or delete its HITs). Each calls one service (the campaign's crowd does what its platform
-offers); a refused action comes back as a message and changes nothing. Security behavior:
-each needs staff and its own permission (annotator/permissions.py); each is recorded with the
-reviewer's name."""
+expire, extend or delete its HITs, show its reviewers the automatic labels or withhold them). Each
+calls one service (the campaign's crowd does what its platform offers); a refused action comes back as
+a message and changes nothing. Security behavior: each needs staff and its own permission
+(annotator/permissions.py); each is recorded with the reviewer's name."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from annotator.forms import ExtendForm, RuleReviewForm, SendBackForm, numbers_cl
 from annotator.models import Answer, Campaign, Worker, unit_name
 from annotator.permissions import MANAGE_HITS, MODERATE, PAY, REVIEW, dashboard_permission
 from annotator.services import review
-from annotator.services.campaigns import CampaignError
+from annotator.services.campaigns import CampaignError, campaign_automatic_show
 from annotator.services.crowd_actions import campaign_decide, campaign_hits_change, campaign_sync
 from annotator.services.payments import bonus_send, bonus_send_bulk
 from annotator.services.review_rules import RuleReview, campaign_review_by_rule
@@ -171,6 +171,7 @@ CAMPAIGN_ACTIONS = {
     "delete": MANAGE_HITS,
     "bonus": PAY,
     "decide": REVIEW,
+    "automatic": MANAGE_HITS,  # not REVIEW: a blind review's reviewers cannot lift it themselves
 }
 
 
@@ -225,6 +226,18 @@ def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> Htt
                 campaign=campaign, amounts=amounts, reason=request.POST.get("reason", ""), reviewer=_reviewer(request)
             )
             messages.success(request, f"Bonuses paid in one bulk payment to {len(paid)} participants.")
+        elif action == "automatic":
+            show = {"1": True, "0": False}.get(request.POST.get("show", ""))
+            if show is None:
+                raise CampaignError("Say show=1 (reviewers see the automatic labels) or show=0 (a blind review).")
+            changed = campaign_automatic_show(campaign=campaign, show=show, actor=request.user.get_username())
+            shown = "now see" if show else "no longer see"
+            messages.success(
+                request,
+                f"Reviewers {shown} the automatic labels of {campaign.name}'s units."
+                if changed
+                else "Nothing changed: the campaign was set so already.",
+            )
         elif action in crowd_for(campaign).lifecycle:
             hours = numbers_clean(ExtendForm, hours=request.POST.get("hours") or 24)["hours"]
             done, refused = campaign_hits_change(

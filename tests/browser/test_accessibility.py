@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from annotator.models import Campaign, Hit, Layer
+from annotator.models import AutoLabel, Campaign, Hit, Layer, Unit
 from annotator.services.workers import lab_link_create
 from tests.browser.conftest import accessibility_problems, sign_in_as_reviewer
 from tests.browser.test_hit_form import _without_browser_checks, hit_url, positions, tile
@@ -92,11 +92,21 @@ def test_the_dashboard(page, live_server, world, axe_source, size) -> None:
     layer = Layer.objects.get(network__name="world")
     unit = Hit.objects.get(campaign__name="local", unit__index=0).unit
     campaign = Campaign.objects.get(name="local")
+    # Automatic labels, two of them withheld by a blind review: the notes and the campaign's control too.
+    for u in layer.units.all():
+        AutoLabel.objects.create(unit=u, source="iou", label="car", score=0.1 * u.index, detector=u.index > 0)
+    call_command(
+        "create_campaign", "blind", "--network", "world", "--layers", "conv3", "--units", "iou-below", "0.15",
+        "--hide-automatic",
+    )  # fmt: skip
     for what, path in (
         ("index", "/dashboard/"),
         ("unit grid", f"/dashboard/layer/{layer.pk}/"),
         ("unit page", f"/dashboard/unit/{unit.pk}/"),
+        ("unit page, shown", f"/dashboard/unit/{Unit.objects.get(layer=layer, index=2).pk}/"),
+        ("crowd vs NetDissect, withheld", f"/dashboard/layer/{layer.pk}/netdissect/?source=iou"),
         ("campaign page", f"/dashboard/campaign/{campaign.pk}/"),
+        ("blind campaign page", f"/dashboard/campaign/{Campaign.objects.get(name='blind').pk}/"),
         ("MTurk campaign page", f"/dashboard/campaign/{Campaign.objects.get(name='turk').pk}/"),
         ("figures", f"/dashboard/network/{layer.network_id}/figures/"),
     ):

@@ -1,5 +1,5 @@
 """`python manage.py create_campaign NAME --network NET --layers L1,L2 [--answers-per-unit 3]
-[--images-per-hit 60] [--gold-per-hit 3] [--reward 0.10]`, or, for the presence task,
+[--images-per-hit 60] [--gold-per-hit 3] [--reward 0.10] [--hide-automatic]`, or, for the presence task,
 `create_campaign NAME --task presence --from CAMPAIGN [--proxy FILE.csv] [--images 180] [--with-top]
 [--gold FILE.csv]`."""
 
@@ -66,6 +66,12 @@ class Command(BaseCommand):
             help="An opened, unanswered local HIT returns to the pool after this time",
         )
         parser.add_argument("--instructions", default="", help="Shown above the standard instructions")
+        parser.add_argument(
+            "--hide-automatic",
+            action="store_true",
+            help="A blind review: the dashboard withholds its units' automatic labels until the campaign "
+            "shows them (its page) or finishes. Annotators never see them, with or without this",
+        )
         parser.add_argument("--seed", type=int, default=0, help="Seed of gold choice and image order")
         parser.add_argument(
             "--task", choices=list(tasks()), default=default_task().name, help="The kind of question its HITs ask"
@@ -88,6 +94,7 @@ class Command(BaseCommand):
             seed=opts["seed"],
             task=opts["task"],
             units=tuple(opts["units"] or ("all",)),  # the describe task's; the presence task reads its own
+            reviewers_see_automatic=not opts["hide_automatic"],
         )
         existing = Campaign.objects.filter(name=opts["name"]).first()
         if existing and opts["exist_ok"]:
@@ -116,3 +123,6 @@ class Command(BaseCommand):
         if not same:
             raise CommandError(f"Campaign {existing.name!r} exists over other layers, units or another task.")
         self.stdout.write(f"Campaign {existing.name!r} exists already; kept as it is.")
+        if existing.reviewers_see_automatic == opts["hide_automatic"]:
+            now = "see" if existing.reviewers_see_automatic else "do not see"
+            self.stdout.write(f"Its reviewers {now} the automatic labels: its dashboard page changes that.")

@@ -70,10 +70,10 @@ class Command(BaseCommand):
             for bar in bars:
                 bar.close()
         for layer in tally_layers_of(dissection):
-            summary = auto_summary(layer, SOURCE)
+            summary = auto_summary(layer, SOURCE, withhold=False)
             if summary is None:
                 continue
-            comparison = netdissect_comparison(layer, source=SOURCE)
+            comparison = netdissect_comparison(layer, source=SOURCE, withhold=False)
             both, same = comparison.both, comparison.label_agree
             agreeing = f"{same} of {both} ({same / both:.0%})" if both else "none yet"
             kinds = ", ".join(f"{n} {c}" for c, n in summary.per_category) or "none"
