@@ -1,12 +1,12 @@
 """What the dashboard reads of the automatic labels (Network Dissection's, computed here or imported):
 which label stands for a unit, whether it agrees with the crowd's (one rule, `agree`), the crowd and
-automatic labels side by side, and a layer's summary in the paper's terms. The dashboard's reads leave out the
-units a blind review withholds (one rule, `withheld`)."""
+automatic labels side by side, and a layer's summary in the paper's terms. The dashboard's reads leave
+out the units a blind review withholds (one rule, `withheld`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from annotator.labels import normalise
 from annotator.models import AutoLabel, Campaign, Hit, Layer, PresenceDraw, ReviewAction, Unit, UnitLabel
@@ -23,10 +23,10 @@ AUTO_SOURCES = {"iou": "Network Dissection (computed here)", "netdissect": "Netw
 
 @dataclass(frozen=True)
 class Withheld:
-    """The units whose automatic labels the dashboard withholds, each with the campaigns that ask it to."""
+    """The units whose automatic labels the dashboard withholds, each with the (name, id) of the
+    campaigns that ask it to."""
 
-    units: dict[int, tuple[str, ...]]
-    campaign_ids: dict[str, int] = field(default_factory=dict)
+    units: dict[int, frozenset[tuple[str, int]]]
 
     def __contains__(self, unit_id: object) -> bool:
         return unit_id in self.units
@@ -37,32 +37,32 @@ class Withheld:
     @property
     def campaigns(self) -> list[tuple[str, int]]:
         """(name, id) of each campaign withholding them, by name."""
-        names = sorted({name for names in self.units.values() for name in names})
-        return [(name, self.campaign_ids[name]) for name in names]
+        return sorted(set().union(*self.units.values()))
 
     def only(self, unit_ids: set[int]) -> Withheld:
-        return Withheld({u: names for u, names in self.units.items() if u in unit_ids}, self.campaign_ids)
+        return Withheld({u: campaigns for u, campaigns in self.units.items() if u in unit_ids})
 
 
-def withheld(*, layer: Layer | None = None, unit_id: int | None = None) -> Withheld:
+NONE_WITHHELD = Withheld({})  # what the command line and campaign building pass: they read every label
+
+
+def withheld(layer: Layer) -> Withheld:
     """The one rule for "the dashboard withholds this unit's automatic label": a campaign that asks
     about the unit (a HIT of it, or a presence draw of it) runs a blind review (`reviewers_see_automatic`
     off) and has not finished. Reviewers who judge the crowd's labels without the automatic one keep
     the later comparison of the two honest; a blind review ends when its campaign shows them or
-    finishes. Annotators never see automatic labels, whatever the campaign says."""
+    finishes. Annotators never see automatic labels, whatever the campaign says. A page computes it
+    once and hands it to each read (`hidden`); a read given none computes it itself."""
     blind = Campaign.objects.filter(reviewers_see_automatic=False).exclude(status=Campaign.Status.FINISHED)
-    where: dict[str, object] = {"unit__auto_labels__isnull": False}  # a unit without one has nothing withheld
-    if layer is not None:
-        where["unit__layer"] = layer
-    if unit_id is not None:
-        where["unit_id"] = unit_id
+    # A unit with no automatic label has none to withhold.
+    where = {"campaign__in": blind, "unit__layer": layer, "unit__auto_labels__isnull": False}
     fields = ("unit_id", "campaign__name", "campaign_id")
-    rows = set(Hit.objects.filter(campaign__in=blind, **where).order_by().values_list(*fields).distinct())
-    rows |= set(PresenceDraw.objects.filter(campaign__in=blind, **where).order_by().values_list(*fields).distinct())
-    units: dict[int, set[str]] = {}
-    for unit, name, _ in rows:
-        units.setdefault(unit, set()).add(name)
-    return Withheld({unit: tuple(sorted(names)) for unit, names in units.items()}, {n: pk for _, n, pk in rows})
+    rows = set(Hit.objects.filter(**where).order_by().values_list(*fields).distinct())
+    rows |= set(PresenceDraw.objects.filter(**where).order_by().values_list(*fields).distinct())
+    units: dict[int, set[tuple[str, int]]] = {}
+    for unit, name, pk in rows:
+        units.setdefault(unit, set()).add((name, pk))
+    return Withheld({unit: frozenset(campaigns) for unit, campaigns in units.items()})
 
 
 def visibility_changes(campaign: Campaign) -> list[ReviewAction]:
@@ -71,12 +71,11 @@ def visibility_changes(campaign: Campaign) -> list[ReviewAction]:
     return list(ReviewAction.objects.filter(action__in=kinds, details__campaign=campaign.name))
 
 
-def unit_auto_labels(unit: Unit) -> tuple[list[AutoLabel], Withheld]:
-    """A unit page's automatic labels (prefetched), none while a blind review withholds them, with
-    what withholds them (nothing when the unit has none to withhold)."""
-    labels = list(unit.auto_labels.all())
-    hidden = withheld(unit_id=unit.pk) if labels else Withheld({})
-    return ([] if unit.pk in hidden else labels), hidden
+def unit_auto_labels(unit: Unit, hidden: Withheld) -> tuple[list[AutoLabel], Withheld]:
+    """A unit page's automatic labels (prefetched), none while a blind review withholds them (`hidden`:
+    its layer's), with what withholds them."""
+    mine = hidden.only({unit.pk})
+    return ([] if mine else list(unit.auto_labels.all())), mine
 
 
 def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
@@ -91,16 +90,12 @@ def agree(crowd: UnitLabel | None, auto: AutoLabel) -> bool:
     )
 
 
-def _hidden(layer: Layer, withhold: bool) -> Withheld:
-    return withheld(layer=layer) if withhold else Withheld({})
-
-
-def first_auto_labels(layer: Layer, *, withhold: bool = True) -> dict[int, AutoLabel]:
+def first_auto_labels(layer: Layer, *, hidden: Withheld | None = None) -> dict[int, AutoLabel]:
     """unit id -> its automatic label, the one computed here before an imported one (the dashboard's
     reads withhold a blind review's units; the command line and campaign building read them all)."""
     out: dict[int, AutoLabel] = {}
     rank = {source: i for i, source in enumerate(AUTO_SOURCES)}
-    hidden = _hidden(layer, withhold)
+    hidden = withheld(layer) if hidden is None else hidden
     for row in AutoLabel.objects.filter(unit__layer=layer).exclude(unit_id__in=list(hidden.units)):
         held = out.get(row.unit_id)
         if held is None or rank.get(row.source, len(rank)) < rank.get(held.source, len(rank)):
@@ -130,7 +125,7 @@ class Comparison:
     neither: int = 0
     label_agree: int = 0
     category_agree: int = 0
-    withheld: Withheld = field(default_factory=lambda: Withheld({}))  # units left out by a blind review
+    withheld: Withheld = NONE_WITHHELD  # units left out by a blind review
 
     @property
     def label_rate(self) -> float | None:
@@ -141,10 +136,10 @@ class Comparison:
         return self.category_agree / self.both if self.both else None
 
 
-def netdissect_comparison(layer: Layer, source: str = "netdissect", *, withhold: bool = True) -> Comparison:
+def netdissect_comparison(layer: Layer, source: str = "netdissect", *, hidden: Withheld | None = None) -> Comparison:
     """Crowd and automatic labels of the same units. Agreement is counted over units that both call
     detectors: same label after normalising, same category (NetDissect's material counts as texture)."""
-    hidden = _hidden(layer, withhold)
+    hidden = withheld(layer) if hidden is None else hidden
     autos = (
         AutoLabel.objects.filter(unit__layer=layer, source=source)
         .exclude(unit_id__in=list(hidden.units))
@@ -188,13 +183,13 @@ class AutoSummary:
     concepts: int
     per_category: list[tuple[str, int]]
     bars: list[tuple[str, int, float]]  # (label, units, share of the largest bar)
-    withheld: Withheld = field(default_factory=lambda: Withheld({}))  # units left out by a blind review
+    withheld: Withheld = NONE_WITHHELD  # units left out by a blind review
 
 
-def auto_summary(layer: Layer, source: str = "iou", *, withhold: bool = True) -> AutoSummary | None:
+def auto_summary(layer: Layer, source: str = "iou", *, hidden: Withheld | None = None) -> AutoSummary | None:
     """The summary of the units whose labels may be shown: a blind review's units are left out, so that
     the bar graph cannot name what they detect."""
-    hidden = _hidden(layer, withhold)
+    hidden = withheld(layer) if hidden is None else hidden
     every = list(AutoLabel.objects.filter(unit__layer=layer, source=source))
     if not every:
         return None

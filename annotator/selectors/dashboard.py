@@ -26,7 +26,7 @@ from annotator.models import (
     UnitLabel,
 )
 from annotator.selectors import is_object_detector
-from annotator.selectors.automatic import agree, first_auto_labels
+from annotator.selectors.automatic import Withheld, agree, first_auto_labels
 
 THUMBNAILS = 6
 SORTS = ("unit", "label", "category", "precision", "agreement", "rho", "status", "rf")
@@ -127,11 +127,13 @@ def layer_units(
     max_rho: float | None = None,
     auto: str = "",
     pictures: bool = True,
+    hidden: Withheld | None = None,
 ) -> list[UnitCard]:
     """The layer's units as grid cards, filtered (status, category, a word in the label, least
     precision and agreement, a range of the correlation beyond the top images, or the object detectors
     of one label: a histogram bar's units) and sorted. Without `pictures` the cards carry only what
-    filtering and sorting read (the unit page's previous / next), not thumbnails or per-campaign counts."""
+    filtering and sorting read (the unit page's previous / next), not thumbnails or per-campaign counts.
+    `hidden`: the automatic labels a blind review withholds, where the page has them already."""
     units = Unit.objects.filter(layer=layer).select_related("label", "receptive_field").order_by("index")
     per_unit: dict[int, list[tuple[str, int, int]]] = {}
     if pictures:
@@ -159,7 +161,7 @@ def layer_units(
         ):
             per_unit.setdefault(hit.unit_id or 0, []).append((hit.campaign.name, counted.get(hit.pk, 0), hit.wanted))
     evaluations = latest_evaluations(layer)
-    automatic = first_auto_labels(layer)
+    automatic = first_auto_labels(layer, hidden=hidden)
     cards = []
     for unit in units:
         rf = related_or_none(unit, "receptive_field")

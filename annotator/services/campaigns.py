@@ -132,14 +132,14 @@ def units_worth_asking(layers: list[Layer], spec: tuple[str, ...]) -> set[int] |
     `iou-below X` those whose automatic IoU is below X (not automatic detectors); `disagree` those whose
     crowd and automatic labels do not agree (`selectors.automatic.agree`)."""
     from annotator.models import AutoLabel, UnitLabel
-    from annotator.selectors.automatic import agree, first_auto_labels
+    from annotator.selectors.automatic import NONE_WITHHELD, agree, first_auto_labels
 
     kind = spec[0] if spec else "all"
     if kind == "all" and len(spec) <= 1:
         return None
     autos: dict[int, AutoLabel] = {}
     for layer in layers:
-        autos.update(first_auto_labels(layer, withhold=False))
+        autos.update(first_auto_labels(layer, hidden=NONE_WITHHELD))
     if kind in ("iou-below", "disagree") and not autos:
         raise CampaignError(
             f"--units {' '.join(spec)} needs automatic labels: run `label_automatic NETWORK --probe DIR` (or import "

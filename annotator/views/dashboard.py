@@ -68,9 +68,9 @@ def index(request: HttpRequest) -> HttpResponse:
 @dashboard_permission(VIEW)
 def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
     layer = get_object_or_404(Layer.objects.select_related("network"), pk=layer_id)
-    query, cards = _grid(request, layer)
+    hidden = automatic.withheld(layer)  # once for the cards, the summary and the note
+    query, cards = _grid(request, layer, hidden=hidden)
     summary = next(iter(selectors.layer_summaries(layer.network.name, layer=layer.name)), None)
-    has_auto = layer.pk in automatic.layers_with_auto_labels(layer.network_id)
     return render(
         request,
         "dashboard/layer.html",
@@ -83,9 +83,9 @@ def layer_grid(request: HttpRequest, layer_id: int) -> HttpResponse:
             "sorts": reads.SORTS,
             "statuses": UnitLabel.Status.choices,
             "categories": Category.choices,
-            "has_auto": has_auto,
-            "automatic": automatic.auto_summary(layer),
-            "withheld": automatic.withheld(layer=layer) if has_auto else None,
+            "has_auto": layer.pk in automatic.layers_with_auto_labels(layer.network_id),
+            "automatic": automatic.auto_summary(layer, hidden=hidden),
+            "withheld": hidden,
         },
     )
 
@@ -105,7 +105,9 @@ GRID_FILTER = (
 )
 
 
-def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[dict[str, str], list]:
+def _grid(
+    request: HttpRequest, layer: Layer, pictures: bool = True, hidden: automatic.Withheld | None = None
+) -> tuple[dict[str, str], list]:
     """The grid's filter from the query string, and the cards it selects, in its order."""
     query = {name: request.GET.get(name, "").strip() for name in GRID_FILTER}
     cards = reads.layer_units(
@@ -122,6 +124,7 @@ def _grid(request: HttpRequest, layer: Layer, pictures: bool = True) -> tuple[di
         max_rho=_correlation(query["max_rho"]),
         auto=query["auto"],
         pictures=pictures,
+        hidden=hidden,
     )
     return query, cards
 
@@ -158,9 +161,10 @@ def unit_detail(request: HttpRequest, unit_id: int) -> HttpResponse:
     seen = reads.answers_as_seen(answers)
     rows = [AnswerRow(a, reads.seconds_spent(a), str(a.pk), seen.get(a.pk, []), crowd_for_answer(a)) for a in answers]
     hits = list(unit.hits.all())
-    auto_labels, auto_withheld = automatic.unit_auto_labels(unit)
+    hidden = automatic.withheld(unit.layer)
+    auto_labels, auto_withheld = automatic.unit_auto_labels(unit, hidden)
     # Previous and next unit through the grid's filter and order, for working through weak units.
-    query, cards = _grid(request, unit.layer, pictures=False)
+    query, cards = _grid(request, unit.layer, pictures=False, hidden=hidden)
     order = [card.unit.pk for card in cards]
     at = order.index(unit.pk) if unit.pk in order else None
     neighbours = {

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from annotator.selectors.automatic import auto_summary, netdissect_comparison
+from annotator.selectors.automatic import NONE_WITHHELD, auto_summary, netdissect_comparison
 from annotator.services.automatic_labels import SOURCE, AutomaticLabelError
 from annotator.services.tally_stages import dissection_label_automatic, probe_set, skipped_rows, tally_layers_of
 
@@ -70,10 +70,10 @@ class Command(BaseCommand):
             for bar in bars:
                 bar.close()
         for layer in tally_layers_of(dissection):
-            summary = auto_summary(layer, SOURCE, withhold=False)
+            summary = auto_summary(layer, SOURCE, hidden=NONE_WITHHELD)
             if summary is None:
                 continue
-            comparison = netdissect_comparison(layer, source=SOURCE, withhold=False)
+            comparison = netdissect_comparison(layer, source=SOURCE, hidden=NONE_WITHHELD)
             both, same = comparison.both, comparison.label_agree
             agreeing = f"{same} of {both} ({same / both:.0%})" if both else "none yet"
             kinds = ", ".join(f"{n} {c}" for c, n in summary.per_category) or "none"
